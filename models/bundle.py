@@ -1,0 +1,72 @@
+"""The versioned model bundle: a directory with a manifest and the fitted arrays.
+
+streams/ moves bundles to and from the object store; here they are plain directories.
+"""
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from models.encoder import EncoderConfig
+from models.mahalanobis import SCORERS
+from models.scorer import Scorer
+from models.threshold import Thresholds
+
+FORMAT = 1
+MANIFEST = "manifest.json"
+SCORER_ARRAYS = "scorer.npz"
+
+
+@dataclass
+class ModelBundle:
+    version: str
+    created_at: datetime
+    encoder: EncoderConfig
+    scorer: Scorer
+    thresholds: Thresholds
+    training: dict = field(default_factory=dict)
+
+    def manifest(self) -> dict:
+        return {
+            "format": FORMAT,
+            "version": self.version,
+            "created_at": self.created_at.isoformat(),
+            "encoder": self.encoder.to_dict(),
+            "scorer": {"name": self.scorer.name, "params": self.scorer.get_params()},
+            "thresholds": self.thresholds.to_dict(),
+            "training": self.training,
+        }
+
+    def save(self, directory: Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        np.savez(directory / SCORER_ARRAYS, **self.scorer.to_arrays())
+        # The manifest goes last: a directory with a manifest is a complete bundle.
+        (directory / MANIFEST).write_text(json.dumps(self.manifest(), indent=2) + "\n")
+        return directory
+
+    @classmethod
+    def load(cls, directory: Path) -> "ModelBundle":
+        directory = Path(directory)
+        manifest = json.loads((directory / MANIFEST).read_text())
+        if manifest.get("format") != FORMAT:
+            raise ValueError(f"unsupported bundle format {manifest.get('format')!r} in {directory}")
+        scorer_cls = SCORERS[manifest["scorer"]["name"]]
+        with np.load(directory / SCORER_ARRAYS, allow_pickle=False) as arrays:
+            scorer = scorer_cls.from_arrays(manifest["scorer"]["params"], dict(arrays))
+        encoder = dict(manifest["encoder"], layers=tuple(manifest["encoder"]["layers"]))
+        return cls(
+            version=manifest["version"],
+            created_at=datetime.fromisoformat(manifest["created_at"]),
+            encoder=EncoderConfig(**encoder),
+            scorer=scorer,
+            thresholds=Thresholds(**manifest["thresholds"]),
+            training=manifest["training"],
+        )
+
+    @staticmethod
+    def is_bundle(directory: Path) -> bool:
+        return (Path(directory) / MANIFEST).is_file()

@@ -1,0 +1,43 @@
+"""The dataset layout the CLI reads: MVTec AD, extended with labelled defects under train/."""
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
+GOOD = "good"
+
+
+@dataclass(frozen=True)
+class LabelledImage:
+    path: Path
+    split: str  # "train" or "test"
+    label: str  # "good" or a defect type (the folder name)
+
+    @property
+    def is_good(self) -> bool:
+        return self.label == GOOD
+
+
+def list_images(data_dir: Path, split: str, label: str | None = None) -> list[LabelledImage]:
+    """Images of ``split`` (all labels, or one), sorted for reproducibility."""
+    root = Path(data_dir) / split
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root} does not exist (expected the MVTec AD layout)")
+    folders = [root / label] if label else sorted(p for p in root.iterdir() if p.is_dir())
+    return [
+        LabelledImage(path, split, folder.name)
+        for folder in folders
+        if folder.is_dir()
+        for path in sorted(folder.iterdir())
+        if path.suffix.lower() in IMAGE_SUFFIXES
+    ]
+
+
+def fingerprint(paths: list[Path]) -> str:
+    """sha256 over file names and contents: which data a model was fitted on."""
+    digest = hashlib.sha256()
+    for path in sorted(paths, key=lambda p: p.name):
+        digest.update(path.name.encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()

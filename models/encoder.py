@@ -1,0 +1,81 @@
+"""A pretrained torchvision backbone that turns a batch of images into latent vectors."""
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from models import compat  # noqa: F401  (before torchvision)
+from models.device import Precision, autocast, select_device
+
+import torchvision  # noqa: E402
+from torchvision.models.feature_extraction import create_feature_extractor  # noqa: E402
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# Mid-level layers carry the local texture that surface defects disturb; the last layer alone
+# is tuned to ImageNet classes. Pooling several scales keeps both.
+DEFAULT_LAYERS = {
+    "mobilenet_v2": ("features.6", "features.13", "features.18"),
+    "resnet18": ("layer2", "layer3"),
+    "resnet50": ("layer2", "layer3"),
+    "wide_resnet50_2": ("layer2", "layer3"),
+}
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Everything needed to rebuild the same encoder: stored in the model bundle."""
+
+    backbone: str = "mobilenet_v2"
+    weights: str | None = "IMAGENET1K_V1"
+    image_size: int = 224
+    layers: tuple[str, ...] | None = None
+    precision: Precision = "bf16"
+
+    def resolved_layers(self) -> tuple[str, ...]:
+        return tuple(self.layers or DEFAULT_LAYERS[self.backbone])
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"layers": list(self.resolved_layers())}
+
+
+class PooledEncoder:
+    """Multi-scale global-average-pooled features; one float32 vector per image.
+
+    ``prepare`` (resize to a uint8 array) is thread-safe and meant for I/O threads; ``encode``
+    runs the network on one batch and should be called from a single thread.
+    """
+
+    def __init__(self, config: EncoderConfig = EncoderConfig(), device: str = "auto"):
+        self.config = config
+        self.device = select_device(device)
+        model = torchvision.models.get_model(config.backbone, weights=config.weights)
+        self._layers = config.resolved_layers()
+        self._net = create_feature_extractor(model.eval(), return_nodes=list(self._layers))
+        self._net = self._net.to(self.device, memory_format=torch.channels_last)
+        self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1) * 255
+        self._std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1) * 255
+
+    def prepare(self, image: Image.Image) -> np.ndarray:
+        size = (self.config.image_size, self.config.image_size)
+        rgb = image.convert("RGB").resize(size, Image.Resampling.BILINEAR)
+        return np.asarray(rgb, dtype=np.uint8)
+
+    @torch.inference_mode()
+    def encode(self, batch: np.ndarray) -> np.ndarray:
+        """``batch``: uint8 [N, H, W, 3] from ``prepare``. Returns float32 [N, dim]."""
+        x = self._to_device(batch)
+        with autocast(self.device, self.config.precision):
+            maps = self._net(x)
+            pooled = [maps[name].float().mean(dim=(2, 3)) for name in self._layers]
+        return torch.cat(pooled, dim=1).cpu().numpy()
+
+    def _to_device(self, batch: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2)
+        if self.device.type == "cuda":
+            x = x.pin_memory().to(self.device, non_blocking=True)
+        x = (x.float() - self._mean) / self._std
+        return x.contiguous(memory_format=torch.channels_last)

@@ -1,0 +1,89 @@
+"""Fit a model bundle on the good training images of a dataset folder."""
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import KFold
+from tqdm.auto import tqdm
+
+from models.bundle import ModelBundle
+from models.dataset import GOOD, fingerprint, list_images
+from models.encoder import EncoderConfig, PooledEncoder
+from models.images import decode_image
+from models.mahalanobis import MahalanobisScorer
+from models.scorer import Scorer
+from models.threshold import Thresholds
+
+
+def encode_paths(
+    encoder: PooledEncoder, paths: list[Path], batch_size: int = 32, progress: bool = True
+) -> np.ndarray:
+    """Latents for image files, decoding the next batch in threads while this one encodes."""
+    def prepare(path: Path) -> np.ndarray:
+        return encoder.prepare(decode_image(path.read_bytes()))
+
+    chunks = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
+    latents = []
+    with ThreadPoolExecutor(max_workers=4) as pool, tqdm(
+        total=len(paths), desc="encoding", unit="img", disable=not progress
+    ) as bar:
+        pending = pool.submit(lambda c: list(map(prepare, c)), chunks[0]) if chunks else None
+        for index in range(len(chunks)):
+            batch = np.stack(pending.result())
+            if index + 1 < len(chunks):
+                pending = pool.submit(lambda c: list(map(prepare, c)), chunks[index + 1])
+            latents.append(encoder.encode(batch))
+            bar.update(len(batch))
+    return np.concatenate(latents) if latents else np.empty((0, 0), np.float32)
+
+
+def out_of_fold_scores(scorer: Scorer, latents: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
+    """Each good image scored by a model that never saw it: honest held-back scores."""
+    scores = np.empty(len(latents))
+    for fit_idx, held_idx in KFold(folds, shuffle=True, random_state=seed).split(latents):
+        fold = type(scorer)(**scorer.get_params()).fit(latents[fit_idx])
+        scores[held_idx] = fold.score(latents[held_idx])
+    return scores
+
+
+def fit_bundle(
+    data_dir: Path,
+    encoder_config: EncoderConfig = EncoderConfig(),
+    scorer: Scorer | None = None,
+    target_fpr: float = 0.01,
+    review_fpr: float = 0.03,
+    folds: int = 5,
+    max_images: int | None = None,
+    device: str = "auto",
+    progress: bool = True,
+) -> ModelBundle:
+    """Encode train/good, calibrate thresholds on out-of-fold scores, fit on all of it."""
+    paths = [item.path for item in list_images(data_dir, "train", GOOD)][:max_images]
+    if len(paths) < 2 * folds:
+        raise ValueError(f"need at least {2 * folds} good training images, found {len(paths)}")
+    scorer = scorer or MahalanobisScorer()
+    latents = encode_paths(PooledEncoder(encoder_config, device=device), paths, progress=progress)
+    held_back = out_of_fold_scores(scorer, latents, folds)
+    thresholds = Thresholds.from_good_scores(held_back, target_fpr, review_fpr)
+    scorer.fit(latents)
+    created = datetime.now(UTC)
+    data_fingerprint = fingerprint(paths)
+    return ModelBundle(
+        version=f"{created:%Y%m%dT%H%M%SZ}-{data_fingerprint[:8]}",
+        created_at=created,
+        encoder=encoder_config,
+        scorer=scorer,
+        thresholds=thresholds,
+        training={
+            "n_images": len(paths),
+            "fingerprint": data_fingerprint,
+            "dataset": Path(data_dir).name,
+            "target_fpr": target_fpr,
+            "review_fpr": review_fpr,
+            "held_back_good_score_quantiles": {
+                q: float(np.quantile(held_back, float(q))) for q in ("0.5", "0.9", "0.99")
+            },
+        },
+    )

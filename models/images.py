@@ -1,0 +1,61 @@
+"""Bytes to pixels under limits: the one decode path for fitting and for the stream."""
+
+import io
+import warnings
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from schemas import ErrorKind
+
+
+class ImageError(ValueError):
+    """An image that cannot be inspected; ``kind`` names the reason for the dead letter."""
+
+    def __init__(self, kind: ErrorKind, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    max_bytes: int = 16 * 2**20
+    max_pixels: int = 25_000_000
+    formats: frozenset[str] = field(default_factory=lambda: frozenset({"PNG", "JPEG"}))
+
+
+def decode_image(data: bytes, limits: DecodeLimits = DecodeLimits()) -> Image.Image:
+    """Decode to RGB, refusing oversized, unsupported and corrupt input before it costs memory."""
+    if len(data) > limits.max_bytes:
+        raise ImageError(
+            ErrorKind.IMAGE_TOO_LARGE, f"{len(data)} bytes exceeds the limit of {limits.max_bytes}"
+        )
+    image = _open(data)
+    if image.format not in limits.formats:
+        allowed = ", ".join(sorted(limits.formats))
+        raise ImageError(ErrorKind.UNSUPPORTED_FORMAT, f"format {image.format} is not one of {allowed}")
+    width, height = image.size
+    if width * height > limits.max_pixels:
+        raise ImageError(
+            ErrorKind.IMAGE_TOO_LARGE,
+            f"{width}x{height} pixels exceeds the limit of {limits.max_pixels}",
+        )
+    try:
+        image.load()
+        return image.convert("RGB")
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(ErrorKind.CORRUPT_IMAGE, f"cannot decode {image.format}: {exc}") from exc
+
+
+def _open(data: bytes) -> Image.Image:
+    # Only the header is read here; our own pixel limit runs before any decoding.
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(ErrorKind.IMAGE_TOO_LARGE, str(exc)) from exc
+    except Image.UnidentifiedImageError as exc:
+        raise ImageError(ErrorKind.UNSUPPORTED_FORMAT, "not a recognised image format") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(ErrorKind.CORRUPT_IMAGE, f"cannot read image header: {exc}") from exc

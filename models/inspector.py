@@ -1,0 +1,44 @@
+"""A loaded bundle ready to inspect batches: prepare (threads) -> infer (one thread)."""
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from models.bundle import ModelBundle
+from models.encoder import PooledEncoder
+from schemas import Decision
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    scores: np.ndarray
+    decisions: list[Decision]
+    encode_seconds: float
+    score_seconds: float
+
+
+class Inspector:
+    def __init__(self, bundle: ModelBundle, device: str = "auto"):
+        self.bundle = bundle
+        self.encoder = PooledEncoder(bundle.encoder, device=device)
+
+    @property
+    def version(self) -> str:
+        return self.bundle.version
+
+    def prepare(self, image: Image.Image) -> np.ndarray:
+        return self.encoder.prepare(image)
+
+    def infer(self, batch: np.ndarray) -> BatchResult:
+        started = time.perf_counter()
+        latents = self.encoder.encode(batch)
+        encoded = time.perf_counter()
+        scores = self.bundle.scorer.score(latents)
+        decisions = self.bundle.thresholds.decide(scores)
+        return BatchResult(scores, decisions, encoded - started, time.perf_counter() - encoded)
+
+    def score_images(self, images: list[Image.Image]) -> np.ndarray:
+        """Offline convenience (notebooks, evaluation): scores for already decoded images."""
+        return self.infer(np.stack([self.prepare(im) for im in images])).scores

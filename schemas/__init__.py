@@ -1,0 +1,23 @@
+"""The event contracts: one typed record per topic. No logic beyond validation.
+
+JSON on the wire, every record carries ``schema_version``. JSON Schema files for
+producers and consumers in other languages are generated into ``schemas/json/``.
+"""
+
+from schemas.base import Record
+from schemas.camera_event import CameraEvent
+from schemas.dead_letter import DeadLetter, ErrorKind
+from schemas.topics import TOPICS, Topic
+from schemas.verdict import Decision, StageTimings, Verdict
+
+__all__ = [
+    "CameraEvent",
+    "DeadLetter",
+    "Decision",
+    "ErrorKind",
+    "Record",
+    "StageTimings",
+    "TOPICS",
+    "Topic",
+    "Verdict",
+]
