@@ -1,0 +1,120 @@
+"""``latentline``: fit, publish, worker, demo."""
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from streams.settings import Settings
+
+
+def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
+    from models.encoder import EncoderConfig
+    from models.fit import fit_bundle
+
+    config = EncoderConfig(backbone=args.backbone, image_size=args.image_size, precision=args.precision)
+    bundle = fit_bundle(args.data_dir, config, target_fpr=args.target_fpr, device=settings.device)
+    bundle.save(args.out)
+    print(f"model {bundle.version} -> {args.out} (threshold {bundle.thresholds.threshold:.4g})")
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from models.dataset import IMAGE_SUFFIXES
+    from streams.producer import CameraSimulator, kafka_producer, publish_paths
+    from streams.store import ObjectStore
+    from streams.topics import ensure_topics
+
+    settings = settings.model_copy(update={
+        k: v for k, v in (("broker_url", args.broker), ("store_url", args.store)) if v
+    })
+    paths = sorted(p for p in args.directory.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        print(f"no images under {args.directory}", file=sys.stderr)
+        return 1
+
+    async def run() -> None:
+        await ensure_topics(settings)
+        store = ObjectStore(settings)
+        store.ensure_bucket(settings.image_bucket)
+        producer = kafka_producer(settings)
+        await producer.start()
+        try:
+            with tqdm(total=len(paths), desc=f"publishing {args.camera}", unit="event") as bar:
+                await publish_paths(
+                    CameraSimulator(settings, store, producer),
+                    [(p, args.camera) for p in paths], args.rate, lambda e, p: bar.update(),
+                )
+        finally:
+            await producer.stop()
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.worker import run_worker
+
+    run_worker(settings)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.demo import DemoOptions, print_summary, run_demo
+    from streams.elpv import layout
+
+    data_dir = args.data or layout(settings.cache_dir / "data", "mono")
+    options = DemoOptions(data_dir, args.events, args.cameras, args.rate, args.timeout)
+    summary = run_demo(options, settings)
+    print_summary(summary, args.json)
+    accounted = summary.verdicts + summary.dead_letters == summary.events_published
+    return 0 if accounted and summary.duplicates == 0 else 1
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="latentline", description=__doc__)
+    sub = root.add_subparsers(dest="command", required=True)
+
+    fit = sub.add_parser("fit", help="fit a model bundle on DATA_DIR/train/good")
+    fit.add_argument("data_dir", type=Path)
+    fit.add_argument("--out", type=Path, required=True)
+    fit.add_argument("--backbone", default="mobilenet_v2")
+    fit.add_argument("--image-size", type=int, default=224)
+    fit.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="bf16")
+    fit.add_argument("--target-fpr", type=float, default=0.01)
+    fit.set_defaults(run=cmd_fit)
+
+    publish = sub.add_parser("publish", help="upload images and publish their camera events")
+    publish.add_argument("directory", type=Path)
+    publish.add_argument("--camera", required=True)
+    publish.add_argument("--rate", type=float, help="events per second (default: as fast as possible)")
+    publish.add_argument("--broker", help="overrides LATENTLINE_BROKER_URL")
+    publish.add_argument("--store", help="overrides LATENTLINE_STORE_URL")
+    publish.set_defaults(run=cmd_publish)
+
+    worker = sub.add_parser("worker", help="run an inspection worker (configured by LATENTLINE_*)")
+    worker.set_defaults(run=cmd_worker)
+
+    demo = sub.add_parser("demo", help="the whole path on an embedded broker and object store")
+    demo.add_argument("--data", type=Path, help="dataset folder (default: ELPV mono cells)")
+    demo.add_argument("--events", type=int, help="events to publish (default: the test set once)")
+    demo.add_argument("--cameras", type=int, default=2)
+    demo.add_argument("--rate", type=float, help="events per second (default: as fast as possible)")
+    demo.add_argument("--timeout", type=float, default=600.0)
+    demo.add_argument("--json", type=Path, help="write the summary here as JSON")
+    demo.set_defaults(run=cmd_demo)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return args.run(args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

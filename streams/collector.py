@@ -1,0 +1,82 @@
+"""Reads verdicts and dead letters back: what the demo and the tests count."""
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from schemas import DeadLetter, Verdict
+from streams.settings import Settings
+
+
+@dataclass
+class Outcomes:
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    duplicates: int = 0
+    latencies: list[float] = field(default_factory=list)  # captured_at -> received, seconds
+    first_at: float | None = None
+    last_at: float | None = None
+    keys: dict[str, bytes | None] = field(default_factory=dict)
+
+    def answered_ids(self) -> set[str]:
+        return set(self.verdicts) | {d.event_id for d in self.dead_letters if d.event_id}
+
+
+class Collector:
+    """Consumes both output topics from the beginning, outside any consumer group."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.outcomes = Outcomes()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.bootstrap_servers(), enable_auto_commit=False
+        )
+        await self._consumer.start()
+        topics = (self.settings.verdicts_topic, self.settings.dlq_topic)
+        partitions = [
+            TopicPartition(topic, p) for topic in topics for p in range(self.settings.partitions)
+        ]
+        self._consumer.assign(partitions)
+        await self._consumer.seek_to_beginning(*partitions)
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        async for message in self._consumer:
+            self._add(message.topic, message.key, message.value)
+
+    def _add(self, topic: str, key: bytes | None, value: bytes) -> None:
+        now = time.time()
+        out = self.outcomes
+        if topic == self.settings.dlq_topic:
+            out.dead_letters.append(DeadLetter.from_bytes(value))
+            return
+        verdict = Verdict.from_bytes(value)
+        if verdict.event_id in out.verdicts:
+            out.duplicates += 1
+            return
+        out.verdicts[verdict.event_id] = verdict
+        out.keys[verdict.event_id] = key
+        out.latencies.append(now - verdict.captured_at.timestamp())
+        out.first_at = out.first_at or now
+        out.last_at = now
+
+    async def wait_for(self, event_ids: set[str], timeout: float, alive=lambda: True) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and alive():
+            if event_ids <= self.outcomes.answered_ids():
+                return True
+            await asyncio.sleep(0.05)
+        return event_ids <= self.outcomes.answered_ids()
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._consumer:
+            await self._consumer.stop()

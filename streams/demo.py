@@ -1,0 +1,184 @@
+"""``latentline demo``: the whole path on the embedded stack, with a live view and a summary."""
+
+import asyncio
+import json
+import random
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from sklearn.metrics import roc_auc_score
+
+from models.bundle import ModelBundle
+from models.dataset import fingerprint, list_images
+from models.fit import fit_bundle
+from schemas import Decision
+from streams.collector import Collector, Outcomes
+from streams.embedded import free_port, s3_server, tansu_broker, worker_process
+from streams.producer import CameraSimulator, kafka_producer, publish_paths
+from streams.settings import Settings, settings_env
+from streams.store import ObjectStore
+from streams.topics import ensure_topics
+
+console = Console(stderr=True)
+
+
+@dataclass
+class DemoSummary:
+    events_published: int
+    verdicts: int
+    dead_letters: int
+    duplicates: int
+    missing: int
+    image_auroc: float | None
+    events_per_second: float
+    latency_p50_seconds: float | None
+    latency_p99_seconds: float | None
+    model_version: str
+    cameras: int
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    data_dir: Path
+    events: int | None = None
+    cameras: int = 2
+    rate: float | None = None
+    timeout: float = 600.0
+    seed: int = 0
+
+
+def ensure_model(data_dir: Path, cache_dir: Path) -> Path:
+    """The cached bundle for this dataset, refitted when train/good changed."""
+    target = cache_dir / "models" / f"{data_dir.resolve().name}"
+    train = [item.path for item in list_images(data_dir, "train", "good")]
+    if ModelBundle.is_bundle(target):
+        if ModelBundle.load(target).training.get("fingerprint") == fingerprint(train):
+            console.print(f"model: cached bundle in {target}")
+            return target
+    console.print(f"fitting a model on {len(train)} good images of {data_dir}")
+    return fit_bundle(data_dir).save(target)
+
+
+def plan_jobs(options: DemoOptions) -> list[tuple[Path, str, str]]:
+    """(path, camera, label) for every event, shuffled; cycles the test set for --events N."""
+    images = list_images(options.data_dir, "test")
+    random.Random(options.seed).shuffle(images)
+    count = options.events or len(images)
+    return [
+        (images[i % len(images)].path, f"cam-{i % options.cameras + 1}", images[i % len(images)].label)
+        for i in range(count)
+    ]
+
+
+def live_table(published: int, total: int, outcomes: Outcomes, started: float) -> Table:
+    elapsed = max(time.time() - started, 1e-6)
+    done = len(outcomes.verdicts)
+    anomalous = sum(v.decision != Decision.OK for v in outcomes.verdicts.values())
+    p50 = np.percentile(outcomes.latencies, 50) * 1000 if outcomes.latencies else float("nan")
+    table = Table(title="latentline demo", expand=False)
+    for column in ("published", "verdicts", "dead letters", "events/s", "anomalous", "p50 latency"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        f"{published}/{total}", str(done), str(len(outcomes.dead_letters)),
+        f"{done / elapsed:.1f}", f"{anomalous / max(done, 1):.1%}", f"{p50:.0f} ms",
+    )
+    return table
+
+
+def summarise(published: dict[str, str], outcomes: Outcomes, version: str, cameras: int,
+              started: float) -> DemoSummary:
+    scored = [(published[i], v.anomaly_score) for i, v in outcomes.verdicts.items() if i in published]
+    labels = [label != "good" for label, _ in scored]
+    auroc = (
+        float(roc_auc_score(labels, [s for _, s in scored])) if 0 < sum(labels) < len(labels) else None
+    )
+    span = (outcomes.last_at or time.time()) - started
+    latencies = outcomes.latencies
+    return DemoSummary(
+        events_published=len(published),
+        verdicts=len(outcomes.verdicts),
+        dead_letters=len(outcomes.dead_letters),
+        duplicates=outcomes.duplicates,
+        missing=len(set(published) - outcomes.answered_ids()),
+        image_auroc=auroc,
+        events_per_second=len(outcomes.verdicts) / span if span > 0 else 0.0,
+        latency_p50_seconds=float(np.percentile(latencies, 50)) if latencies else None,
+        latency_p99_seconds=float(np.percentile(latencies, 99)) if latencies else None,
+        model_version=version,
+        cameras=cameras,
+    )
+
+
+async def stream_events(settings: Settings, options: DemoOptions, alive) -> tuple[dict, Outcomes, float]:
+    jobs = plan_jobs(options)
+    store = ObjectStore(settings)
+    store.ensure_bucket(settings.image_bucket)
+    producer = kafka_producer(settings)
+    collector = Collector(settings)
+    await producer.start()
+    await collector.start()
+    published: dict[str, str] = {}
+    labels = {path: label for path, _, label in jobs}
+    started = time.time()
+    try:
+        with Live(console=console, refresh_per_second=4) as live:
+            def on_published(event, path):
+                published[event.event_id] = labels[path]
+
+            async def refresh():
+                while True:
+                    live.update(live_table(len(published), len(jobs), collector.outcomes, started))
+                    await asyncio.sleep(0.25)
+
+            ticker = asyncio.create_task(refresh())
+            simulator = CameraSimulator(settings, store, producer)
+            await publish_paths(simulator, [(p, c) for p, c, _ in jobs], options.rate, on_published)
+            await collector.wait_for(set(published), options.timeout, alive)
+            ticker.cancel()
+            live.update(live_table(len(published), len(jobs), collector.outcomes, started))
+    finally:
+        await producer.stop()
+        await collector.stop()
+    return published, collector.outcomes, started
+
+
+def run_demo(options: DemoOptions, base: Settings) -> DemoSummary:
+    bundle_dir = ensure_model(options.data_dir, base.cache_dir)
+    version = ModelBundle.load(bundle_dir).version
+    with tempfile.TemporaryDirectory(prefix="latentline-demo-") as work, \
+            tansu_broker(Path(work) / "broker.log") as broker_url, s3_server() as store_url:
+        settings = base.model_copy(update={
+            "broker_url": broker_url, "store_url": store_url, "metrics_port": free_port(),
+            "model_uri": f"s3://{base.model_bucket}/{version}", "state_dir": Path(work) / "state",
+        })
+        store = ObjectStore(settings)
+        store.ensure_bucket(settings.model_bucket)
+        store.upload_dir(bundle_dir, settings.model_uri)
+        asyncio.run(ensure_topics(settings))
+        console.print(f"broker {broker_url}, object store {store_url}, model {version}")
+        log_path = Path(work) / "worker.log"
+        with worker_process(settings_env(settings), log_path, settings.metrics_port) as worker:
+            published, outcomes, started = asyncio.run(
+                stream_events(settings, options, alive=lambda: worker.poll() is None)
+            )
+            if worker.poll() is not None:
+                console.print(log_path.read_text()[-4000:])
+    return summarise(published, outcomes, version, options.cameras, started)
+
+
+def print_summary(summary: DemoSummary, json_path: Path | None) -> None:
+    table = Table(title="summary")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in asdict(summary).items():
+        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+    Console().print(table)
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(asdict(summary), indent=2) + "\n")

@@ -1,0 +1,71 @@
+"""Every setting, declared once with its type, default and environment variable.
+
+Read from the environment with the prefix ``LATENTLINE_`` (``LATENTLINE_BROKER_URL`` sets
+``broker_url``). The README's settings table is generated from this class.
+"""
+
+import json
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.images import DecodeLimits
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LATENTLINE_", frozen=True)
+
+    # Kafka
+    broker_url: str = Field("kafka://127.0.0.1:9092", description="Kafka bootstrap, kafka://host:port[;host:port]")
+    app_id: str = Field("latentline-inspect", description="Consumer group and prefix of internal topics")
+    events_topic: str = Field("camera.events", description="Input topic of camera events")
+    verdicts_topic: str = Field("inspection.verdicts", description="One verdict per valid event")
+    dlq_topic: str = Field("camera.events.dlq", description="Dead letters: bad input with its reason")
+    partitions: int = Field(4, description="Partitions of the topics latentline creates")
+    replication_factor: int = Field(1, description="Replication of the topics latentline creates")
+    session_timeout_seconds: float = Field(6.0, description="Consumer group session timeout")
+    heartbeat_seconds: float = Field(1.0, description="Consumer heartbeat interval")
+    commit_interval_seconds: float = Field(1.0, description="How often consumed offsets are committed")
+    # Object store
+    store_url: str = Field("http://127.0.0.1:9000", description="S3 endpoint (MinIO), http:// or https://")
+    store_access_key: SecretStr = Field(SecretStr("minioadmin"), description="S3 access key")
+    store_secret_key: SecretStr = Field(SecretStr("minioadmin"), description="S3 secret key")
+    store_region: str = Field("us-east-1", description="S3 region")
+    image_bucket: str = Field("camera-images", description="Bucket the reference producer uploads to")
+    model_bucket: str = Field("latentline-models", description="Bucket for model bundles")
+    # Model and batching
+    model_uri: str = Field("var/model", description="Model bundle: a directory or s3://bucket/prefix")
+    device: str = Field("auto", description="auto (GPU if present), cpu, cuda, cuda:1, ...")
+    batch_max_size: int = Field(16, description="Largest micro-batch encoded at once")
+    batch_max_wait_seconds: float = Field(0.05, description="Longest wait to fill a micro-batch")
+    fetch_concurrency: int = Field(8, description="Threads fetching and decoding images")
+    # Input limits
+    max_image_bytes: int = Field(16 * 2**20, description="Larger images go to the dead-letter topic")
+    max_image_pixels: int = Field(25_000_000, description="Width x height limit, checked before decoding")
+    image_formats: frozenset[str] = Field(frozenset({"PNG", "JPEG"}), description="Accepted formats (JSON list)")
+    # Worker
+    metrics_port: int = Field(9464, description="Port of /metrics (0: no metrics server)")
+    state_dir: Path = Field(Path("var/worker"), description="Faust's local state directory")
+    log_level: str = Field("info", description="Worker log level")
+    cache_dir: Path = Field(Path.home() / ".cache" / "latentline", description="Demo data and fitted demo models")
+
+    def decode_limits(self) -> DecodeLimits:
+        return DecodeLimits(self.max_image_bytes, self.max_image_pixels, self.image_formats)
+
+    def bootstrap_servers(self) -> str:
+        """``kafka://a:1;b:2`` -> ``a:1,b:2`` for plain Kafka clients."""
+        return ",".join(url.split("://", 1)[-1] for url in self.broker_url.split(";"))
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that reproduces ``settings`` in a child process."""
+    env = {}
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        elif isinstance(value, frozenset):
+            value = json.dumps(sorted(value))
+        env[f"LATENTLINE_{name.upper()}"] = str(value)
+    return env

@@ -1,0 +1,38 @@
+"""Create latentline's topics explicitly (auto-created topics get the broker's defaults)."""
+
+import asyncio
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+
+from streams.settings import Settings
+
+
+def topic_names(settings: Settings) -> list[str]:
+    return [settings.events_topic, settings.verdicts_topic, settings.dlq_topic]
+
+
+async def ensure_topics(settings: Settings, attempts: int = 20) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers())
+    for attempt in range(attempts):
+        try:
+            await admin.start()
+            break
+        except KafkaConnectionError:
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.5)
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(name, settings.partitions, settings.replication_factor)
+            for name in topic_names(settings)
+            if name not in existing
+        ]
+        if wanted:
+            try:
+                await admin.create_topics(wanted)
+            except TopicAlreadyExistsError:
+                pass  # another worker won the race
+    finally:
+        await admin.close()

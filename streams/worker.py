@@ -1,0 +1,51 @@
+"""``latentline worker``: load the model, create topics, serve metrics, run the Faust worker."""
+
+import asyncio
+import logging
+import tempfile
+from pathlib import Path
+
+import faust
+
+from models.bundle import ModelBundle
+from models.inspector import Inspector
+from streams.app import create_app, install_inspect_agent
+from streams.inspect import BatchProcessor
+from streams.metrics import WorkerMetrics
+from streams.settings import Settings
+from streams.store import ObjectStore
+from streams.topics import ensure_topics
+
+log = logging.getLogger(__name__)
+
+
+def load_bundle(settings: Settings, store: ObjectStore) -> ModelBundle:
+    """From a directory, or from an s3:// prefix through a local copy."""
+    if settings.model_uri.startswith("s3://"):
+        local = Path(tempfile.mkdtemp(prefix="latentline-model-"))
+        return ModelBundle.load(store.download_dir(settings.model_uri, local))
+    return ModelBundle.load(Path(settings.model_uri))
+
+
+def build_worker(settings: Settings) -> tuple[faust.App, WorkerMetrics]:
+    store = ObjectStore(settings)
+    bundle = load_bundle(settings, store)
+    inspector = Inspector(bundle, device=settings.device)
+    log.info("model %s on %s", bundle.version, inspector.encoder.device)
+    metrics = WorkerMetrics()
+    metrics.model_info.labels(bundle.version).set(1)
+    app = create_app(settings)
+
+    def make_processor(publisher, ledger):
+        return BatchProcessor(inspector, store, settings, metrics, publisher, ledger)
+
+    install_inspect_agent(app, settings, make_processor)
+    return app, metrics
+
+
+def run_worker(settings: Settings) -> None:
+    asyncio.run(ensure_topics(settings))
+    app, metrics = build_worker(settings)
+    metrics.serve(settings.metrics_port)
+    worker = faust.Worker(app, loglevel=settings.log_level.upper(), redirect_stdouts=False)
+    worker.execute_from_commandline()
