@@ -11,6 +11,7 @@ from aiokafka.errors import KafkaError
 from faust.streams import _current_event
 
 from streams.inspect import BatchProcessor, Incoming
+from streams.metrics import WorkerMetrics
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -77,12 +78,20 @@ def create_app(settings: Settings) -> faust.App:
     )
 
 
-def install_inspect_agent(app: faust.App, settings: Settings, make_processor) -> None:
+def install_inspect_agent(
+    app: faust.App, settings: Settings, make_processor, metrics: WorkerMetrics
+) -> None:
     """``make_processor(publisher, ledger)`` builds the BatchProcessor once topics exist."""
     events = app.topic(settings.events_topic, value_serializer="raw", key_serializer="raw")
     seen = app.Table("answered-events", default=None, partitions=settings.partitions)
     publisher = FaustPublisher(app, [settings.verdicts_topic, settings.dlq_topic])
     processor: BatchProcessor = make_processor(publisher, TableLedger(seen))
+
+    @app.on_rebalance_complete.connect
+    async def count_partitions(sender, **kwargs) -> None:
+        owned = [tp for tp in app.consumer.assignment() if tp.topic == settings.events_topic]
+        metrics.assigned_partitions.set(len(owned))
+        log.info("rebalance complete: %d partitions of %s", len(owned), settings.events_topic)
 
     @app.agent(events, name="inspect")
     async def inspect(stream):

@@ -6,11 +6,13 @@ the same protocols, so the worker code is the same.
 
 import contextlib
 import importlib.util
+import logging
 import os
 import shutil
 import socket
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,6 +71,7 @@ def s3_server() -> Iterator[str]:
     """moto's S3 server on a free loopback port; yields its http:// URL."""
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
@@ -101,14 +104,34 @@ def worker_process(env: dict[str, str], log_path: Path, metrics_port: int) -> It
         env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 120
-        while process.poll() is None and time.monotonic() < deadline:
-            with contextlib.suppress(TimeoutError):
-                wait_for_port(metrics_port, timeout=0.5)
-                break
-        if process.poll() is not None:
-            raise RuntimeError(f"worker exited with {process.returncode}; see {log_path}")
+        wait_until_assigned(process, metrics_port, log_path)
         yield process
     finally:
         stop_process(process, grace=20)
         log.close()
+
+
+def scrape(port: int) -> dict[str, float]:
+    """Sample name -> value from a /metrics endpoint (labels dropped: sums of one name)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+        text = response.read().decode()
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            values[sample.name] = values.get(sample.name, 0.0) + sample.value
+    return values
+
+
+def wait_until_assigned(process: subprocess.Popen, port: int, log_path: Path, timeout: float = 120) -> None:
+    """Until the worker owns input partitions: events published earlier would wait anyway."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"worker exited with {process.returncode}; see {log_path}")
+        with contextlib.suppress(OSError):
+            if scrape(port).get("latentline_assigned_partitions", 0) > 0:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"worker got no partitions within {timeout}s; see {log_path}")

@@ -37,6 +37,10 @@ class WorkerMetrics:
             "From captured_at to the verdict acknowledged by the broker",
             buckets=LATENCY_BUCKETS, registry=r,
         )
+        self.assigned_partitions = Gauge(
+            "latentline_assigned_partitions",
+            "Input partitions this worker owns after the last completed rebalance", registry=r,
+        )
         self.model_info = Gauge(
             "latentline_model_info", "The model bundle in use (value 1)", ["version"], registry=r
         )

@@ -39,7 +39,7 @@ def build_worker(settings: Settings) -> tuple[faust.App, WorkerMetrics]:
     def make_processor(publisher, ledger):
         return BatchProcessor(inspector, store, settings, metrics, publisher, ledger)
 
-    install_inspect_agent(app, settings, make_processor)
+    install_inspect_agent(app, settings, make_processor, metrics)
     return app, metrics
 
 

@@ -1,0 +1,177 @@
+"""The whole path on the real Tansu broker, S3 server and a worker process."""
+
+import io
+import json
+import random
+import shutil
+import subprocess
+import uuid
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from models.dataset import list_images
+from schemas import CameraEvent, Decision, ErrorKind
+from streams.store import ObjectStore, sha256_hex
+from tests.integration.conftest import make_stack, send_raw
+
+pytestmark = pytest.mark.integration
+MAX_PIXELS = 1_000_000
+
+
+@pytest.fixture(scope="module")
+def stack(broker_url, store_url, bundle_dir, tmp_path_factory):
+    stack = make_stack(broker_url, store_url, bundle_dir, tmp_path_factory.mktemp("pipeline"),
+                       max_image_pixels=MAX_PIXELS)
+    with stack.worker():
+        yield stack
+
+
+def sample(pcb_dir, label: str, count: int, seed: int = 0):
+    images = list_images(pcb_dir, "test", label)
+    return [item.path for item in random.Random(seed).sample(images, count)]
+
+
+def test_one_verdict_per_event_keyed_by_camera(stack, pcb_dir):
+    paths = sample(pcb_dir, "good", 12) + sample(pcb_dir, "short", 12)
+    cameras = {}
+
+    async def scenario(producer, simulator):
+        events = [await simulator.publish(p, f"cam-{i % 3}") for i, p in enumerate(paths)]
+        cameras.update({e.event_id: e.camera_id for e in events})
+        return cameras
+
+    outcomes = stack.run(scenario)
+    assert set(outcomes.verdicts) == set(cameras)
+    assert outcomes.duplicates == 0 and outcomes.dead_letters == []
+    for event_id, verdict in outcomes.verdicts.items():
+        assert outcomes.keys[event_id] == cameras[event_id].encode()
+        assert verdict.camera_id == cameras[event_id]
+        assert verdict.model_version and verdict.batch_size >= 1
+    scores = {v.event_id: v.anomaly_score for v in outcomes.verdicts.values()}
+    good = [scores[e] for e, p in zip(cameras, paths) if "good" in p.parts]
+    bad = [scores[e] for e, p in zip(cameras, paths) if "good" not in p.parts]
+    assert np.median(bad) > np.median(good)
+
+
+def test_redelivered_event_gets_no_second_verdict(stack, pcb_dir):
+    path = sample(pcb_dir, "open", 1)[0]
+    before = stack.metrics().get("latentline_duplicate_events_total", 0)
+
+    async def scenario(producer, simulator):
+        event = await simulator.publish(path, "cam-dup")
+        # the same event again, as a producer retry or a redelivery would send it
+        await producer.send_and_wait(stack.settings.events_topic, event.to_bytes(), key=b"cam-dup")
+        return [event.event_id]
+
+    outcomes = stack.run(scenario)
+    assert outcomes.duplicates == 0
+    assert stack.metrics()["latentline_duplicate_events_total"] == before + 1
+
+
+def png_bytes(size=(64, 64), mode="L", fmt="PNG") -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, size, 128).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def event_for(uri: str, data: bytes | None, **changes) -> CameraEvent:
+    fields = {
+        "event_id": str(uuid.uuid4()), "camera_id": "cam-bad", "line_id": "line-1",
+        "captured_at": datetime.now(UTC), "image_uri": uri,
+        "sha256": sha256_hex(data) if data is not None else None,
+    }
+    return CameraEvent(**(fields | changes))
+
+
+def bad_input(kind: ErrorKind, store: ObjectStore, bucket: str) -> tuple[bytes, str | None]:
+    """The raw message for one kind of bad input; uploads what it references."""
+    def upload(data: bytes, name: str) -> str:
+        return store.put(f"s3://{bucket}/bad/{uuid.uuid4()}-{name}", data)
+
+    if kind is ErrorKind.INVALID_JSON:
+        return b'{"event_id": "x", oops', None
+    if kind is ErrorKind.SCHEMA_VIOLATION:
+        return json.dumps({"event_id": "x", "camera_id": "cam-bad"}).encode(), None
+    if kind is ErrorKind.MISSING_OBJECT:
+        return event_for(f"s3://{bucket}/nowhere/{uuid.uuid4()}.png", None).to_bytes(), None
+    if kind is ErrorKind.CHECKSUM_MISMATCH:
+        data = png_bytes()
+        return event_for(upload(data, "a.png"), None, sha256="0" * 64).to_bytes(), None
+    if kind is ErrorKind.CORRUPT_IMAGE:
+        data = _noisy_png()[:400]  # a valid header, then the file just stops
+        return event_for(upload(data, "c.png"), data).to_bytes(), None
+    if kind is ErrorKind.IMAGE_TOO_LARGE:
+        data = png_bytes(size=(1200, 1200))
+        return event_for(upload(data, "big.png"), data).to_bytes(), None
+    if kind is ErrorKind.UNSUPPORTED_FORMAT:
+        data = png_bytes(fmt="BMP")
+        return event_for(upload(data, "x.bmp"), data).to_bytes(), None
+    raise AssertionError(kind)
+
+
+def _noisy_png() -> bytes:
+    pixels = np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+BAD_KINDS = [k for k in ErrorKind if k not in (ErrorKind.STORE_UNAVAILABLE, ErrorKind.PROCESSING_ERROR)]
+
+
+@pytest.mark.parametrize("kind", BAD_KINDS, ids=str)
+def test_bad_input_goes_to_dead_letters_and_next_event_is_inspected(stack, pcb_dir, kind):
+    store = ObjectStore(stack.settings)
+    payload, _ = bad_input(kind, store, stack.settings.image_bucket)
+    good_path = sample(pcb_dir, "good", 1, seed=hash(kind) % 1000)[0]
+    before = stack.metrics().get("latentline_dead_letters_total", 0)
+    marker = {}
+
+    async def scenario(producer, simulator):
+        await send_raw(producer, stack.settings.events_topic, payload, key="cam-bad")
+        good = await simulator.publish(good_path, "cam-bad")
+        marker["good"] = good.event_id
+        return [good.event_id]
+
+    outcomes = stack.run(scenario)
+    letters = [d for d in outcomes.dead_letters if d.payload_base64 and d.error_kind == kind]
+    matching = [d for d in letters if d.payload == payload.decode("utf-8", "replace") or d.payload is None]
+    assert matching, f"no {kind} dead letter; got {[d.error_kind for d in outcomes.dead_letters]}"
+    assert matching[0].error_message
+    assert marker["good"] in outcomes.verdicts
+    assert stack.metrics()["latentline_dead_letters_total"] >= before + 1
+
+
+@pytest.mark.skipif(shutil.which("kcat") is None, reason="kcat (Debian package) not installed")
+def test_kcat_hand_written_event_gets_a_verdict(stack, pcb_dir):
+    """An external client: a hand-written JSON event in with kcat, its verdict out with kcat."""
+    settings = stack.settings
+    data = sample(pcb_dir, "good", 1, seed=7)[0].read_bytes()
+    uri = ObjectStore(settings).put(f"s3://{settings.image_bucket}/kcat/{uuid.uuid4()}.png", data)
+    event_id = f"kcat-{uuid.uuid4().hex[:12]}"
+    event = json.dumps({
+        "event_id": event_id, "camera_id": "cam-kcat", "line_id": "line-k",
+        "captured_at": datetime.now(UTC).isoformat(), "image_uri": uri,
+        "sha256": sha256_hex(data), "metadata": {"exposure_ms": 4.5},
+    })
+    broker = settings.bootstrap_servers()
+    subprocess.run(["kcat", "-P", "-b", broker, "-t", settings.events_topic, "-K", "\t"],
+                   input=f"cam-kcat\t{event}\n", text=True, check=True, timeout=30)
+    found = None
+    for _ in range(30):
+        out = subprocess.run(
+            ["kcat", "-C", "-b", broker, "-t", settings.verdicts_topic, "-o", "beginning", "-e",
+             "-q", "-f", "%k\t%s\n"], capture_output=True, text=True, timeout=30, check=True,
+        ).stdout
+        found = next((line for line in out.splitlines() if event_id in line), None)
+        if found:
+            break
+    assert found, "no verdict read back with kcat"
+    key, value = found.split("\t", 1)
+    verdict = json.loads(value)
+    assert key == "cam-kcat"
+    assert verdict["event_id"] == event_id and verdict["schema_version"] == 1
+    assert verdict["decision"] in {d.value for d in Decision}

@@ -1,0 +1,129 @@
+"""PooledEncoder with random weights (no downloads), and device/precision selection."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from models.device import autocast, select_device
+from models.encoder import DEFAULT_LAYERS, EncoderConfig, PooledEncoder
+
+SIZE = 64
+MOBILENET_DIM = 32 + 96 + 1280  # features.6, features.13, features.18
+RESNET18_DIM = 128 + 256  # layer2, layer3
+
+
+def relative_difference(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.linalg.norm(a - b) / np.linalg.norm(a))
+
+
+@pytest.fixture(scope="module")
+def encoder() -> PooledEncoder:
+    torch.manual_seed(0)
+    return PooledEncoder(EncoderConfig(weights=None, image_size=SIZE, precision="fp32"), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def batch() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, size=(4, SIZE, SIZE, 3), dtype=np.uint8)
+
+
+def test_prepare_resizes_to_uint8_rgb(encoder):
+    for image in (Image.new("L", (112, 64), 128), Image.new("RGBA", (30, 500)), Image.new("RGB", (64, 64))):
+        array = encoder.prepare(image)
+        assert array.dtype == np.uint8
+        assert array.shape == (SIZE, SIZE, 3)
+    gray = encoder.prepare(Image.new("L", (112, 64), 128))
+    assert (gray == 128).all()
+
+
+def test_default_layers_resolved():
+    config = EncoderConfig(weights=None)
+    assert config.resolved_layers() == DEFAULT_LAYERS["mobilenet_v2"]
+    assert config.to_dict()["layers"] == list(DEFAULT_LAYERS["mobilenet_v2"])
+    custom = EncoderConfig(weights=None, layers=("features.18",))
+    assert custom.resolved_layers() == ("features.18",)
+
+
+def test_encode_shape_dtype_and_determinism(encoder, batch):
+    first = encoder.encode(batch)
+    assert first.dtype == np.float32
+    assert first.shape == (len(batch), MOBILENET_DIM)
+    assert np.isfinite(first).all()
+    np.testing.assert_array_equal(encoder.encode(batch), first)
+    # distinct images give distinct latents
+    assert not np.allclose(first[0], first[1])
+
+
+def test_encode_is_per_image(encoder, batch):
+    """Eval mode: an image's latent does not depend on the rest of the batch."""
+    together = encoder.encode(batch)
+    alone = encoder.encode(batch[2:3])
+    np.testing.assert_allclose(alone[0], together[2], rtol=1e-4, atol=1e-5)
+
+
+def test_encode_accepts_prepared_images(encoder):
+    images = [Image.new("RGB", (80, 50), (10 * i, 100, 200)) for i in range(3)]
+    latents = encoder.encode(np.stack([encoder.prepare(im) for im in images]))
+    assert latents.shape == (3, MOBILENET_DIM)
+
+
+def test_bf16_close_to_fp32(batch):
+    torch.manual_seed(0)
+    fp32 = PooledEncoder(EncoderConfig(weights=None, image_size=SIZE, precision="fp32"), device="cpu")
+    torch.manual_seed(0)
+    bf16 = PooledEncoder(EncoderConfig(weights=None, image_size=SIZE, precision="bf16"), device="cpu")
+    a = fp32.encode(batch)
+    b = bf16.encode(batch)
+    assert b.dtype == np.float32  # pooled output is float32 whatever the compute precision
+    assert b.shape == a.shape
+    assert relative_difference(a, b) < 0.2
+    assert not np.array_equal(a, b)  # bf16 really ran
+
+
+def test_resnet18_layers():
+    torch.manual_seed(0)
+    config = EncoderConfig(backbone="resnet18", weights=None, image_size=SIZE, precision="fp32")
+    encoder = PooledEncoder(config, device="cpu")
+    batch = np.random.default_rng(1).integers(0, 256, size=(2, SIZE, SIZE, 3), dtype=np.uint8)
+    latents = encoder.encode(batch)
+    assert latents.shape == (2, RESNET18_DIM)
+    assert latents.dtype == np.float32
+    assert np.isfinite(latents).all()
+
+
+def test_select_device():
+    assert select_device("cpu") == torch.device("cpu")
+    assert select_device("cuda:1") == torch.device("cuda", 1)
+
+
+def test_select_device_auto_without_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert select_device("auto") == torch.device("cpu")
+    assert select_device() == torch.device("cpu")
+
+
+def test_select_device_auto_with_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert select_device("auto") == torch.device("cuda")
+
+
+def test_autocast_fp16_on_cpu_raises():
+    with pytest.raises(ValueError, match="fp16"):
+        autocast(torch.device("cpu"), "fp16")
+
+
+def test_autocast_precisions_on_cpu():
+    cpu = torch.device("cpu")
+    x = torch.ones(2, 2)
+    with autocast(cpu, "fp32"):
+        assert (x @ x).dtype == torch.float32
+    with autocast(cpu, "bf16"):
+        assert (x @ x).dtype == torch.bfloat16
+
+
+def test_fp16_encoder_on_cpu_fails_loudly(batch):
+    encoder = PooledEncoder(EncoderConfig(weights=None, image_size=SIZE, precision="fp16"), device="cpu")
+    with pytest.raises(ValueError, match="fp16"):
+        encoder.encode(batch)

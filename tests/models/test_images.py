@@ -1,0 +1,122 @@
+"""decode_image: the one decode path, and the dead-letter kind of every refusal."""
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from models.images import DecodeLimits, ImageError, decode_image
+from schemas import ErrorKind
+
+GOOD_DIR = Path("/work/shared/data/deeppcb-patches/test/good")
+
+
+@pytest.fixture(scope="module")
+def png_path() -> Path:
+    path = next(iter(sorted(GOOD_DIR.glob("*.png"))), None)
+    if path is None:
+        pytest.skip(f"no sample images in {GOOD_DIR}")
+    return path
+
+
+def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **kwargs)
+    return buffer.getvalue()
+
+
+def noise_image(width: int, height: int, mode: str = "RGB", seed: int = 0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    channels = {"RGB": 3, "L": 1}[mode]
+    pixels = rng.integers(0, 256, size=(height, width, channels), dtype=np.uint8)
+    return Image.fromarray(pixels.squeeze(-1) if channels == 1 else pixels, mode)
+
+
+def test_decodes_real_grayscale_png_to_rgb(png_path):
+    data = png_path.read_bytes()
+    original = Image.open(png_path)
+    assert original.mode == "L"  # the data set is grayscale
+
+    image = decode_image(data)
+
+    assert image.mode == "RGB"
+    assert image.size == original.size
+    rgb = np.asarray(image)
+    gray = np.asarray(original)
+    for channel in range(3):  # gray replicated into every channel, pixel for pixel
+        np.testing.assert_array_equal(rgb[..., channel], gray)
+
+
+def test_decodes_jpeg():
+    source = noise_image(40, 30)
+    image = decode_image(encode(source, "JPEG", quality=95))
+    assert image.mode == "RGB"
+    assert image.size == (40, 30)
+    assert np.asarray(image).shape == (30, 40, 3)
+
+
+def test_too_many_bytes(png_path):
+    data = png_path.read_bytes()
+    assert decode_image(data, DecodeLimits(max_bytes=len(data))).mode == "RGB"  # at the limit: fine
+    with pytest.raises(ImageError) as info:
+        decode_image(data, DecodeLimits(max_bytes=len(data) - 1))
+    assert info.value.kind is ErrorKind.IMAGE_TOO_LARGE
+
+
+def test_too_many_bytes_checked_before_parsing():
+    with pytest.raises(ImageError) as info:
+        decode_image(b"\x00" * 101, DecodeLimits(max_bytes=100))
+    assert info.value.kind is ErrorKind.IMAGE_TOO_LARGE
+
+
+def test_too_many_pixels():
+    data = encode(Image.new("RGB", (200, 200), "white"), "PNG")
+    assert len(data) < DecodeLimits().max_bytes
+    with pytest.raises(ImageError) as info:
+        decode_image(data, DecodeLimits(max_pixels=1000))
+    assert info.value.kind is ErrorKind.IMAGE_TOO_LARGE
+    assert decode_image(data, DecodeLimits(max_pixels=200 * 200)).size == (200, 200)
+
+
+def test_image_error_is_a_value_error():
+    with pytest.raises(ValueError):
+        decode_image(b"not an image")
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "BMP", "TIFF"])
+def test_unsupported_format(fmt):
+    data = encode(noise_image(16, 16), fmt)
+    with pytest.raises(ImageError) as info:
+        decode_image(data)
+    assert info.value.kind is ErrorKind.UNSUPPORTED_FORMAT
+    assert fmt in str(info.value)
+
+
+def test_formats_limit_is_honoured():
+    data = encode(noise_image(16, 16), "JPEG")
+    with pytest.raises(ImageError) as info:
+        decode_image(data, DecodeLimits(formats=frozenset({"PNG"})))
+    assert info.value.kind is ErrorKind.UNSUPPORTED_FORMAT
+
+
+@pytest.mark.parametrize("data", [np.random.default_rng(1).bytes(4096), b"", b"{}"])
+def test_unrecognised_bytes(data):
+    with pytest.raises(ImageError) as info:
+        decode_image(data)
+    assert info.value.kind is ErrorKind.UNSUPPORTED_FORMAT
+
+
+def test_truncated_png(png_path):
+    data = png_path.read_bytes()
+    with pytest.raises(ImageError) as info:
+        decode_image(data[: len(data) // 2])
+    assert info.value.kind is ErrorKind.CORRUPT_IMAGE
+
+
+def test_truncated_jpeg():
+    data = encode(noise_image(64, 64), "JPEG")
+    with pytest.raises(ImageError) as info:
+        decode_image(data[: len(data) // 2])
+    assert info.value.kind is ErrorKind.CORRUPT_IMAGE
