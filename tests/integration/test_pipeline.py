@@ -145,10 +145,19 @@ def test_bad_input_goes_to_dead_letters_and_next_event_is_inspected(stack, pcb_d
     assert stack.metrics()["latentline_dead_letters_total"] >= before + 1
 
 
+def kcat_can_talk_to(broker: str) -> bool:
+    """librdkafka 2.0 (Debian's kcat) cannot parse Tansu 0.6's ApiVersions v3 response
+    ("Read underflow"); against Apache Kafka this probe passes and the test runs."""
+    probe = subprocess.run(["kcat", "-L", "-b", broker, "-m", "5"], capture_output=True, timeout=30)
+    return probe.returncode == 0
+
+
 @pytest.mark.skipif(shutil.which("kcat") is None, reason="kcat (Debian package) not installed")
 def test_kcat_hand_written_event_gets_a_verdict(stack, pcb_dir):
     """An external client: a hand-written JSON event in with kcat, its verdict out with kcat."""
     settings = stack.settings
+    if not kcat_can_talk_to(settings.bootstrap_servers()):
+        pytest.skip("this kcat build cannot negotiate API versions with this broker")
     data = sample(pcb_dir, "good", 1, seed=7)[0].read_bytes()
     uri = ObjectStore(settings).put(f"s3://{settings.image_bucket}/kcat/{uuid.uuid4()}.png", data)
     event_id = f"kcat-{uuid.uuid4().hex[:12]}"

@@ -101,8 +101,10 @@ def test_load_rejects_unknown_format(bundle, tmp_path):
         ModelBundle.load(tmp_path)
 
 
-def test_bundle_with_explicit_layers_round_trips(probe, tmp_path):
-    scorer = MahalanobisScorer(shrinkage=0.25).fit(np.random.default_rng(1).normal(size=(40, 1408)))
+def test_bundle_with_explicit_layers_round_trips(tmp_path):
+    rng = np.random.default_rng(1)
+    scorer = MahalanobisScorer(shrinkage=0.25).fit(rng.normal(size=(40, 256)))
+    probe = rng.normal(size=(8, 256))
     original = ModelBundle(
         version="v1",
         created_at=datetime.fromisoformat("2024-05-17T08:00:00+00:00"),
@@ -170,8 +172,11 @@ def test_fit_bundle_needs_enough_images(tmp_path):
 
 
 def test_fit_bundle_max_images(dataset):
-    small = fit_bundle(dataset, ENCODER, folds=3, max_images=12, device="cpu", progress=False)
+    config = EncoderConfig(weights=None, image_size=64, layers=("features.6",))  # 32 dims: quick
+    small = fit_bundle(dataset, config, folds=3, max_images=12, device="cpu", progress=False)
     assert small.training["n_images"] == 12
+    assert small.scorer.mean_.shape == (32,)
+    assert small.manifest()["encoder"]["layers"] == ["features.6"]
     paths = [item.path for item in list_images(dataset, "train", "good")][:12]
     assert small.training["fingerprint"] == fingerprint(paths)
 
