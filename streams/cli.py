@@ -1,7 +1,8 @@
-"""``latentline``: fit, publish, worker, demo."""
+"""``latentline``: fit, publish, worker, demo, bench."""
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 from pathlib import Path
@@ -74,6 +75,17 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if accounted and summary.duplicates == 0 else 1
 
 
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.bench import run_bench, write_bench
+    from streams.elpv import layout
+
+    data_dir = args.data or layout(settings.cache_dir / "data", "mono")
+    result = run_bench(data_dir, settings, events=args.events)
+    write_bench(result, args.out)
+    print(json.dumps({k: v for k, v in result.items() if k != "pipeline"}, indent=2))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="latentline", description=__doc__)
     sub = root.add_subparsers(dest="command", required=True)
@@ -106,6 +118,12 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--timeout", type=float, default=600.0)
     demo.add_argument("--json", type=Path, help="write the summary here as JSON")
     demo.set_defaults(run=cmd_demo)
+
+    bench = sub.add_parser("bench", help="batched vs unbatched, pipeline vs bare model")
+    bench.add_argument("--data", type=Path, help="dataset folder (default: ELPV mono cells)")
+    bench.add_argument("--events", type=int, default=400)
+    bench.add_argument("--out", type=Path, default=Path("var/bench.json"))
+    bench.set_defaults(run=cmd_bench)
     return root
 
 

@@ -69,3 +69,18 @@ def settings_env(settings: Settings) -> dict[str, str]:
             value = json.dumps(sorted(value))
         env[f"LATENTLINE_{name.upper()}"] = str(value)
     return env
+
+
+def markdown_table() -> str:
+    """The README's settings table (tests/streams/test_settings.py keeps the two in step)."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for name, info in Settings.model_fields.items():
+        default = info.default
+        if hasattr(default, "get_secret_value"):
+            default = default.get_secret_value()
+        elif isinstance(default, frozenset):
+            default = json.dumps(sorted(default))
+        elif name == "cache_dir":
+            default = "~/.cache/latentline"
+        rows.append(f"| `LATENTLINE_{name.upper()}` | `{default}` | {info.description} |")
+    return "\n".join(rows)
