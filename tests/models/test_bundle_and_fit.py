@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from threadpoolctl import threadpool_limits
 
 from models.bundle import MANIFEST, SCORER_ARRAYS, ModelBundle
 from models.dataset import fingerprint, list_images
@@ -16,15 +17,15 @@ from models.fit import fit_bundle, out_of_fold_scores
 from models.mahalanobis import MahalanobisScorer
 from models.threshold import Thresholds
 
-SOURCE = Path("/work/shared/data/deeppcb-patches/train/good")
 N_IMAGES = 30
 ENCODER = EncoderConfig(weights=None, image_size=64)
 
 
-def make_dataset(root: Path, n: int = N_IMAGES) -> Path:
-    sources = sorted(SOURCE.glob("*.png"))[:n]
-    if len(sources) < n:
-        pytest.skip(f"need {n} images in {SOURCE}")
+def make_dataset(root: Path, pcb_dir: Path, n: int = N_IMAGES) -> Path:
+    """A tiny copy of the MVTec layout: the first ``n`` good training patches."""
+    source = pcb_dir / "train" / "good"
+    sources = sorted(source.glob("*.png"))[:n]
+    assert len(sources) == n, f"need {n} images in {source}"
     good = root / "train" / "good"
     good.mkdir(parents=True)
     for path in sources:
@@ -32,9 +33,18 @@ def make_dataset(root: Path, n: int = N_IMAGES) -> Path:
     return root
 
 
+@pytest.fixture(scope="module", autouse=True)
+def single_threaded_math():
+    """One thread per pool. numpy and scipy each bundle an OpenBLAS and torch has its own
+    OpenMP: on a small CPU their spinning workers starve each other and a 1408-dim covariance
+    fit that takes 2 s single-threaded can take a minute."""
+    with threadpool_limits(limits=1):
+        yield
+
+
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    return make_dataset(tmp_path_factory.mktemp("pcb"))
+def dataset(tmp_path_factory, pcb_dir) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("pcb"), pcb_dir)
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +129,8 @@ def test_bundle_with_explicit_layers_round_trips(tmp_path):
     np.testing.assert_array_equal(loaded.scorer.score(probe), scorer.score(probe))
 
 
-def test_fingerprint_changes_when_an_image_is_removed(tmp_path):
-    root = make_dataset(tmp_path, n=5)
+def test_fingerprint_changes_when_an_image_is_removed(tmp_path, pcb_dir):
+    root = make_dataset(tmp_path, pcb_dir, n=5)
     paths = [item.path for item in list_images(root, "train", "good")]
     before = fingerprint(paths)
     assert fingerprint(list(reversed(paths))) == before  # order does not matter
@@ -129,8 +139,8 @@ def test_fingerprint_changes_when_an_image_is_removed(tmp_path):
     assert after != before
 
 
-def test_fingerprint_changes_when_content_changes(tmp_path):
-    root = make_dataset(tmp_path, n=3)
+def test_fingerprint_changes_when_content_changes(tmp_path, pcb_dir):
+    root = make_dataset(tmp_path, pcb_dir, n=3)
     paths = [item.path for item in list_images(root, "train", "good")]
     before = fingerprint(paths)
     paths[0].write_bytes(paths[0].read_bytes() + b"\x00")
@@ -165,8 +175,8 @@ def test_list_images_missing_split(tmp_path):
         list_images(tmp_path / "nowhere", "train")
 
 
-def test_fit_bundle_needs_enough_images(tmp_path):
-    root = make_dataset(tmp_path, n=5)
+def test_fit_bundle_needs_enough_images(tmp_path, pcb_dir):
+    root = make_dataset(tmp_path, pcb_dir, n=5)
     with pytest.raises(ValueError, match="at least 6"):
         fit_bundle(root, ENCODER, folds=3, device="cpu", progress=False)
 

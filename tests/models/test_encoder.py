@@ -13,6 +13,15 @@ MOBILENET_DIM = 32 + 96 + 1280  # features.6, features.13, features.18
 RESNET18_DIM = 128 + 256  # layer2, layer3
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Tiny inputs: threads buy nothing and, on a busy small CPU, spinning workers cost seconds."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def relative_difference(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(a - b) / np.linalg.norm(a))
 

@@ -1,6 +1,8 @@
 """decode_image: the one decode path, and the dead-letter kind of every refusal."""
 
 import io
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -10,15 +12,12 @@ from PIL import Image
 from models.images import DecodeLimits, ImageError, decode_image
 from schemas import ErrorKind
 
-GOOD_DIR = Path("/work/shared/data/deeppcb-patches/test/good")
-
-
 @pytest.fixture(scope="module")
-def png_path() -> Path:
-    path = next(iter(sorted(GOOD_DIR.glob("*.png"))), None)
-    if path is None:
-        pytest.skip(f"no sample images in {GOOD_DIR}")
-    return path
+def png_path(pcb_dir) -> Path:
+    """A real grayscale PCB patch from the test split."""
+    paths = sorted((pcb_dir / "test" / "good").glob("*.png"))
+    assert paths, f"no sample images in {pcb_dir / 'test' / 'good'}"
+    return paths[0]
 
 
 def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
@@ -120,3 +119,41 @@ def test_truncated_jpeg():
     with pytest.raises(ImageError) as info:
         decode_image(data[: len(data) // 2])
     assert info.value.kind is ErrorKind.CORRUPT_IMAGE
+
+
+def png_claiming_size(width: int, height: int) -> bytes:
+    """A tiny PNG whose header (IHDR, with a valid CRC) claims ``width`` x ``height``."""
+    data = bytearray(encode(Image.new("L", (8, 8)), "PNG"))
+    ihdr = bytearray(data[12:29])  # chunk type + 13 bytes of IHDR data
+    assert bytes(ihdr[:4]) == b"IHDR"
+    ihdr[4:12] = struct.pack(">II", width, height)
+    data[12:29] = ihdr
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(ihdr)))
+    return bytes(data)
+
+
+@pytest.mark.parametrize("side", [6_000, 20_000, 100_000])
+def test_pixel_limit_checked_from_header_before_decoding(side):
+    """Small files that claim huge images (decompression bombs) never reach the decoder."""
+    data = png_claiming_size(side, side)
+    assert len(data) < 1000
+    with pytest.raises(ImageError) as info:
+        decode_image(data)
+    assert info.value.kind is ErrorKind.IMAGE_TOO_LARGE
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG models/images.py decode_image: image.convert('RGB') clips 16-bit PNGs (mode I;16) "
+    "to 255 instead of scaling them, so almost every pixel turns white",
+)
+def test_16_bit_grayscale_png_keeps_its_contrast():
+    values = (np.arange(64 * 64, dtype=np.uint32).reshape(64, 64) * 16).astype(np.uint16)
+    data = encode(Image.fromarray(values), "PNG")
+    try:
+        image = decode_image(data)
+    except ImageError as exc:  # refusing 16-bit input outright would be acceptable too
+        assert exc.kind is ErrorKind.UNSUPPORTED_FORMAT
+        return
+    decoded = np.asarray(image)[..., 0].astype(int)
+    np.testing.assert_allclose(decoded, values >> 8, atol=1)

@@ -77,6 +77,7 @@ def test_camera_event_round_trip():
     assert again == event
     assert again.captured_at == CAPTURED and again.captured_at.tzinfo is not None
     assert again.metadata == {"exposure_ms": 4, "gain": 1.5, "lamp": "ring", "flash": True}
+    assert [type(v) for v in again.metadata.values()] == [int, float, str, bool]  # no coercion
     # str input is accepted too
     assert CameraEvent.from_bytes(data.decode()) == event
 
