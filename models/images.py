@@ -4,6 +4,7 @@ import io
 import warnings
 from dataclasses import dataclass, field
 
+import numpy as np
 from PIL import Image
 
 from schemas import ErrorKind
@@ -42,9 +43,17 @@ def decode_image(data: bytes, limits: DecodeLimits = DecodeLimits()) -> Image.Im
         )
     try:
         image.load()
-        return image.convert("RGB")
+        return _to_8_bit(image).convert("RGB")
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(ErrorKind.CORRUPT_IMAGE, f"cannot decode {image.format}: {exc}") from exc
+
+
+def _to_8_bit(image: Image.Image) -> Image.Image:
+    """16-bit grayscale (industrial cameras) scaled to 8 bits; Pillow's convert would clip it."""
+    if image.mode not in ("I;16", "I;16B", "I;16L", "I"):
+        return image
+    values = np.asarray(image, dtype=np.uint32) >> 8
+    return Image.fromarray(np.clip(values, 0, 255).astype(np.uint8), mode="L")
 
 
 def _open(data: bytes) -> Image.Image:
