@@ -4,13 +4,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
+import torchvision
 from PIL import Image
+from torchvision.models.feature_extraction import create_feature_extractor
 
-from models import compat  # noqa: F401  (before torchvision)
 from models.device import Precision, autocast, select_device
-
-import torchvision  # noqa: E402
-from torchvision.models.feature_extraction import create_feature_extractor  # noqa: E402
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -47,13 +47,16 @@ def tansu_binary() -> str:
 
 
 @contextlib.contextmanager
-def tansu_broker(log_path: Path | None = None) -> Iterator[str]:
-    """A Tansu broker with in-memory storage on a free port; yields its kafka:// URL."""
+def tansu_broker(log_path: Path | None = None, advertised_port: int | None = None) -> Iterator[str]:
+    """A Tansu broker with in-memory storage on a free port; yields its kafka:// URL.
+
+    ``advertised_port``: where clients are told to reconnect (a proxy in front of it)."""
     port = free_port()
     url = f"tcp://127.0.0.1:{port}"
+    advertised = f"tcp://127.0.0.1:{advertised_port or port}"
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL
     process = subprocess.Popen(
-        [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+        [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", advertised,
          "--storage-engine", "memory://tansu/"],
         stdout=log, stderr=log,
     )

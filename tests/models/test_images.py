@@ -12,6 +12,7 @@ from PIL import Image
 from models.images import DecodeLimits, ImageError, decode_image
 from schemas import ErrorKind
 
+
 @pytest.fixture(scope="module")
 def png_path(pcb_dir) -> Path:
     """A real grayscale PCB patch from the test split."""
