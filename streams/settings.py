@@ -43,12 +43,16 @@ class Settings(BaseSettings):
     # Input limits
     max_image_bytes: int = Field(16 * 2**20, description="Larger images go to the dead-letter topic")
     max_image_pixels: int = Field(25_000_000, description="Width x height limit, checked before decoding")
-    image_formats: frozenset[str] = Field(frozenset({"PNG", "JPEG"}), description="Accepted formats (JSON list)")
+    image_formats: frozenset[str] = Field(
+        frozenset({"PNG", "JPEG"}), description="Accepted formats (JSON list)"
+    )
     # Worker
     metrics_port: int = Field(9464, description="Port of /metrics (0: no metrics server)")
     state_dir: Path = Field(Path("var/worker"), description="Faust's local state directory")
     log_level: str = Field("info", description="Worker log level")
-    cache_dir: Path = Field(Path.home() / ".cache" / "latentline", description="Demo data and fitted demo models")
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "latentline", description="Demo data and fitted demo models"
+    )
 
     def decode_limits(self) -> DecodeLimits:
         return DecodeLimits(self.max_image_bytes, self.max_image_pixels, self.image_formats)

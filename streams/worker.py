@@ -2,7 +2,7 @@
 
 import asyncio
 import logging
-import tempfile
+import shutil
 from pathlib import Path
 
 import faust
@@ -13,16 +13,18 @@ from streams.app import create_app, install_inspect_agent
 from streams.inspect import BatchProcessor
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
-from streams.store import ObjectStore
+from streams.store import ObjectStore, S3Location
 from streams.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
 
 def load_bundle(settings: Settings, store: ObjectStore) -> ModelBundle:
-    """From a directory, or from an s3:// prefix through a local copy."""
+    """From a directory, or from an s3:// prefix through a local copy in the state directory."""
     if settings.model_uri.startswith("s3://"):
-        local = Path(tempfile.mkdtemp(prefix="latentline-model-"))
+        location = S3Location.parse(settings.model_uri.rstrip("/") + "/")
+        local = settings.state_dir / "models" / location.bucket / location.key
+        shutil.rmtree(local, ignore_errors=True)  # never mix files of two bundle versions
         return ModelBundle.load(store.download_dir(settings.model_uri, local))
     return ModelBundle.load(Path(settings.model_uri))
 

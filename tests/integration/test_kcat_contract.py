@@ -16,7 +16,9 @@ from tests.integration.conftest import make_stack
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("kcat") is None, reason="kcat not installed (make test installs it as root)"),
+    pytest.mark.skipif(
+        shutil.which("kcat") is None, reason="kcat not installed (make test installs it as root)"
+    ),
 ]
 
 
