@@ -1,0 +1,112 @@
+"""BatchProcessor without Kafka: outcomes per event, including failures hard to cause on a broker."""
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from models.encoder import EncoderConfig
+from models.fit import fit_bundle
+from models.inspector import Inspector
+from schemas import CameraEvent, DeadLetter, ErrorKind, Verdict
+from streams.embedded import s3_server
+from streams.inspect import BatchProcessor, Incoming
+from streams.metrics import WorkerMetrics
+from streams.settings import Settings
+from streams.store import ObjectStore
+
+
+class RecordingPublisher:
+    """Stands in for the broker's producer: keeps what would be sent, in order."""
+
+    def __init__(self):
+        self.sent: list[tuple[str, str | None, bytes]] = []
+
+    async def send(self, topic, key, value):
+        self.sent.append((topic, key, value))
+
+
+class DictLedger:
+    def __init__(self):
+        self.ids: set[str] = set()
+
+    def answered(self, event_id):
+        return event_id in self.ids
+
+    def record(self, incoming, event_id):
+        self.ids.add(event_id)
+
+
+class BrokenInspector(Inspector):
+    def infer(self, batch):
+        raise MemoryError("device out of memory")
+
+
+@pytest.fixture(scope="module")
+def bundle(pcb_dir, tmp_path_factory):
+    small = tmp_path_factory.mktemp("data")
+    (small / "train" / "good").mkdir(parents=True)
+    for path in sorted((pcb_dir / "train" / "good").iterdir())[:20]:
+        (small / "train" / "good" / path.name).write_bytes(path.read_bytes())
+    return fit_bundle(small, EncoderConfig(weights=None, image_size=64), folds=2, progress=False)
+
+
+@pytest.fixture(scope="module")
+def settings():
+    with s3_server() as url:
+        settings = Settings(store_url=url, metrics_port=0)
+        ObjectStore(settings).ensure_bucket(settings.image_bucket)
+        yield settings
+
+
+def run(processor, events: list[CameraEvent]) -> None:
+    batch = [Incoming(e.to_bytes(), "camera.events", 0, i) for i, e in enumerate(events)]
+    asyncio.run(processor.process(batch))
+
+
+def upload_event(settings, pcb_dir) -> CameraEvent:
+    data = next((pcb_dir / "test" / "good").iterdir()).read_bytes()
+    uri = ObjectStore(settings).put(f"s3://{settings.image_bucket}/{uuid.uuid4()}.png", data)
+    return CameraEvent(event_id=str(uuid.uuid4()), camera_id="cam-1", line_id="l",
+                       captured_at=datetime.now(UTC), image_uri=uri)
+
+
+def processor_for(inspector, settings):
+    publisher = RecordingPublisher()
+    processor = BatchProcessor(inspector, ObjectStore(settings), settings, WorkerMetrics(),
+                               publisher, DictLedger())
+    return processor, publisher
+
+
+def test_same_event_twice_in_a_batch_gets_one_verdict(bundle, settings, pcb_dir):
+    processor, publisher = processor_for(Inspector(bundle, "cpu"), settings)
+    event = upload_event(settings, pcb_dir)
+    run(processor, [event, event])
+    verdicts = [Verdict.from_bytes(v) for t, _, v in publisher.sent if t == settings.verdicts_topic]
+    assert [v.event_id for v in verdicts] == [event.event_id]
+    assert publisher.sent[0][1] == "cam-1"
+    run(processor, [event])  # and again in a later batch
+    assert len(publisher.sent) == 1
+
+
+def test_inference_failure_dead_letters_every_event_of_the_batch(bundle, settings, pcb_dir):
+    processor, publisher = processor_for(BrokenInspector(bundle, "cpu"), settings)
+    events = [upload_event(settings, pcb_dir) for _ in range(3)]
+    run(processor, events)
+    letters = [DeadLetter.from_bytes(v) for _, _, v in publisher.sent]
+    assert {d.event_id for d in letters} == {e.event_id for e in events}
+    assert {d.error_kind for d in letters} == {ErrorKind.PROCESSING_ERROR}
+    assert "out of memory" in letters[0].error_message
+
+
+def test_unreachable_store_dead_letters_as_store_unavailable(bundle, settings, pcb_dir):
+    event = upload_event(settings, pcb_dir)
+    dead_store = settings.model_copy(update={"store_url": "http://127.0.0.1:9"})
+    processor, publisher = processor_for(Inspector(bundle, "cpu"), dead_store)
+    run(processor, [event])
+    [(topic, key, value)] = publisher.sent
+    letter = DeadLetter.from_bytes(value)
+    assert topic == settings.dlq_topic and key == "cam-1"
+    assert letter.error_kind is ErrorKind.STORE_UNAVAILABLE
+    assert CameraEvent.from_bytes(letter.payload) == event
