@@ -133,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.command != "worker":  # client chatter would bury the live view and progress bars
+        for noisy in ("aiokafka", "kafka", "urllib3"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     return args.run(args, settings)
 
 
