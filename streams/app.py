@@ -87,11 +87,26 @@ def install_inspect_agent(
     publisher = FaustPublisher(app, [settings.verdicts_topic, settings.dlq_topic])
     processor: BatchProcessor = make_processor(publisher, TableLedger(seen))
 
+    next_offsets: dict[int, int] = {}  # partition -> offset after the last one answered
+
+    def owned() -> list:
+        return [tp for tp in app.consumer.assignment() if tp.topic == settings.events_topic]
+
     @app.on_rebalance_complete.connect
     async def count_partitions(sender, **kwargs) -> None:
-        owned = [tp for tp in app.consumer.assignment() if tp.topic == settings.events_topic]
-        metrics.assigned_partitions.set(len(owned))
-        log.info("rebalance complete: %d partitions of %s", len(owned), settings.events_topic)
+        partitions = owned()
+        metrics.assigned_partitions.set(len(partitions))
+        metrics.consumer_lag.clear()  # partitions moved away must not report a stale lag
+        log.info("rebalance complete: %d partitions of %s", len(partitions), settings.events_topic)
+
+    @app.timer(interval=settings.lag_interval_seconds)
+    async def measure_lag() -> None:
+        # Only partitions with an answered event: before that the position is unknown here.
+        for tp in owned():
+            highwater = app.consumer.highwater(tp)
+            if tp.partition in next_offsets and highwater is not None and highwater >= 0:
+                lag = max(0, highwater - next_offsets[tp.partition])
+                metrics.consumer_lag.labels(str(tp.partition)).set(lag)
 
     @app.agent(events, name="inspect")
     async def inspect(stream):
@@ -103,6 +118,10 @@ def install_inspect_agent(
             ]
             try:
                 await processor.process(incoming)
+                for message in incoming:
+                    next_offsets[message.partition] = max(
+                        next_offsets.get(message.partition, 0), message.offset + 1
+                    )
             except KafkaError:
                 log.critical("cannot publish to the broker; exiting so the batch is redelivered",
                              exc_info=True)

@@ -167,11 +167,12 @@ class BatchProcessor:
             deliveries.extend(self._dead_letter(i.incoming, error, i.event) for i in items)
             return []
         self.metrics.batch_size.observe(len(items))
+        self.metrics.batch_fill.observe(len(items) / self.settings.batch_max_size)
         self.metrics.stage_seconds.labels("encode").observe(result.encode_seconds)
         self.metrics.stage_seconds.labels("score").observe(result.score_seconds)
         for item, score, decision in zip(items, result.scores, result.decisions):
             verdict = self._verdict(item, float(score), decision, result, started, len(items))
-            self.metrics.verdicts.labels(decision.value).inc()
+            self.metrics.count_verdict(item.event.camera_id, decision)
             deliveries.append(
                 self.publisher.send(self.settings.verdicts_topic, item.event.camera_id, verdict.to_bytes())
             )

@@ -1,22 +1,29 @@
-"""Worker metrics, Prometheus naming: base units, ``_total`` counters, latency histograms."""
+"""Worker metrics, Prometheus naming: base units, ``_total`` counters, latency histograms.
+
+Labels are bounded: stage, decision, camera (cameras are few and long-lived), error kind,
+partition. Never an event or part id.
+"""
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+
+from schemas import Decision, ErrorKind
 
 # Milliseconds to tens of seconds: the stages are ms on a GPU, end-to-end includes queueing.
 LATENCY_BUCKETS = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 )
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+FILL_BUCKETS = (0.125, 0.25, 0.5, 0.75, 1.0)
 STAGES = ("fetch", "decode", "encode", "score", "publish")
 
 
 class WorkerMetrics:
     def __init__(self, registry: CollectorRegistry | None = None):
-        self.registry = registry or CollectorRegistry()
-        r = self.registry
+        self.registry = r = registry or CollectorRegistry()
         self.events = Counter("latentline_events_consumed", "Camera events consumed", registry=r)
         self.verdicts = Counter(
-            "latentline_verdicts", "Verdicts published", ["decision"], registry=r
+            "latentline_verdicts", "Verdicts published", ["camera", "decision"], registry=r
         )
         self.dead_letters = Counter(
             "latentline_dead_letters", "Events sent to the dead-letter topic", ["kind"], registry=r
@@ -28,6 +35,10 @@ class WorkerMetrics:
         self.batch_size = Histogram(
             "latentline_batch_size", "Events per micro-batch", buckets=BATCH_BUCKETS, registry=r
         )
+        self.batch_fill = Histogram(
+            "latentline_batch_fill_ratio", "Micro-batch size over the configured maximum",
+            buckets=FILL_BUCKETS, registry=r,
+        )
         self.stage_seconds = Histogram(
             "latentline_stage_duration_seconds", "Wall time of one pipeline stage for one batch",
             ["stage"], buckets=LATENCY_BUCKETS, registry=r,
@@ -37,6 +48,10 @@ class WorkerMetrics:
             "From captured_at to the verdict acknowledged by the broker",
             buckets=LATENCY_BUCKETS, registry=r,
         )
+        self.consumer_lag = Gauge(
+            "latentline_consumer_lag", "Events waiting in an owned input partition",
+            ["partition"], registry=r,
+        )
         self.assigned_partitions = Gauge(
             "latentline_assigned_partitions",
             "Input partitions this worker owns after the last completed rebalance", registry=r,
@@ -44,7 +59,40 @@ class WorkerMetrics:
         self.model_info = Gauge(
             "latentline_model_info", "The model bundle in use (value 1)", ["version"], registry=r
         )
+        for kind in ErrorKind:  # every kind visible at 0, so rates exist before the first error
+            self.dead_letters.labels(kind.value)
+
+    def count_verdict(self, camera: str, decision: Decision) -> None:
+        self.verdicts.labels(camera, decision.value).inc()
+
+    def watch_device(self, device) -> None:
+        """GPU memory and utilisation, read at scrape time; nothing on a CPU-only worker."""
+        if device.type == "cuda":
+            self.registry.register(_CudaCollector(device))
 
     def serve(self, port: int) -> None:
         if port:
             start_http_server(port, addr="0.0.0.0", registry=self.registry)
+
+
+class _CudaCollector:
+    def __init__(self, device):
+        self.device = device
+
+    def collect(self):
+        import torch
+
+        memory = GaugeMetricFamily(
+            "latentline_device_memory_bytes", "Memory allocated by torch on the device", labels=["device"]
+        )
+        memory.add_metric([str(self.device)], torch.cuda.memory_allocated(self.device))
+        yield memory
+        try:
+            busy = torch.cuda.utilization(self.device) / 100.0  # needs NVML (pynvml)
+        except Exception:  # NVML missing: report memory only
+            return
+        utilisation = GaugeMetricFamily(
+            "latentline_device_utilization_ratio", "Share of time the GPU was busy", labels=["device"]
+        )
+        utilisation.add_metric([str(self.device)], busy)
+        yield utilisation

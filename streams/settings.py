@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     )
     # Worker
     metrics_port: int = Field(9464, description="Port of /metrics (0: no metrics server)")
+    lag_interval_seconds: float = Field(5.0, description="How often consumer lag is measured")
     state_dir: Path = Field(Path("var/worker"), description="Faust's local state directory")
     log_level: str = Field("info", description="Worker log level")
     cache_dir: Path = Field(
@@ -88,3 +89,16 @@ def markdown_table() -> str:
             default = "~/.cache/latentline"
         rows.append(f"| `LATENTLINE_{name.upper()}` | `{default}` | {info.description} |")
     return "\n".join(rows)
+
+
+def update_readme(readme: Path) -> None:
+    """Rewrite the table between the README's settings markers."""
+    text = readme.read_text()
+    begin = text.index("<!-- settings:begin")
+    begin = text.index("\n", begin) + 1
+    end = text.index("<!-- settings:end -->")
+    readme.write_text(text[:begin] + markdown_table() + "\n" + text[end:])
+
+
+if __name__ == "__main__":
+    update_readme(Path(__file__).resolve().parents[1] / "README.md")

@@ -36,6 +36,7 @@ def build_worker(settings: Settings) -> tuple[faust.App, WorkerMetrics]:
     log.info("model %s on %s", bundle.version, inspector.encoder.device)
     metrics = WorkerMetrics()
     metrics.model_info.labels(bundle.version).set(1)
+    metrics.watch_device(inspector.encoder.device)
     app = create_app(settings)
 
     def make_processor(publisher, ledger):

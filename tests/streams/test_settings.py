@@ -25,4 +25,4 @@ def test_bootstrap_servers_from_faust_url():
 
 
 def test_readme_documents_every_setting():
-    assert markdown_table() in README.read_text(), "README settings table is stale"
+    assert markdown_table() in README.read_text(), "README settings table is stale: run make docs"
