@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     # Worker
     metrics_port: int = Field(9464, description="Port of /metrics (0: no metrics server)")
     lag_interval_seconds: float = Field(5.0, description="How often consumer lag is measured")
+    # Alert thresholds, rendered into monitoring/prometheus/alerts.yml by `make monitoring`
+    alert_p99_latency_seconds: float = Field(2.0, description="Alert: p99 end-to-end latency over this")
+    alert_lag_events: float = Field(1000, description="Alert: summed consumer lag over this")
+    alert_dead_letter_share: float = Field(0.05, description="Alert: share of events dead-lettered")
+    alert_anomaly_share: float = Field(0.3, description="Alert: share of non-ok verdicts of a camera")
     state_dir: Path = Field(Path("var/worker"), description="Faust's local state directory")
     log_level: str = Field("info", description="Worker log level")
     cache_dir: Path = Field(
