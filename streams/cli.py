@@ -18,6 +18,13 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
     bundle = fit_bundle(args.data_dir, config, target_fpr=args.target_fpr, device=settings.device)
     bundle.save(args.out)
     print(f"model {bundle.version} -> {args.out} (threshold {bundle.thresholds.threshold:.4g})")
+    if args.upload:
+        from streams.store import ObjectStore, S3Location
+
+        store = ObjectStore(settings)
+        store.ensure_bucket(S3Location.parse(args.upload.rstrip("/") + "/").bucket)
+        store.upload_dir(args.out, args.upload)
+        print(f"uploaded to {args.upload}; workers load it with LATENTLINE_MODEL_URI={args.upload}")
     return 0
 
 
@@ -97,6 +104,7 @@ def parser() -> argparse.ArgumentParser:
     fit.add_argument("--image-size", type=int, default=224)
     fit.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="bf16")
     fit.add_argument("--target-fpr", type=float, default=0.01)
+    fit.add_argument("--upload", help="also copy the bundle to this s3://bucket/prefix")
     fit.set_defaults(run=cmd_fit)
 
     publish = sub.add_parser("publish", help="upload images and publish their camera events")
