@@ -61,6 +61,9 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
             "LatentlineAnomalyRateSpike", q.ANOMALY_RATE_PER_CAMERA, ">", settings.alert_anomaly_share,
             "10m", "warning", "A camera reports far more anomalous parts than usual",
             "Check the line behind that camera (process drift, lighting, lens) before the model.",
+            # a spike against the camera's own last hours, not a line that is always this bad
+            guard=f"{q.with_window(q.ANOMALY_RATE_PER_CAMERA, WINDOW)}"
+                  f" > 2 * {q.with_window(q.ANOMALY_RATE_PER_CAMERA, '6h')}",
         ),
     ]
 

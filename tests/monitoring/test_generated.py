@@ -51,3 +51,9 @@ def test_promtool_rule_unit_tests_pass():
     result = subprocess.run(["promtool", "test", "rules", "alerts_test.yml"], cwd=PROMETHEUS_DIR,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_readme_explains_every_alert():
+    readme = (Path(rules.__file__).parents[1] / "README.md").read_text()
+    for rule in rules.alert_rules(Settings()):
+        assert f"`{rule.name}`" in readme and rule.action in readme, rule.name
