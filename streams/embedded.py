@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -98,9 +99,7 @@ def stop_process(process: subprocess.Popen, grace: float = 10.0) -> None:
 
 @contextlib.contextmanager
 def worker_process(env: dict[str, str], log_path: Path, metrics_port: int) -> Iterator[subprocess.Popen]:
-    """``latentline worker`` in a child process with ``env``; ready once /metrics answers."""
-    import sys
-
+    """``latentline worker`` in a child process with ``env``; ready once it owns partitions."""
     log = open(log_path, "ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "streams.cli", "worker"],
