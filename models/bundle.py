@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from models.encoder import EncoderConfig
-from models.mahalanobis import SCORERS
-from models.scorer import Scorer
+from models.scorer import Scorer, registry
 from models.threshold import Thresholds
 
 FORMAT = 1
@@ -54,7 +53,7 @@ class ModelBundle:
         manifest = json.loads((directory / MANIFEST).read_text())
         if manifest.get("format") != FORMAT:
             raise ValueError(f"unsupported bundle format {manifest.get('format')!r} in {directory}")
-        scorer_cls = SCORERS[manifest["scorer"]["name"]]
+        scorer_cls = registry()[manifest["scorer"]["name"]]
         with np.load(directory / SCORER_ARRAYS, allow_pickle=False) as arrays:
             scorer = scorer_cls.from_arrays(manifest["scorer"]["params"], dict(arrays))
         encoder = dict(manifest["encoder"], layers=tuple(manifest["encoder"]["layers"]))

@@ -42,6 +42,3 @@ class MahalanobisScorer:
         scorer.mean_ = arrays["mean"]
         scorer.precision_ = arrays["precision"]
         return scorer
-
-
-SCORERS = {MahalanobisScorer.name: MahalanobisScorer}

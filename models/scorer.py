@@ -22,3 +22,10 @@ class Scorer(Protocol):
 
     @classmethod
     def from_arrays(cls, params: dict, arrays: dict[str, np.ndarray]) -> Self: ...
+
+
+def registry() -> dict[str, type[Scorer]]:
+    """Every scorer by name: what a bundle manifest may name, what the conformance test runs."""
+    from models.mahalanobis import MahalanobisScorer  # here: implementations may import this module
+
+    return {cls.name: cls for cls in (MahalanobisScorer,)}

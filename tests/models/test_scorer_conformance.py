@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from models.mahalanobis import SCORERS, MahalanobisScorer
+from models.mahalanobis import MahalanobisScorer
+from models.scorer import registry
+
+SCORERS = registry()
 
 DIM = 24
 
