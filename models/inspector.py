@@ -38,7 +38,3 @@ class Inspector:
         scores = self.bundle.scorer.score(latents)
         decisions = self.bundle.thresholds.decide(scores)
         return BatchResult(scores, decisions, encoded - started, time.perf_counter() - encoded)
-
-    def score_images(self, images: list[Image.Image]) -> np.ndarray:
-        """Offline convenience (notebooks, evaluation): scores for already decoded images."""
-        return self.infer(np.stack([self.prepare(im) for im in images])).scores

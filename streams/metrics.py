@@ -59,8 +59,11 @@ class WorkerMetrics:
         self.model_info = Gauge(
             "latentline_model_info", "The model bundle in use (value 1)", ["version"], registry=r
         )
-        for kind in ErrorKind:  # every kind visible at 0, so rates exist before the first error
+        # every label visible at 0, so rates and panels exist before the first occurrence
+        for kind in ErrorKind:
             self.dead_letters.labels(kind.value)
+        for stage in STAGES:
+            self.stage_seconds.labels(stage)
 
     def count_verdict(self, camera: str, decision: Decision) -> None:
         self.verdicts.labels(camera, decision.value).inc()
