@@ -53,7 +53,8 @@ def test_secrets_are_not_in_the_compose_file():
 def test_compose_requires_the_secrets():
     command = [str(compose_binary()), "--env-file", "/dev/null", "-f", "docker-compose.yml", "config", "-q"]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
-    assert result.returncode != 0 and "required variable MINIO_ROOT" in result.stderr
+    # which missing secret is named first varies: compose walks a map
+    assert result.returncode != 0 and "required variable" in result.stderr
 
 
 def test_dockerfile_passes_hadolint():
