@@ -19,11 +19,9 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
     bundle.save(args.out)
     print(f"model {bundle.version} -> {args.out} (threshold {bundle.thresholds.threshold:.4g})")
     if args.upload:
-        from streams.store import ObjectStore, S3Location
+        from streams.store import ObjectStore
 
-        store = ObjectStore(settings)
-        store.ensure_bucket(S3Location.parse(args.upload.rstrip("/") + "/").bucket)
-        store.upload_dir(args.out, args.upload)
+        ObjectStore(settings).upload_dir(args.out, args.upload)
         print(f"uploaded to {args.upload}; workers load it with LATENTLINE_MODEL_URI={args.upload}")
     return 0
 

@@ -157,9 +157,7 @@ def run_demo(options: DemoOptions, base: Settings) -> DemoSummary:
             "broker_url": broker_url, "store_url": store_url, "metrics_port": free_port(),
             "model_uri": f"s3://{base.model_bucket}/{version}", "state_dir": Path(work) / "state",
         })
-        store = ObjectStore(settings)
-        store.ensure_bucket(settings.model_bucket)
-        store.upload_dir(bundle_dir, settings.model_uri)
+        ObjectStore(settings).upload_dir(bundle_dir, settings.model_uri)
         asyncio.run(ensure_topics(settings))
         console.print(f"broker {broker_url}, object store {store_url}, model {version}")
         log_path = Path(work) / "worker.log"

@@ -35,6 +35,11 @@ class S3Location:
             raise ValueError(f"not an s3://bucket/key URI: {uri!r}")
         return cls(parsed.netloc, parsed.path.lstrip("/"))
 
+    @classmethod
+    def prefix(cls, uri: str) -> "S3Location":
+        """A folder-like prefix: the key always ends with one slash."""
+        return cls.parse(uri.rstrip("/") + "/")
+
     def __str__(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
 
@@ -85,7 +90,9 @@ class ObjectStore:
         return uri
 
     def upload_dir(self, directory: Path, prefix_uri: str) -> str:
-        """Files of ``directory`` under ``prefix_uri``; a bundle's manifest is written last."""
+        """Files of ``directory`` under ``prefix_uri`` (bucket created if missing); a bundle's
+        manifest is written last, so a reader never sees a manifest without its arrays."""
+        self.ensure_bucket(S3Location.prefix(prefix_uri).bucket)
         files = sorted(Path(directory).iterdir(), key=lambda p: p.name == "manifest.json")
         for path in files:
             if path.is_file():
@@ -93,7 +100,7 @@ class ObjectStore:
         return prefix_uri
 
     def download_dir(self, prefix_uri: str, directory: Path) -> Path:
-        location = S3Location.parse(prefix_uri.rstrip("/") + "/")
+        location = S3Location.prefix(prefix_uri)
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         objects = list(self.client.list_objects(location.bucket, prefix=location.key, recursive=True))

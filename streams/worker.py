@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 def load_bundle(settings: Settings, store: ObjectStore) -> ModelBundle:
     """From a directory, or from an s3:// prefix through a local copy in the state directory."""
     if settings.model_uri.startswith("s3://"):
-        location = S3Location.parse(settings.model_uri.rstrip("/") + "/")
+        location = S3Location.prefix(settings.model_uri)
         local = settings.state_dir / "models" / location.bucket / location.key
         shutil.rmtree(local, ignore_errors=True)  # never mix files of two bundle versions
         return ModelBundle.load(store.download_dir(settings.model_uri, local))

@@ -84,8 +84,7 @@ def make_stack(broker_url: str, store_url: str, bundle_dir: Path, workdir: Path,
         log_level="info", **overrides,
     )
     store = ObjectStore(settings)
-    for bucket in (settings.model_bucket, settings.image_bucket):
-        store.ensure_bucket(bucket)
+    store.ensure_bucket(settings.image_bucket)
     store.upload_dir(bundle_dir, settings.model_uri)
     asyncio.run(ensure_topics(settings))
     return Stack(settings, workdir)
