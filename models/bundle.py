@@ -11,12 +11,14 @@ from pathlib import Path
 import numpy as np
 
 from models.encoder import EncoderConfig
+from models.latent_reference import LatentReference
 from models.scorer import Scorer, registry
 from models.threshold import Thresholds
 
-FORMAT = 1
+FORMAT = 2  # 2: adds the latent reference (drift and novelty yardstick)
 MANIFEST = "manifest.json"
 SCORER_ARRAYS = "scorer.npz"
+REFERENCE_ARRAYS = "reference.npz"
 
 
 @dataclass
@@ -26,6 +28,7 @@ class ModelBundle:
     encoder: EncoderConfig
     scorer: Scorer
     thresholds: Thresholds
+    reference: LatentReference
     training: dict = field(default_factory=dict)
 
     def manifest(self) -> dict:
@@ -36,6 +39,7 @@ class ModelBundle:
             "encoder": self.encoder.to_dict(),
             "scorer": {"name": self.scorer.name, "params": self.scorer.get_params()},
             "thresholds": self.thresholds.to_dict(),
+            "reference": {"params": self.reference.get_params()},
             "training": self.training,
         }
 
@@ -43,6 +47,7 @@ class ModelBundle:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         np.savez(directory / SCORER_ARRAYS, **self.scorer.to_arrays())
+        np.savez(directory / REFERENCE_ARRAYS, **self.reference.to_arrays())
         # The manifest goes last: a directory with a manifest is a complete bundle.
         (directory / MANIFEST).write_text(json.dumps(self.manifest(), indent=2) + "\n")
         return directory
@@ -56,6 +61,8 @@ class ModelBundle:
         scorer_cls = registry()[manifest["scorer"]["name"]]
         with np.load(directory / SCORER_ARRAYS, allow_pickle=False) as arrays:
             scorer = scorer_cls.from_arrays(manifest["scorer"]["params"], dict(arrays))
+        with np.load(directory / REFERENCE_ARRAYS, allow_pickle=False) as arrays:
+            reference = LatentReference.from_arrays(manifest["reference"]["params"], dict(arrays))
         encoder = dict(manifest["encoder"], layers=tuple(manifest["encoder"]["layers"]))
         return cls(
             version=manifest["version"],
@@ -63,6 +70,7 @@ class ModelBundle:
             encoder=EncoderConfig(**encoder),
             scorer=scorer,
             thresholds=Thresholds(**manifest["thresholds"]),
+            reference=reference,
             training=manifest["training"],
         )
 

@@ -63,6 +63,12 @@ class PooledEncoder:
         return np.asarray(rgb, dtype=np.uint8)
 
     @torch.inference_mode()
+    def layer_dims(self) -> dict[str, int]:
+        """Latent dimensions each layer contributes, in ``encode``'s order (one tiny forward pass)."""
+        maps = self._net(torch.zeros(1, 3, 64, 64, device=self.device))
+        return {name: int(maps[name].shape[1]) for name in self._layers}
+
+    @torch.inference_mode()
     def encode(self, batch: np.ndarray) -> np.ndarray:
         """``batch``: uint8 [N, H, W, 3] from ``prepare``. Returns float32 [N, dim]."""
         x = self._to_device(batch)

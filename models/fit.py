@@ -12,6 +12,7 @@ from models.bundle import ModelBundle
 from models.dataset import GOOD, fingerprint, list_images
 from models.encoder import EncoderConfig, PooledEncoder
 from models.images import decode_image
+from models.latent_reference import LatentReference
 from models.mahalanobis import MahalanobisScorer
 from models.scorer import Scorer
 from models.threshold import Thresholds
@@ -64,7 +65,8 @@ def fit_bundle(
     if len(paths) < 2 * folds:
         raise ValueError(f"need at least {2 * folds} good training images, found {len(paths)}")
     scorer = scorer or MahalanobisScorer()
-    latents = encode_paths(PooledEncoder(encoder_config, device=device), paths, progress=progress)
+    encoder = PooledEncoder(encoder_config, device=device)
+    latents = encode_paths(encoder, paths, progress=progress)
     held_back = out_of_fold_scores(scorer, latents, folds)
     thresholds = Thresholds.from_good_scores(held_back, target_fpr, review_fpr)
     scorer.fit(latents)
@@ -76,6 +78,7 @@ def fit_bundle(
         encoder=encoder_config,
         scorer=scorer,
         thresholds=thresholds,
+        reference=LatentReference().fit(latents, encoder.layer_dims()),
         training={
             "n_images": len(paths),
             "fingerprint": data_fingerprint,

@@ -58,7 +58,11 @@ def ensure_model(data_dir: Path, cache_dir: Path) -> Path:
     target = cache_dir / "models" / f"{data_dir.resolve().name}"
     train = [item.path for item in list_images(data_dir, "train", "good")]
     if ModelBundle.is_bundle(target):
-        if ModelBundle.load(target).training.get("fingerprint") == fingerprint(train):
+        try:
+            cached = ModelBundle.load(target).training.get("fingerprint")
+        except (ValueError, KeyError, OSError):  # an older bundle format: refit
+            cached = None
+        if cached == fingerprint(train):
             console.print(f"model: cached bundle in {target}")
             return target
     console.print(f"fitting a model on {len(train)} good images of {data_dir}")

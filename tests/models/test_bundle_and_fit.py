@@ -14,6 +14,7 @@ from models.bundle import MANIFEST, SCORER_ARRAYS, ModelBundle
 from models.dataset import fingerprint, list_images
 from models.encoder import EncoderConfig
 from models.fit import fit_bundle, out_of_fold_scores
+from models.latent_reference import LatentReference
 from models.mahalanobis import MahalanobisScorer
 from models.threshold import Thresholds
 
@@ -113,7 +114,8 @@ def test_load_rejects_unknown_format(bundle, tmp_path):
 
 def test_bundle_with_explicit_layers_round_trips(tmp_path):
     rng = np.random.default_rng(1)
-    scorer = MahalanobisScorer(shrinkage=0.25).fit(rng.normal(size=(40, 256)))
+    good = rng.normal(size=(40, 256))
+    scorer = MahalanobisScorer(shrinkage=0.25).fit(good)
     probe = rng.normal(size=(8, 256))
     original = ModelBundle(
         version="v1",
@@ -121,12 +123,15 @@ def test_bundle_with_explicit_layers_round_trips(tmp_path):
         encoder=EncoderConfig(backbone="resnet18", weights=None, layers=("layer3",), precision="fp32"),
         scorer=scorer,
         thresholds=Thresholds(threshold=3.0, review_threshold=2.0),
+        reference=LatentReference(n_components=4).fit(good, {"layer3": 256}),
     )
     loaded = ModelBundle.load(original.save(tmp_path))
     assert loaded.encoder == original.encoder
     assert loaded.scorer.get_params() == {"shrinkage": 0.25}
     assert loaded.manifest() == original.manifest()
     np.testing.assert_array_equal(loaded.scorer.score(probe), scorer.score(probe))
+    np.testing.assert_array_equal(loaded.reference.summaries(probe), original.reference.summaries(probe))
+    np.testing.assert_array_equal(loaded.reference.directions(probe), original.reference.directions(probe))
 
 
 def test_fingerprint_changes_when_an_image_is_removed(tmp_path, pcb_dir):

@@ -1,0 +1,77 @@
+"""What the latents of good images look like: the yardstick for drift and novelty online.
+
+Fitted with the scorer on the same good latents and stored in the bundle. It gives
+- a few summary statistics per image (mean standardised activation of each encoder layer and
+  the mean absolute standardised activation), each scaled to mean 0 / std 1 on good images:
+  lighting, focus and material changes move them, while pose and part variation mostly do not;
+- a unit-length direction of deviation in a small whitened PCA space, on which anomalies of
+  the same kind fall close together whatever their severity (novelty clustering).
+"""
+
+from typing import Self
+
+import numpy as np
+from sklearn.decomposition import PCA
+
+
+class LatentReference:
+    def __init__(self, n_components: int = 16):
+        self.n_components = n_components
+
+    def get_params(self) -> dict:
+        return {"n_components": self.n_components}
+
+    def fit(self, latents: np.ndarray, blocks: dict[str, int]) -> Self:
+        """``blocks``: encoder layer name -> its number of latent dimensions, in order."""
+        latents = np.asarray(latents, dtype=np.float64)
+        if sum(blocks.values()) != latents.shape[1]:
+            raise ValueError(f"blocks cover {sum(blocks.values())} dims, latents have {latents.shape[1]}")
+        self.block_names_ = list(blocks)
+        self.block_ends_ = np.cumsum(list(blocks.values()))
+        self.mean_ = latents.mean(axis=0)
+        self.std_ = latents.std(axis=0) + 1e-6
+        raw = self._raw_summaries(latents)
+        self.summary_mean_, self.summary_std_ = raw.mean(axis=0), raw.std(axis=0) + 1e-9
+        n_components = min(self.n_components, len(latents) - 1, latents.shape[1])
+        pca = PCA(n_components, whiten=True, random_state=0).fit(latents)
+        self.components_ = pca.components_ / np.sqrt(pca.explained_variance_)[:, None]
+        return self
+
+    @property
+    def statistic_names(self) -> list[str]:
+        return [f"latent_{name}" for name in self.block_names_] + ["latent_abs_z"]
+
+    def summaries(self, latents: np.ndarray) -> np.ndarray:
+        """[N, len(statistic_names)]: about N(0, 1) on good images like the fitted ones."""
+        return (self._raw_summaries(np.asarray(latents, np.float64)) - self.summary_mean_) / self.summary_std_
+
+    def directions(self, latents: np.ndarray) -> np.ndarray:
+        """[N, n_components] unit vectors: the direction in which each latent leaves the good mean."""
+        projected = (np.asarray(latents, np.float64) - self.mean_) @ self.components_.T
+        return projected / np.maximum(np.linalg.norm(projected, axis=1, keepdims=True), 1e-12)
+
+    def _raw_summaries(self, latents: np.ndarray) -> np.ndarray:
+        z = (latents - self.mean_) / self.std_
+        starts = np.concatenate([[0], self.block_ends_[:-1]])
+        columns = [z[:, a:b].mean(axis=1) for a, b in zip(starts, self.block_ends_)]
+        return np.column_stack(columns + [np.abs(z).mean(axis=1)])
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "block_names": np.array(self.block_names_),
+            "block_ends": self.block_ends_,
+            "mean": self.mean_,
+            "std": self.std_,
+            "summary_mean": self.summary_mean_,
+            "summary_std": self.summary_std_,
+            "components": self.components_,
+        }
+
+    @classmethod
+    def from_arrays(cls, params: dict, arrays: dict[str, np.ndarray]) -> Self:
+        reference = cls(**params)
+        reference.block_names_ = [str(name) for name in arrays["block_names"]]
+        reference.block_ends_ = arrays["block_ends"]
+        for name in ("mean", "std", "summary_mean", "summary_std", "components"):
+            setattr(reference, f"{name}_", arrays[name])
+        return reference
