@@ -20,7 +20,7 @@ def test_summaries_are_standard_on_good_and_move_with_a_global_shift(good):
     brighter = good.copy()
     brighter[:, :8] += 0.5  # only the first layer's activations change
     shifted = reference.summaries(brighter).mean(axis=0)
-    assert shifted[0] > 3 and abs(shifted[1]) < 1e-6
+    assert shifted[0] > 1.5 and abs(shifted[1]) < 1e-6
 
 
 def test_directions_are_unit_vectors_that_ignore_severity(good):
