@@ -4,13 +4,24 @@ JSON on the wire, every record carries ``schema_version``. JSON Schema files for
 producers and consumers in other languages are generated into ``schemas/json/``.
 """
 
+from schemas.alert import Alert, AlertKind, AlertStatus, DriftDetails, NoveltyDetails
 from schemas.base import Record
 from schemas.camera_event import CameraEvent
 from schemas.dead_letter import DeadLetter, ErrorKind
+from schemas.label import Label
+from schemas.sighting import NoveltyInput, Sighting
 from schemas.topics import TOPICS, Topic
 from schemas.verdict import Decision, StageTimings, Verdict
 
 __all__ = [
+    "Alert",
+    "AlertKind",
+    "AlertStatus",
+    "DriftDetails",
+    "Label",
+    "NoveltyDetails",
+    "NoveltyInput",
+    "Sighting",
     "CameraEvent",
     "DeadLetter",
     "Decision",

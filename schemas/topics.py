@@ -2,9 +2,12 @@
 
 from dataclasses import dataclass
 
+from schemas.alert import Alert
 from schemas.base import Record
 from schemas.camera_event import CameraEvent
 from schemas.dead_letter import DeadLetter
+from schemas.label import Label
+from schemas.sighting import NoveltyInput
 from schemas.verdict import Verdict
 
 
@@ -20,4 +23,7 @@ TOPICS = (
     Topic("camera.events", CameraEvent, "camera_id", "One event per captured image (input)."),
     Topic("inspection.verdicts", Verdict, "camera_id", "One verdict per valid event."),
     Topic("camera.events.dlq", DeadLetter, "camera_id or none", "Bad input with its reason."),
+    Topic("inspection.alerts", Alert, "line_id", "Drift and new-defect-type candidates, open and closed."),
+    Topic("inspection.labels", Label, "event_id", "Operators' labels for events (input)."),
+    Topic("latentline.novelty", NoveltyInput, "none (one partition)", "Internal: the novelty agent's input."),
 )
