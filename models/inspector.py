@@ -15,6 +15,8 @@ from schemas import Decision
 class BatchResult:
     scores: np.ndarray
     decisions: list[Decision]
+    summaries: np.ndarray  # [N, statistics] drift statistics (LatentReference.summaries)
+    directions: np.ndarray  # [N, components] deviation directions (novelty clustering)
     encode_seconds: float
     score_seconds: float
 
@@ -37,4 +39,8 @@ class Inspector:
         encoded = time.perf_counter()
         scores = self.bundle.scorer.score(latents)
         decisions = self.bundle.thresholds.decide(scores)
-        return BatchResult(scores, decisions, encoded - started, time.perf_counter() - encoded)
+        summaries = self.bundle.reference.summaries(latents)
+        directions = self.bundle.reference.directions(latents).astype(np.float32)
+        return BatchResult(
+            scores, decisions, summaries, directions, encoded - started, time.perf_counter() - encoded
+        )

@@ -3,22 +3,27 @@
 import contextlib
 import logging
 import os
+import pickle
 import weakref
 from collections.abc import Iterator
 
 import faust
 from aiokafka.errors import KafkaError
 from faust.streams import _current_event
+from pydantic import ValidationError
 
-from streams.inspect import BatchProcessor, Incoming
+from schemas import Label, NoveltyInput
+from streams.inspect import BatchProcessor, Incoming, rejection, send_dead_letter
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
+from streams.watch import NoveltyWatch
 
 log = logging.getLogger(__name__)
 
 # Exit code when verdicts cannot be published: offsets stay uncommitted and a restarted worker
 # (compose restart policy) gets the batch again; the ledger keeps that from doubling verdicts.
 EXIT_PUBLISH_FAILED = 75
+
 
 
 @contextlib.contextmanager
@@ -46,18 +51,42 @@ class FaustPublisher:
         return await pending
 
 
+class FaustState:
+    """A Faust table as a ``StateTable``: each write lands in its message's changelog partition.
+
+    ``pickled``: values are Python objects (river detectors and clusters) stored as pickles.
+    Those changelogs are written and read by latentline workers only, inside the broker's
+    trust boundary; the model bundle, which travels between teams, stays free of pickle.
+    """
+
+    def __init__(self, table: faust.Table, pickled: bool = False):
+        self.table = table
+        self.pickled = pickled
+
+    def get(self, key: str):
+        value = self.table.get(key)
+        return pickle.loads(value) if self.pickled and value is not None else value
+
+    def put(self, handle, key: str, value) -> None:
+        with event_context(handle):
+            self.table[key] = pickle.dumps(value) if self.pickled else value
+
+    def items(self):
+        for key, value in self.table.items():
+            yield key, pickle.loads(value) if self.pickled else value
+
+
 class TableLedger:
     """event_id -> processed; a Faust table, so it survives restarts and follows rebalances."""
 
-    def __init__(self, table: faust.Table):
-        self.table = table
+    def __init__(self, state: FaustState):
+        self.state = state
 
     def answered(self, event_id: str) -> bool:
-        return self.table.get(event_id) is not None
+        return self.state.get(event_id) is not None
 
     def record(self, incoming: Incoming, event_id: str) -> None:
-        with event_context(incoming.handle):
-            self.table[event_id] = 1
+        self.state.put(incoming.handle, event_id, 1)
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -81,11 +110,16 @@ def create_app(settings: Settings) -> faust.App:
 def install_inspect_agent(
     app: faust.App, settings: Settings, make_processor, metrics: WorkerMetrics
 ) -> None:
-    """``make_processor(publisher, ledger)`` builds the BatchProcessor once topics exist."""
+    """``make_processor(publisher, ledger, drift_state)`` builds the BatchProcessor once topics exist."""
     events = app.topic(settings.events_topic, value_serializer="raw", key_serializer="raw")
     seen = app.Table("answered-events", default=None, partitions=settings.partitions)
-    publisher = FaustPublisher(app, [settings.verdicts_topic, settings.dlq_topic])
-    processor: BatchProcessor = make_processor(publisher, TableLedger(seen))
+    monitors = app.Table("drift-monitors", default=None, partitions=settings.partitions, value_type=bytes)
+    publisher = FaustPublisher(
+        app, [settings.verdicts_topic, settings.dlq_topic, settings.alerts_topic, settings.novelty_topic]
+    )
+    processor: BatchProcessor = make_processor(
+        publisher, TableLedger(FaustState(seen)), FaustState(monitors, pickled=True)
+    )
 
     next_offsets: dict[int, int] = {}  # partition -> offset after the last one answered
 
@@ -124,5 +158,39 @@ def install_inspect_agent(
                     )
             except KafkaError:
                 log.critical("cannot publish to the broker; exiting so the batch is redelivered",
+                             exc_info=True)
+                os._exit(EXIT_PUBLISH_FAILED)
+
+
+def install_novelty_agents(app: faust.App, settings: Settings, make_watch, metrics: WorkerMetrics) -> None:
+    """Labels are forwarded into the one-partition novelty topic, whose owner runs ``make_watch(
+    publisher, state)``'s NoveltyWatch; invalid labels go to the dead-letter topic."""
+    labels = app.topic(settings.labels_topic, value_serializer="raw", key_serializer="raw")
+    novelty = app.topic(settings.novelty_topic, partitions=1, value_serializer="raw", key_serializer="raw")
+    detectors = app.Table("novelty-detectors", default=None, partitions=1, value_type=bytes)
+    publisher = FaustPublisher(app, [settings.novelty_topic, settings.alerts_topic, settings.dlq_topic])
+    watch: NoveltyWatch = make_watch(publisher, FaustState(detectors, pickled=True))
+
+    @app.agent(labels, name="labels")
+    async def forward_labels(stream):
+        async for event in stream.events():
+            incoming = Incoming(event.value, event.message.topic, event.message.partition,
+                                event.message.offset, event)
+            try:
+                label = Label.from_bytes(event.value)
+            except ValidationError as exc:
+                await (await send_dead_letter(publisher, settings, metrics, incoming, rejection(exc)))
+                continue
+            await (await publisher.send(settings.novelty_topic, None, NoveltyInput(label=label).to_bytes()))
+
+    @app.agent(novelty, name="novelty")
+    async def watch_novelty(stream):
+        async for event in stream.events():
+            try:
+                await watch.handle(event, NoveltyInput.from_bytes(event.value))
+            except ValidationError:  # written by latentline itself: a bug, not bad camera input
+                log.exception("unreadable novelty input at offset %d", event.message.offset)
+            except KafkaError:
+                log.critical("cannot publish to the broker; exiting so the input is redelivered",
                              exc_info=True)
                 os._exit(EXIT_PUBLISH_FAILED)

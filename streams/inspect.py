@@ -9,7 +9,7 @@ import asyncio
 import base64
 import logging
 import time
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,8 +22,10 @@ from models.images import ImageError, decode_image
 from models.inspector import Inspector
 from schemas import CameraEvent, DeadLetter, ErrorKind, StageTimings, Verdict
 from streams.metrics import WorkerMetrics
+from streams.ports import Publisher
 from streams.settings import Settings
 from streams.store import MissingObject, ObjectStore, StoreUnavailable, sha256_hex
+from streams.watch import Observation
 
 log = logging.getLogger(__name__)
 
@@ -39,17 +41,18 @@ class Incoming:
     handle: Any = None
 
 
-class Publisher(Protocol):
-    async def send(self, topic: str, key: str | None, value: bytes) -> Awaitable[Any]:
-        """Queue a message; the returned awaitable completes when the broker has it."""
-
-
 class Ledger(Protocol):
     """Which event ids already have a verdict: makes redelivery idempotent."""
 
     def answered(self, event_id: str) -> bool: ...
 
     def record(self, incoming: Incoming, event_id: str) -> None: ...
+
+
+class Watcher(Protocol):
+    """Sees every answered event (drift, novelty); returns the deliveries it queued."""
+
+    def observe(self, observations: list[Observation]) -> list[Awaitable]: ...
 
 
 class Rejected(Exception):
@@ -77,6 +80,7 @@ class BatchProcessor:
         metrics: WorkerMetrics,
         publisher: Publisher,
         ledger: Ledger,
+        watchers: Sequence[Watcher] = (),
     ):
         self.inspector = inspector
         self.store = store
@@ -84,6 +88,7 @@ class BatchProcessor:
         self.metrics = metrics
         self.publisher = publisher
         self.ledger = ledger
+        self.watchers = watchers
         self.limits = settings.decode_limits()
         self.io_pool = ThreadPoolExecutor(settings.fetch_concurrency, thread_name_prefix="fetch")
         # One thread owns the model: batches are encoded one after another, never interleaved.
@@ -108,8 +113,7 @@ class BatchProcessor:
             try:
                 items.append(Item(incoming, CameraEvent.from_bytes(incoming.value)))
             except ValidationError as exc:
-                kind = ErrorKind.INVALID_JSON if _is_json_error(exc) else ErrorKind.SCHEMA_VIOLATION
-                deliveries.append(self._dead_letter(incoming, Rejected(kind, _summary(exc))))
+                deliveries.append(self._dead_letter(incoming, rejection(exc)))
         return items
 
     def _drop_answered(self, items: list[Item]) -> list[Item]:
@@ -176,6 +180,17 @@ class BatchProcessor:
             deliveries.append(
                 self.publisher.send(self.settings.verdicts_topic, item.event.camera_id, verdict.to_bytes())
             )
+        observations = [
+            Observation(item.incoming.handle, item.event, float(score), decision, summary, direction)
+            for item, score, decision, summary, direction in zip(
+                items, result.scores, result.decisions, result.summaries, result.directions
+            )
+        ]
+        for watcher in self.watchers:
+            try:
+                deliveries.extend(watcher.observe(observations))
+            except Exception:  # drift or novelty trouble must never cost a verdict
+                log.exception("%s failed on a batch of %d", type(watcher).__name__, len(observations))
         return items
 
     def _verdict(self, item: Item, score, decision, result, started: float, size: int) -> Verdict:
@@ -211,27 +226,39 @@ class BatchProcessor:
             self.metrics.end_to_end_seconds.observe(max(0.0, now - item.event.captured_at.timestamp()))
 
     def _dead_letter(self, incoming: Incoming, error: Rejected, event: CameraEvent | None = None):
-        self.metrics.dead_letters.labels(error.kind.value).inc()
-        log.warning("dead letter %s at %s[%d]@%d: %s", error.kind, incoming.topic,
-                    incoming.partition, incoming.offset, error)
-        letter = DeadLetter(
-            error_kind=error.kind,
-            error_message=str(error),
-            event_id=event.event_id if event else None,
-            camera_id=event.camera_id if event else None,
-            payload=_as_text(incoming.value),
-            payload_base64=base64.b64encode(incoming.value).decode(),
-            source_topic=incoming.topic,
-            source_partition=incoming.partition,
-            source_offset=incoming.offset,
-            failed_at=datetime.now(UTC),
-        )
-        key = event.camera_id if event else None
-        return self.publisher.send(self.settings.dlq_topic, key, letter.to_bytes())
+        return send_dead_letter(self.publisher, self.settings, self.metrics, incoming, error, event)
 
     def close(self) -> None:
         self.io_pool.shutdown(wait=False, cancel_futures=True)
         self.model_pool.shutdown(wait=False, cancel_futures=True)
+
+
+def send_dead_letter(publisher: Publisher, settings: Settings, metrics: WorkerMetrics,
+                     incoming: Incoming, error: Rejected, event: CameraEvent | None = None) -> Awaitable:
+    """Count it, log it, and queue it on the dead-letter topic with the original bytes."""
+    metrics.dead_letters.labels(error.kind.value).inc()
+    log.warning("dead letter %s at %s[%d]@%d: %s", error.kind, incoming.topic,
+                incoming.partition, incoming.offset, error)
+    letter = DeadLetter(
+        error_kind=error.kind,
+        error_message=str(error),
+        event_id=event.event_id if event else None,
+        camera_id=event.camera_id if event else None,
+        payload=_as_text(incoming.value),
+        payload_base64=base64.b64encode(incoming.value).decode(),
+        source_topic=incoming.topic,
+        source_partition=incoming.partition,
+        source_offset=incoming.offset,
+        failed_at=datetime.now(UTC),
+    )
+    key = event.camera_id if event else None
+    return publisher.send(settings.dlq_topic, key, letter.to_bytes())
+
+
+def rejection(exc: ValidationError) -> Rejected:
+    """A payload that failed validation: not JSON at all, or JSON breaking the contract."""
+    kind = ErrorKind.INVALID_JSON if _is_json_error(exc) else ErrorKind.SCHEMA_VIOLATION
+    return Rejected(kind, _summary(exc))
 
 
 def _is_json_error(exc: ValidationError) -> bool:

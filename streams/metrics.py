@@ -1,13 +1,13 @@
 """Worker metrics, Prometheus naming: base units, ``_total`` counters, latency histograms.
 
 Labels are bounded: stage, decision, camera (cameras are few and long-lived), error kind,
-partition. Never an event or part id.
+partition, drift statistic, candidate status. Never an event, part or candidate id.
 """
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 
-from schemas import Decision, ErrorKind
+from schemas import AlertStatus, Decision, ErrorKind
 
 # Milliseconds to tens of seconds: the stages are ms on a GPU, end-to-end includes queueing.
 LATENCY_BUCKETS = (
@@ -59,11 +59,27 @@ class WorkerMetrics:
         self.model_info = Gauge(
             "latentline_model_info", "The model bundle in use (value 1)", ["version"], registry=r
         )
+        self.drift_alerts = Counter(
+            "latentline_drift_alerts", "Drift alerts raised", ["camera", "statistic"], registry=r
+        )
+        self.drift_state = Gauge(
+            "latentline_drift_state", "1 while a camera drifts (a recent drift alert), else 0",
+            ["camera"], registry=r,
+        )
+        self.novelty_candidates = Gauge(
+            "latentline_novelty_candidates", "New-defect-type candidates held by this worker",
+            ["status"], registry=r,
+        )
+        self.novelty_sightings = Counter(
+            "latentline_novelty_sightings", "Unexplained anomalies fed to novelty detection", registry=r
+        )
         # every label visible at 0, so rates and panels exist before the first occurrence
         for kind in ErrorKind:
             self.dead_letters.labels(kind.value)
         for stage in STAGES:
             self.stage_seconds.labels(stage)
+        for status in AlertStatus:
+            self.novelty_candidates.labels(status.value)
 
     def count_verdict(self, camera: str, decision: Decision) -> None:
         self.verdicts.labels(camera, decision.value).inc()

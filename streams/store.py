@@ -1,13 +1,16 @@
 """Object-store access through the official MinIO client (MinIO in production, any S3 in tests)."""
 
+import contextlib
 import hashlib
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 import urllib3
 from minio import Minio
+from minio.commonconfig import CopySource
 from minio.error import S3Error
 
 from streams.settings import Settings
@@ -44,6 +47,19 @@ class S3Location:
         return f"s3://{self.bucket}/{self.key}"
 
 
+@contextlib.contextmanager
+def _store_errors(uri: str) -> Iterator[None]:
+    """S3 and transport errors as the two kinds callers act on: missing, or store down."""
+    try:
+        yield
+    except S3Error as exc:
+        if exc.code in _MISSING_CODES:
+            raise MissingObject(f"{uri}: {exc.code}") from exc
+        raise StoreUnavailable(f"{uri}: {exc.code}: {exc.message}") from exc
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise StoreUnavailable(f"{uri}: {exc}") from exc
+
+
 class ObjectStore:
     def __init__(self, settings: Settings):
         endpoint = urlparse(settings.store_url)
@@ -68,14 +84,8 @@ class ObjectStore:
 
     def get(self, uri: str) -> bytes:
         location = S3Location.parse(uri)
-        try:
+        with _store_errors(uri):
             response = self.client.get_object(location.bucket, location.key)
-        except S3Error as exc:
-            if exc.code in _MISSING_CODES:
-                raise MissingObject(f"{uri}: {exc.code}") from exc
-            raise StoreUnavailable(f"{uri}: {exc.code}: {exc.message}") from exc
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise StoreUnavailable(f"{uri}: {exc}") from exc
         try:
             return response.read()
         finally:
@@ -88,6 +98,13 @@ class ObjectStore:
             location.bucket, location.key, io.BytesIO(data), len(data), content_type=content_type
         )
         return uri
+
+    def copy(self, source_uri: str, target_uri: str) -> str:
+        """Server-side copy (evidence outlives the camera images' retention)."""
+        source, target = S3Location.parse(source_uri), S3Location.parse(target_uri)
+        with _store_errors(source_uri):
+            self.client.copy_object(target.bucket, target.key, CopySource(source.bucket, source.key))
+        return target_uri
 
     def upload_dir(self, directory: Path, prefix_uri: str) -> str:
         """Files of ``directory`` under ``prefix_uri`` (bucket created if missing); a bundle's

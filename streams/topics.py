@@ -8,8 +8,12 @@ from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 from streams.settings import Settings
 
 
-def topic_names(settings: Settings) -> list[str]:
-    return [settings.events_topic, settings.verdicts_topic, settings.dlq_topic]
+def topic_partitions(settings: Settings) -> dict[str, int]:
+    """Every topic latentline reads or writes (Faust creates its changelogs itself)."""
+    shared = (settings.events_topic, settings.verdicts_topic, settings.dlq_topic,
+              settings.alerts_topic, settings.labels_topic)
+    # one partition: a single owner sees all anomalies and labels in order (streams/watch.py)
+    return {name: settings.partitions for name in shared} | {settings.novelty_topic: 1}
 
 
 async def ensure_topics(settings: Settings, attempts: int = 20) -> None:
@@ -25,8 +29,8 @@ async def ensure_topics(settings: Settings, attempts: int = 20) -> None:
     try:
         existing = set(await admin.list_topics())
         wanted = [
-            NewTopic(name, settings.partitions, settings.replication_factor)
-            for name in topic_names(settings)
+            NewTopic(name, partitions, settings.replication_factor)
+            for name, partitions in topic_partitions(settings).items()
             if name not in existing
         ]
         if wanted:

@@ -9,12 +9,13 @@ import faust
 
 from models.bundle import ModelBundle
 from models.inspector import Inspector
-from streams.app import create_app, install_inspect_agent
+from streams.app import create_app, install_inspect_agent, install_novelty_agents
 from streams.inspect import BatchProcessor
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
 from streams.store import ObjectStore, S3Location
 from streams.topics import ensure_topics
+from streams.watch import DriftWatch, NoveltyWatch, SightingFeed
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ def load_bundle(settings: Settings, store: ObjectStore) -> ModelBundle:
 
 def build_worker(settings: Settings) -> tuple[faust.App, WorkerMetrics]:
     store = ObjectStore(settings)
+    store.ensure_bucket(settings.evidence_bucket)
     bundle = load_bundle(settings, store)
     inspector = Inspector(bundle, device=settings.device)
     log.info("model %s on %s", bundle.version, inspector.encoder.device)
@@ -39,10 +41,18 @@ def build_worker(settings: Settings) -> tuple[faust.App, WorkerMetrics]:
     metrics.watch_device(inspector.encoder.device)
     app = create_app(settings)
 
-    def make_processor(publisher, ledger):
-        return BatchProcessor(inspector, store, settings, metrics, publisher, ledger)
+    def make_processor(publisher, ledger, drift_state):
+        watchers = [
+            DriftWatch(settings, bundle.reference, drift_state, publisher, metrics, bundle.version),
+            SightingFeed(settings, publisher, metrics, bundle.version),
+        ]
+        return BatchProcessor(inspector, store, settings, metrics, publisher, ledger, watchers)
+
+    def make_watch(publisher, state):
+        return NoveltyWatch(settings, state, publisher, store, metrics)
 
     install_inspect_agent(app, settings, make_processor, metrics)
+    install_novelty_agents(app, settings, make_watch, metrics)
     return app, metrics
 
 

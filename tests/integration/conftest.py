@@ -79,7 +79,8 @@ def make_stack(broker_url: str, store_url: str, bundle_dir: Path, workdir: Path,
     settings = Settings(
         broker_url=broker_url, store_url=store_url, app_id=f"latentline-test-{tag}",
         events_topic=f"camera.events.{tag}", verdicts_topic=f"inspection.verdicts.{tag}",
-        dlq_topic=f"camera.events.dlq.{tag}", model_uri=f"s3://latentline-models/{tag}",
+        dlq_topic=f"camera.events.dlq.{tag}", alerts_topic=f"inspection.alerts.{tag}",
+        labels_topic=f"inspection.labels.{tag}", novelty_topic=f"latentline.novelty.{tag}", model_uri=f"s3://latentline-models/{tag}",
         metrics_port=free_port(), state_dir=workdir / "state", image_bucket="camera-images",
         log_level="info", **overrides,
     )

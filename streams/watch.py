@@ -1,0 +1,212 @@
+"""Drift and new-defect-type watching: the stream side of models/drift.py and models/novelty.py.
+
+State lives in Faust tables (``StateTable``), so a restarted or rebalanced worker continues with
+the same detectors. Drift is per camera, inside the inspect agent (its partitions are keyed by
+camera). Novelty looks across cameras: the inspect agents send unexplained anomalies to one
+internal topic of one partition, whose owner holds every line's clusters (anomalies are a few
+per cent of events, so one owner keeps up, and labels reach it in the same ordered stream).
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import groupby
+from pathlib import PurePosixPath
+from typing import Any
+
+import numpy as np
+from river import drift
+
+from models.drift import DriftAlarm, DriftMonitor
+from models.latent_reference import LatentReference
+from models.novelty import Candidate, NoveltyDetector
+from models.novelty import Sighting as Observed
+from schemas import (
+    Alert,
+    AlertKind,
+    AlertStatus,
+    CameraEvent,
+    Decision,
+    DriftDetails,
+    Label,
+    NoveltyDetails,
+    NoveltyInput,
+    Sighting,
+)
+from streams.metrics import WorkerMetrics
+from streams.ports import Publisher, StateTable
+from streams.settings import Settings
+from streams.store import MissingObject, ObjectStore, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One answered event as the watchers see it."""
+
+    handle: Any  # the framework's event, for table writes
+    event: CameraEvent
+    score: float
+    decision: Decision
+    summary: np.ndarray
+    direction: np.ndarray
+
+
+class DriftWatch:
+    def __init__(self, settings: Settings, reference: LatentReference, state: StateTable,
+                 publisher: Publisher, metrics: WorkerMetrics, model_version: str):
+        self.settings, self.reference, self.state = settings, reference, state
+        self.publisher, self.metrics, self.model_version = publisher, metrics, model_version
+
+    def new_monitor(self) -> DriftMonitor:
+        detector = drift.ADWIN(delta=self.settings.drift_delta, clock=self.settings.drift_clock)
+        return DriftMonitor(detector, hold_events=self.settings.drift_hold_events)
+
+    def observe(self, observations: list[Observation]) -> list[Awaitable]:
+        deliveries = []
+        by_camera = sorted(observations, key=lambda o: o.event.camera_id)
+        for camera, group in groupby(by_camera, key=lambda o: o.event.camera_id):
+            group = list(group)
+            monitor = self.state.get(camera) or self.new_monitor()
+            for o in group:
+                for alarm in monitor.update(self.statistics(o), o.event.captured_at.timestamp()):
+                    deliveries.append(self._alert(o.event, alarm))
+            self.state.put(group[-1].handle, camera, monitor)
+            self.metrics.drift_state.labels(camera).set(int(monitor.drifting))
+        return deliveries
+
+    def statistics(self, observation: Observation) -> dict[str, float]:
+        """The score of every part; latent summaries only of parts that look good (a defect
+        moves them by itself, the line need not have changed)."""
+        values = {"anomaly_score": observation.score}
+        if observation.decision is Decision.OK:
+            values |= dict(zip(self.reference.statistic_names, map(float, observation.summary)))
+        return values
+
+    def _alert(self, event: CameraEvent, alarm: DriftAlarm) -> Awaitable:
+        self.metrics.drift_alerts.labels(event.camera_id, alarm.statistic).inc()
+        log.warning("drift on %s: %s %.3g -> %.3g", event.camera_id, alarm.statistic,
+                    alarm.before, alarm.after)
+        alert = Alert(
+            alert_id=f"drift:{event.camera_id}:{alarm.statistic}:{event.event_id}",
+            kind=AlertKind.DRIFT, status=AlertStatus.OPEN, line_id=event.line_id,
+            cameras=[event.camera_id], raised_at=datetime.now(UTC), model_version=self.model_version,
+            message=f"{alarm.statistic} of {event.camera_id} moved from {alarm.before:.3g} to "
+                    f"{alarm.after:.3g} over the last {alarm.events_since_start} events",
+            drift=DriftDetails(
+                statistic=alarm.statistic, detector=alarm.detector,
+                started_at=datetime.fromtimestamp(alarm.started_at, UTC),
+                events_since_start=alarm.events_since_start, before=alarm.before, after=alarm.after,
+            ),
+        )
+        return self.publisher.send(self.settings.alerts_topic, event.line_id, alert.to_bytes())
+
+
+class SightingFeed:
+    """Sends every anomaly that nothing known explains to the novelty topic."""
+
+    def __init__(self, settings: Settings, publisher: Publisher, metrics: WorkerMetrics, model_version: str):
+        self.settings, self.publisher, self.metrics = settings, publisher, metrics
+        self.model_version = model_version
+
+    def observe(self, observations: list[Observation]) -> list[Awaitable]:
+        deliveries = []
+        for o in observations:
+            if o.decision is Decision.OK:
+                continue
+            sighting = Sighting(
+                event_id=o.event.event_id, camera_id=o.event.camera_id, line_id=o.event.line_id,
+                image_uri=o.event.image_uri, captured_at=o.event.captured_at, anomaly_score=o.score,
+                model_version=self.model_version, direction=[float(v) for v in o.direction],
+            )
+            self.metrics.novelty_sightings.inc()
+            payload = NoveltyInput(sighting=sighting).to_bytes()
+            deliveries.append(self.publisher.send(self.settings.novelty_topic, o.event.line_id, payload))
+        return deliveries
+
+
+class NoveltyWatch:
+    """The novelty agent's logic: one line's detector per table key."""
+
+    def __init__(self, settings: Settings, state: StateTable, publisher: Publisher,
+                 store: ObjectStore, metrics: WorkerMetrics):
+        self.settings, self.state, self.publisher = settings, state, publisher
+        self.store, self.metrics = store, metrics
+        self.model_version = ""  # of the latest sighting: the model whose anomalies these are
+
+    def new_detector(self, line_id: str) -> NoveltyDetector:
+        s = self.settings
+        return NoveltyDetector(clustering_threshold=s.novelty_radius, min_weight=s.novelty_min_weight,
+                               min_members=s.novelty_min_members, prefix=f"novelty-{line_id}")
+
+    async def handle(self, handle: Any, message: NoveltyInput) -> None:
+        if message.sighting is not None:
+            await self._sighting(handle, message.sighting)
+        else:
+            await self._label(handle, message.label)
+        self._count()
+
+    async def _sighting(self, handle: Any, sighting: Sighting) -> None:
+        detector = self.state.get(sighting.line_id) or self.new_detector(sighting.line_id)
+        observed = Observed(sighting.event_id, sighting.camera_id, sighting.image_uri,
+                            sighting.captured_at.timestamp(), np.asarray(sighting.direction, np.float32))
+        candidate = detector.observe(observed)
+        self.state.put(handle, sighting.line_id, detector)
+        self.model_version = sighting.model_version
+        if candidate is not None:
+            await self._publish(sighting.line_id, candidate)
+
+    async def _label(self, handle: Any, label: Label) -> None:
+        for line_id, detector in list(self.state.items()):
+            closed = detector.label(label.event_id, label.label, label.labelled_by)
+            if closed is not None:
+                self.state.put(handle, line_id, detector)
+                await self._publish(line_id, closed)
+
+    async def _publish(self, line_id: str, candidate: Candidate) -> None:
+        exemplars = candidate.exemplars(self.settings.novelty_exemplars)
+        uris = await asyncio.get_running_loop().run_in_executor(
+            None, self._keep_evidence, candidate.candidate_id, exemplars
+        )
+        status = AlertStatus.OPEN if candidate.is_open else AlertStatus.CLOSED
+        message = (
+            f"{candidate.size} anomalies of one unnamed kind on {', '.join(sorted(candidate.cameras))}"
+            if candidate.is_open else f"named '{candidate.label}' by {candidate.labelled_by}"
+        )
+        alert = Alert(
+            alert_id=candidate.candidate_id, kind=AlertKind.NEW_DEFECT_TYPE, status=status, line_id=line_id,
+            cameras=sorted(candidate.cameras), raised_at=datetime.now(UTC),
+            model_version=self.model_version, message=message,
+            novelty=NoveltyDetails(
+                candidate_id=candidate.candidate_id, size=candidate.size, radius=candidate.radius,
+                first_seen=datetime.fromtimestamp(candidate.first_seen, UTC),
+                last_seen=datetime.fromtimestamp(candidate.last_seen, UTC),
+                exemplar_event_ids=[s.event_id for s in exemplars], exemplar_uris=uris,
+                label=candidate.label, labelled_by=candidate.labelled_by,
+            ),
+        )
+        log.warning("new defect type candidate %s: %s", candidate.candidate_id, message)
+        await (await self.publisher.send(self.settings.alerts_topic, line_id, alert.to_bytes()))
+
+    def _keep_evidence(self, candidate_id: str, exemplars: list[Observed]) -> list[str]:
+        """Copies in the evidence bucket; the original URI where a copy fails (logged)."""
+        uris = []
+        for s in exemplars:
+            suffix = PurePosixPath(s.image_uri).suffix
+            target = f"s3://{self.settings.evidence_bucket}/novelty/{candidate_id}/{s.event_id}{suffix}"
+            try:
+                uris.append(self.store.copy(s.image_uri, target))
+            except (MissingObject, StoreUnavailable) as exc:
+                log.warning("exemplar %s not copied: %s", s.event_id, exc)
+                uris.append(s.image_uri)
+        return uris
+
+    def _count(self) -> None:
+        candidates = [c for _, d in self.state.items() for c in d.candidates]
+        self.metrics.novelty_candidates.labels(AlertStatus.OPEN.value).set(sum(c.is_open for c in candidates))
+        self.metrics.novelty_candidates.labels(AlertStatus.CLOSED.value).set(
+            sum(not c.is_open for c in candidates)
+        )
