@@ -1,10 +1,12 @@
 """Fit a model bundle on the good training images of a dataset folder."""
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from sklearn.model_selection import KFold
 from tqdm.auto import tqdm
 
@@ -19,16 +21,21 @@ from models.threshold import Thresholds
 
 
 def encode_paths(
-    encoder: PooledEncoder, paths: list[Path], batch_size: int = 32, progress: bool = True
+    encoder: PooledEncoder, paths: list[Path], batch_size: int = 32, progress: bool = True,
+    transform: Callable[[Image.Image], Image.Image] | None = None, desc: str = "encoding",
 ) -> np.ndarray:
-    """Latents for image files, decoding the next batch in threads while this one encodes."""
+    """Latents for image files, decoding the next batch in threads while this one encodes.
+
+    ``transform``: applied to each decoded image first (evaluation's simulated lighting change).
+    """
     def prepare(path: Path) -> np.ndarray:
-        return encoder.prepare(decode_image(path.read_bytes()))
+        image = decode_image(path.read_bytes())
+        return encoder.prepare(transform(image) if transform else image)
 
     chunks = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
     latents = []
     with ThreadPoolExecutor(max_workers=4) as pool, tqdm(
-        total=len(paths), desc="encoding", unit="img", disable=not progress
+        total=len(paths), desc=desc, unit="img", disable=not progress
     ) as bar:
         pending = pool.submit(lambda c: list(map(prepare, c)), chunks[0]) if chunks else None
         for index in range(len(chunks)):

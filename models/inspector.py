@@ -37,10 +37,18 @@ class Inspector:
         started = time.perf_counter()
         latents = self.encoder.encode(batch)
         encoded = time.perf_counter()
-        scores = self.bundle.scorer.score(latents)
-        decisions = self.bundle.thresholds.decide(scores)
-        summaries = self.bundle.reference.summaries(latents)
-        directions = self.bundle.reference.directions(latents).astype(np.float32)
+        scores, decisions, summaries, directions = self.assess(latents)
         return BatchResult(
             scores, decisions, summaries, directions, encoded - started, time.perf_counter() - encoded
+        )
+
+    def assess(self, latents: np.ndarray) -> tuple[np.ndarray, list[Decision], np.ndarray, np.ndarray]:
+        """Scores, decisions, drift summaries and deviation directions of encoded images."""
+        scores = self.bundle.scorer.score(latents)
+        reference = self.bundle.reference
+        return (
+            scores,
+            self.bundle.thresholds.decide(scores),
+            reference.summaries(latents),
+            reference.directions(latents).astype(np.float32),
         )

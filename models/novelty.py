@@ -16,6 +16,15 @@ from dataclasses import dataclass, field
 import numpy as np
 from river import cluster
 
+from schemas import Decision
+
+
+def is_unexplained(decision: Decision) -> bool:
+    """Which events novelty detection learns from: every anomaly, review included (it triples
+    how many parts of a new kind reach the clusters at 1 % false positives), until a defect
+    classifier can explain some of them."""
+    return decision is not Decision.OK
+
 
 @dataclass(frozen=True)
 class Sighting:

@@ -1,4 +1,4 @@
-"""``latentline``: fit, publish, worker, demo, bench."""
+"""``latentline``: fit, publish, worker, demo, evaluate-stream, bench."""
 
 import argparse
 import asyncio
@@ -91,6 +91,23 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_evaluate_stream(args: argparse.Namespace, settings: Settings) -> int:
+    from models.bundle import ModelBundle
+    from models.inspector import Inspector
+    from models.stream_eval import StreamScript, evaluate_stream
+
+    script = StreamScript(
+        stable_events=args.stable_events, drift_events=args.drift_events,
+        novelty_events=args.novelty_events, brightness=args.brightness, contrast=args.contrast,
+        seed=args.seed,
+    )
+    inspector = Inspector(ModelBundle.load(args.model_dir), device=settings.device)
+    metrics = evaluate_stream(inspector, args.data_dir, args.out, script)
+    print(json.dumps(metrics, indent=2))
+    print(f"report: {args.out / 'metrics.json'}, {args.out / 'stream.png'}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="latentline", description=__doc__)
     sub = root.add_subparsers(dest="command", required=True)
@@ -124,6 +141,18 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--timeout", type=float, default=600.0)
     demo.add_argument("--json", type=Path, help="write the summary here as JSON")
     demo.set_defaults(run=cmd_demo)
+
+    replay = sub.add_parser("evaluate-stream", help="replay a scripted stream: drift and new types")
+    replay.add_argument("model_dir", type=Path)
+    replay.add_argument("data_dir", type=Path)
+    replay.add_argument("--out", type=Path, required=True, help="report folder (metrics.json, stream.png)")
+    replay.add_argument("--stable-events", type=int, default=2000)
+    replay.add_argument("--drift-events", type=int, default=600)
+    replay.add_argument("--novelty-events", type=int, default=600)
+    replay.add_argument("--brightness", type=float, default=0.8, help="lighting change: brightness factor")
+    replay.add_argument("--contrast", type=float, default=0.9, help="lighting change: contrast factor")
+    replay.add_argument("--seed", type=int, default=0)
+    replay.set_defaults(run=cmd_evaluate_stream)
 
     bench = sub.add_parser("bench", help="batched vs unbatched, pipeline vs bare model")
     bench.add_argument("--data", type=Path, help="dataset folder (default: ELPV mono cells)")

@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 from river import drift
 
-from models.drift import DriftAlarm, DriftMonitor
+from models.drift import DriftAlarm, DriftMonitor, event_statistics
 from models.latent_reference import LatentReference
-from models.novelty import Candidate, NoveltyDetector
+from models.novelty import Candidate, NoveltyDetector, is_unexplained
 from models.novelty import Sighting as Observed
 from schemas import (
     Alert,
@@ -72,19 +72,12 @@ class DriftWatch:
             group = list(group)
             monitor = self.state.get(camera) or self.new_monitor()
             for o in group:
-                for alarm in monitor.update(self.statistics(o), o.event.captured_at.timestamp()):
+                values = event_statistics(o.score, o.decision, o.summary, self.reference.statistic_names)
+                for alarm in monitor.update(values, o.event.captured_at.timestamp()):
                     deliveries.append(self._alert(o.event, alarm))
             self.state.put(group[-1].handle, camera, monitor)
             self.metrics.drift_state.labels(camera).set(int(monitor.drifting))
         return deliveries
-
-    def statistics(self, observation: Observation) -> dict[str, float]:
-        """The score of every part; latent summaries only of parts that look good (a defect
-        moves them by itself, the line need not have changed)."""
-        values = {"anomaly_score": observation.score}
-        if observation.decision is Decision.OK:
-            values |= dict(zip(self.reference.statistic_names, map(float, observation.summary)))
-        return values
 
     def _alert(self, event: CameraEvent, alarm: DriftAlarm) -> Awaitable:
         self.metrics.drift_alerts.labels(event.camera_id, alarm.statistic).inc()
@@ -115,7 +108,7 @@ class SightingFeed:
     def observe(self, observations: list[Observation]) -> list[Awaitable]:
         deliveries = []
         for o in observations:
-            if o.decision is Decision.OK:
+            if not is_unexplained(o.decision):
                 continue
             sighting = Sighting(
                 event_id=o.event.event_id, camera_id=o.event.camera_id, line_id=o.event.line_id,
