@@ -179,9 +179,9 @@ def install_novelty_agents(app: faust.App, settings: Settings, make_watch, metri
             try:
                 label = Label.from_bytes(event.value)
             except ValidationError as exc:
-                await (await send_dead_letter(publisher, settings, metrics, incoming, rejection(exc)))
+                await send_dead_letter(publisher, settings, metrics, incoming, rejection(exc))
                 continue
-            await (await publisher.send(settings.novelty_topic, None, NoveltyInput(label=label).to_bytes()))
+            await publisher.send(settings.novelty_topic, None, NoveltyInput(label=label).to_bytes())
 
     @app.agent(novelty, name="novelty")
     async def watch_novelty(stream):

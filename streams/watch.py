@@ -182,7 +182,7 @@ class NoveltyWatch:
             ),
         )
         log.warning("new defect type candidate %s: %s", candidate.candidate_id, message)
-        await (await self.publisher.send(self.settings.alerts_topic, line_id, alert.to_bytes()))
+        await self.publisher.send(self.settings.alerts_topic, line_id, alert.to_bytes())
 
     def _keep_evidence(self, candidate_id: str, exemplars: list[Observed]) -> list[str]:
         """Copies in the evidence bucket; the original URI where a copy fails (logged)."""

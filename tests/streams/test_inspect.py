@@ -17,16 +17,6 @@ from streams.settings import Settings
 from streams.store import ObjectStore
 
 
-class RecordingPublisher:
-    """Stands in for the broker's producer: keeps what would be sent, in order."""
-
-    def __init__(self):
-        self.sent: list[tuple[str, str | None, bytes]] = []
-
-    async def send(self, topic, key, value):
-        self.sent.append((topic, key, value))
-
-
 class DictLedger:
     def __init__(self):
         self.ids: set[str] = set()
@@ -72,15 +62,14 @@ def upload_event(settings, pcb_dir) -> CameraEvent:
                        captured_at=datetime.now(UTC), image_uri=uri)
 
 
-def processor_for(inspector, settings):
-    publisher = RecordingPublisher()
+def processor_for(inspector, settings, publisher):
     processor = BatchProcessor(inspector, ObjectStore(settings), settings, WorkerMetrics(),
                                publisher, DictLedger())
     return processor, publisher
 
 
-def test_same_event_twice_in_a_batch_gets_one_verdict(bundle, settings, pcb_dir):
-    processor, publisher = processor_for(Inspector(bundle, "cpu"), settings)
+def test_same_event_twice_in_a_batch_gets_one_verdict(bundle, settings, pcb_dir, publisher):
+    processor, publisher = processor_for(Inspector(bundle, "cpu"), settings, publisher)
     event = upload_event(settings, pcb_dir)
     run(processor, [event, event])
     verdicts = [Verdict.from_bytes(v) for t, _, v in publisher.sent if t == settings.verdicts_topic]
@@ -90,8 +79,8 @@ def test_same_event_twice_in_a_batch_gets_one_verdict(bundle, settings, pcb_dir)
     assert len(publisher.sent) == 1
 
 
-def test_inference_failure_dead_letters_every_event_of_the_batch(bundle, settings, pcb_dir):
-    processor, publisher = processor_for(BrokenInspector(bundle, "cpu"), settings)
+def test_inference_failure_dead_letters_every_event_of_the_batch(bundle, settings, pcb_dir, publisher):
+    processor, publisher = processor_for(BrokenInspector(bundle, "cpu"), settings, publisher)
     events = [upload_event(settings, pcb_dir) for _ in range(3)]
     run(processor, events)
     letters = [DeadLetter.from_bytes(v) for _, _, v in publisher.sent]
@@ -100,10 +89,10 @@ def test_inference_failure_dead_letters_every_event_of_the_batch(bundle, setting
     assert "out of memory" in letters[0].error_message
 
 
-def test_unreachable_store_dead_letters_as_store_unavailable(bundle, settings, pcb_dir):
+def test_unreachable_store_dead_letters_as_store_unavailable(bundle, settings, pcb_dir, publisher):
     event = upload_event(settings, pcb_dir)
     dead_store = settings.model_copy(update={"store_url": "http://127.0.0.1:9"})
-    processor, publisher = processor_for(Inspector(bundle, "cpu"), dead_store)
+    processor, publisher = processor_for(Inspector(bundle, "cpu"), dead_store, publisher)
     run(processor, [event])
     [(topic, key, value)] = publisher.sent
     letter = DeadLetter.from_bytes(value)
