@@ -1,4 +1,4 @@
-"""Reads verdicts and dead letters back: what the demo and the tests count."""
+"""Reads verdicts, dead letters and alerts back: what the demo and the tests count."""
 
 import asyncio
 import time
@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from schemas import DeadLetter, Verdict
+from schemas import Alert, DeadLetter, Verdict
 from streams.settings import Settings
 
 
@@ -14,6 +14,7 @@ from streams.settings import Settings
 class Outcomes:
     verdicts: dict[str, Verdict] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
     duplicates: int = 0
     latencies: list[float] = field(default_factory=list)  # captured_at -> received, seconds
     first_at: float | None = None
@@ -25,7 +26,7 @@ class Outcomes:
 
 
 class Collector:
-    """Consumes both output topics from the beginning, outside any consumer group."""
+    """Consumes the output topics from the beginning, outside any consumer group."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -38,7 +39,7 @@ class Collector:
             bootstrap_servers=self.settings.bootstrap_servers(), enable_auto_commit=False
         )
         await self._consumer.start()
-        topics = (self.settings.verdicts_topic, self.settings.dlq_topic)
+        topics = (self.settings.verdicts_topic, self.settings.dlq_topic, self.settings.alerts_topic)
         partitions = [
             TopicPartition(topic, p) for topic in topics for p in range(self.settings.partitions)
         ]
@@ -56,6 +57,9 @@ class Collector:
         if topic == self.settings.dlq_topic:
             out.dead_letters.append(DeadLetter.from_bytes(value))
             return
+        if topic == self.settings.alerts_topic:
+            out.alerts.append(Alert.from_bytes(value))
+            return
         verdict = Verdict.from_bytes(value)
         if verdict.event_id in out.verdicts:
             out.duplicates += 1
@@ -67,12 +71,16 @@ class Collector:
         out.last_at = now
 
     async def wait_for(self, event_ids: set[str], timeout: float, alive=lambda: True) -> bool:
+        return await self.wait_until(lambda o: event_ids <= o.answered_ids(), timeout, alive)
+
+    async def wait_until(self, done, timeout: float, alive=lambda: True) -> bool:
+        """Until ``done(outcomes)`` holds, the timeout passes or ``alive()`` turns false."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and alive():
-            if event_ids <= self.outcomes.answered_ids():
+            if done(self.outcomes):
                 return True
             await asyncio.sleep(0.05)
-        return event_ids <= self.outcomes.answered_ids()
+        return done(self.outcomes)
 
     async def stop(self) -> None:
         if self._task:

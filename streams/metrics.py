@@ -66,6 +66,10 @@ class WorkerMetrics:
             "latentline_drift_state", "1 while a camera drifts (a recent drift alert), else 0",
             ["camera"], registry=r,
         )
+        self.drift_history = Gauge(
+            "latentline_drift_history_events", "Events of a camera its drift detectors have seen",
+            ["camera"], registry=r,
+        )
         self.novelty_candidates = Gauge(
             "latentline_novelty_candidates", "New-defect-type candidates held by this worker",
             ["status"], registry=r,

@@ -77,6 +77,7 @@ class DriftWatch:
                     deliveries.append(self._alert(o.event, alarm))
             self.state.put(group[-1].handle, camera, monitor)
             self.metrics.drift_state.labels(camera).set(int(monitor.drifting))
+            self.metrics.drift_history.labels(camera).set(monitor.events)
         return deliveries
 
     def _alert(self, event: CameraEvent, alarm: DriftAlarm) -> Awaitable:

@@ -53,11 +53,12 @@ class Stack:
     def metrics(self) -> dict[str, float]:
         return scrape(self.settings.metrics_port)
 
-    def run(self, scenario) -> Outcomes:
-        """Run ``scenario(producer, simulator)`` and collect until its event ids are answered."""
-        return asyncio.run(self._run(scenario))
+    def run(self, scenario, until=None) -> Outcomes:
+        """Run ``scenario(producer, simulator)`` and collect until its event ids are answered
+        (and ``until(outcomes)`` holds, when given)."""
+        return asyncio.run(self._run(scenario, until))
 
-    async def _run(self, scenario) -> Outcomes:
+    async def _run(self, scenario, until) -> Outcomes:
         producer = kafka_producer(self.settings)
         collector = Collector(self.settings)
         await producer.start()
@@ -67,6 +68,8 @@ class Stack:
             expected = set(await scenario(producer, simulator))
             answered = await collector.wait_for(expected, timeout=90)
             assert answered, f"unanswered events: {expected - collector.outcomes.answered_ids()}"
+            if until is not None:
+                assert await collector.wait_until(until, timeout=60), "the expected outcome never came"
             await asyncio.sleep(1.0)  # room for a wrong second verdict to show up
             return collector.outcomes
         finally:
