@@ -40,6 +40,16 @@ OVERVIEW = {
                   description="Share of verdicts that are not ok (review or defect)"),
         PanelSpec("Parts per camera", q.VERDICTS_PER_CAMERA, "ops", "{{camera}}"),
     ],
+    "Alerts": [
+        PanelSpec("Cameras drifting", q.DRIFT_STATE_PER_CAMERA, "none", "{{camera}}",
+                  description="1 while a camera's images drift (lighting, lens, material): "
+                              "read inspection.alerts for the statistic and when it started"),
+        PanelSpec("Open new-defect-type candidates", q.OPEN_NOVELTY_CANDIDATES, "none", kind="stat",
+                  description="Recurring anomalies nobody has named; label one exemplar to close"),
+        PanelSpec("Drift alerts", q.DRIFT_ALERTS_BY_STATISTIC, "short", "{{camera}} {{statistic}}"),
+        PanelSpec("Unexplained anomalies per second", q.NOVELTY_SIGHTINGS, "ops",
+                  description="Anomalies fed to new-defect-type detection"),
+    ],
     "Input quality": [
         PanelSpec("Rejected camera events by reason", q.DEAD_LETTERS_BY_KIND, "ops", "{{kind}}",
                   description="Dead letters per second; read camera.events.dlq for details"),

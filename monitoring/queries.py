@@ -40,6 +40,12 @@ BATCH_FILL_MEAN = (
     f"sum(rate(latentline_batch_fill_ratio_sum[{RATE}]))"
     f" / sum(rate(latentline_batch_fill_ratio_count[{RATE}]))"
 )
+DRIFT_STATE_PER_CAMERA = "max by (camera) (latentline_drift_state)"
+DRIFT_ALERTS_BY_STATISTIC = (
+    f"sum by (camera, statistic) (increase(latentline_drift_alerts_total[{RATE}]))"
+)
+OPEN_NOVELTY_CANDIDATES = 'sum(latentline_novelty_candidates{status="open"})'
+NOVELTY_SIGHTINGS = f"sum(rate(latentline_novelty_sightings_total[{RATE}]))"
 ASSIGNED_PARTITIONS = "sum by (instance) (latentline_assigned_partitions)"
 MODEL_VERSION = "max by (version) (latentline_model_info)"
 DEVICE_MEMORY = "sum by (instance, device) (latentline_device_memory_bytes)"

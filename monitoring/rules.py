@@ -65,6 +65,17 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
             guard=f"{q.with_window(q.ANOMALY_RATE_PER_CAMERA, WINDOW)}"
                   f" > 2 * {q.with_window(q.ANOMALY_RATE_PER_CAMERA, '6h')}",
         ),
+        AlertRule(
+            "LatentlineCameraDrifting", q.DRIFT_STATE_PER_CAMERA, ">", 0, "0m", "warning",
+            "A camera's images have changed (lighting, lens, focus or material)",
+            "Read the drift alert on inspection.alerts (statistic, start, before/after); check the "
+            "lamp and lens of that camera; refit the model if the change is intended.",
+        ),
+        AlertRule(
+            "LatentlineNewDefectTypeCandidate", q.OPEN_NOVELTY_CANDIDATES, ">", 0, "0m", "info",
+            "A recurring kind of anomaly that no known defect type explains",
+            "Look at the exemplar images in the alert; label one on inspection.labels to name it.",
+        ),
     ]
 
 
