@@ -21,10 +21,13 @@ def default_detector() -> DriftDetector:
     return drift.ADWIN(delta=0.002, clock=8)
 
 
+SCORE_STATISTIC = "anomaly_score"
+
+
 def event_statistics(score: float, decision: Decision, summary, names: list[str]) -> dict[str, float]:
     """What one event feeds the monitor: the score of every part, the latent summaries only of
     parts that look good (a defect moves them by itself; the line need not have changed)."""
-    values = {"anomaly_score": float(score)}
+    values = {SCORE_STATISTIC: float(score)}
     if decision is Decision.OK:
         values |= dict(zip(names, map(float, summary)))
     return values

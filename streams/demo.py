@@ -35,6 +35,7 @@ class DemoSummary:
     dead_letters: int
     duplicates: int
     missing: int
+    alerts: int
     image_auroc: float | None
     events_per_second: float
     latency_p50_seconds: float | None
@@ -110,6 +111,7 @@ def summarise(published: dict[str, str], outcomes: Outcomes, version: str, camer
         dead_letters=len(outcomes.dead_letters),
         duplicates=outcomes.duplicates,
         missing=len(set(published) - outcomes.answered_ids()),
+        alerts=len(outcomes.alerts),
         image_auroc=auroc,
         events_per_second=len(outcomes.verdicts) / span if span > 0 else 0.0,
         latency_p50_seconds=float(np.percentile(latencies, 50)) if latencies else None,

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from river import drift
 
-from models.drift import DriftAlarm, DriftMonitor, event_statistics
+from models.drift import SCORE_STATISTIC, DriftAlarm, DriftMonitor, event_statistics
 from models.latent_reference import LatentReference
 from models.novelty import Candidate, NoveltyDetector, is_unexplained
 from models.novelty import Sighting as Observed
@@ -60,6 +60,7 @@ class DriftWatch:
                  publisher: Publisher, metrics: WorkerMetrics, model_version: str):
         self.settings, self.reference, self.state = settings, reference, state
         self.publisher, self.metrics, self.model_version = publisher, metrics, model_version
+        self.cameras: set[str] = set()  # whose alert counters are exported (from 0)
 
     def new_monitor(self) -> DriftMonitor:
         detector = drift.ADWIN(delta=self.settings.drift_delta, clock=self.settings.drift_clock)
@@ -76,9 +77,16 @@ class DriftWatch:
                 for alarm in monitor.update(values, o.event.captured_at.timestamp()):
                     deliveries.append(self._alert(o.event, alarm))
             self.state.put(group[-1].handle, camera, monitor)
-            self.metrics.drift_state.labels(camera).set(int(monitor.drifting))
-            self.metrics.drift_history.labels(camera).set(monitor.events)
+            self._export(camera, monitor)
         return deliveries
+
+    def _export(self, camera: str, monitor: DriftMonitor) -> None:
+        if camera not in self.cameras:  # every (camera, statistic) visible before its first alert
+            for statistic in [SCORE_STATISTIC, *self.reference.statistic_names]:
+                self.metrics.drift_alerts.labels(camera, statistic)
+            self.cameras.add(camera)
+        self.metrics.drift_state.labels(camera).set(int(monitor.drifting))
+        self.metrics.drift_history.labels(camera).set(monitor.events)
 
     def _alert(self, event: CameraEvent, alarm: DriftAlarm) -> Awaitable:
         self.metrics.drift_alerts.labels(event.camera_id, alarm.statistic).inc()
