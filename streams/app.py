@@ -42,6 +42,11 @@ def event_context(event: faust.types.EventT) -> Iterator[None]:
         _current_event.reset(token)
 
 
+def incoming_of(event: faust.types.EventT) -> Incoming:
+    message = event.message
+    return Incoming(event.value, message.topic, message.partition, message.offset, event)
+
+
 class FaustPublisher:
     def __init__(self, app: faust.App, names: list[str]):
         self.topics = {name: app.topic(name, key_type=str, value_serializer="raw") for name in names}
@@ -146,10 +151,7 @@ def install_inspect_agent(
     async def inspect(stream):
         batches = stream.take_events(settings.batch_max_size, within=settings.batch_max_wait_seconds)
         async for batch in batches:
-            incoming = [
-                Incoming(e.value, e.message.topic, e.message.partition, e.message.offset, e)
-                for e in batch
-            ]
+            incoming = [incoming_of(e) for e in batch]
             try:
                 await processor.process(incoming)
                 for message in incoming:
@@ -171,26 +173,30 @@ def install_novelty_agents(app: faust.App, settings: Settings, make_watch, metri
     publisher = FaustPublisher(app, [settings.novelty_topic, settings.alerts_topic, settings.dlq_topic])
     watch: NoveltyWatch = make_watch(publisher, FaustState(detectors, pickled=True))
 
+    async def parsed(event, record):
+        """The record, or None after dead-lettering the payload with the reason."""
+        try:
+            return record.from_bytes(event.value)
+        except ValidationError as exc:
+            await send_dead_letter(publisher, settings, metrics, incoming_of(event), rejection(exc))
+            return None
+
     @app.agent(labels, name="labels")
     async def forward_labels(stream):
         async for event in stream.events():
-            incoming = Incoming(event.value, event.message.topic, event.message.partition,
-                                event.message.offset, event)
-            try:
-                label = Label.from_bytes(event.value)
-            except ValidationError as exc:
-                await send_dead_letter(publisher, settings, metrics, incoming, rejection(exc))
-                continue
-            await publisher.send(settings.novelty_topic, None, NoveltyInput(label=label).to_bytes())
+            if (label := await parsed(event, Label)) is not None:
+                await publisher.send(settings.novelty_topic, None, NoveltyInput(label=label).to_bytes())
 
     @app.agent(novelty, name="novelty")
     async def watch_novelty(stream):
         async for event in stream.events():
+            if (message := await parsed(event, NoveltyInput)) is None:
+                continue
             try:
-                await watch.handle(event, NoveltyInput.from_bytes(event.value))
-            except ValidationError:  # written by latentline itself: a bug, not bad camera input
-                log.exception("unreadable novelty input at offset %d", event.message.offset)
+                await watch.handle(event, message)
             except KafkaError:
                 log.critical("cannot publish to the broker; exiting so the input is redelivered",
                              exc_info=True)
                 os._exit(EXIT_PUBLISH_FAILED)
+            except Exception:  # novelty trouble must not stop the agent; verdicts are not at stake
+                log.exception("novelty watch failed at offset %d", event.message.offset)
