@@ -77,10 +77,10 @@ def evaluate_stream(inspector: Inspector, data_dir: Path, out_dir: Path, script:
     novelty = _novelty_phase(inspector, goods[script.stable_events :], new_pool, script, rng, progress)
 
     base_monitor, base_detector = DriftMonitor(), NoveltyDetector()
-    before = _replay([stable], inspector, base_monitor, base_detector)
-    drift_run = _replay([drifted], inspector, copy.deepcopy(base_monitor), copy.deepcopy(base_detector),
+    before = _replay(stable, inspector, base_monitor, base_detector)
+    drift_run = _replay(drifted, inspector, copy.deepcopy(base_monitor), copy.deepcopy(base_detector),
                         offset=script.stable_events)
-    novelty_run = _replay([novelty], inspector, base_monitor, base_detector, offset=script.stable_events)
+    novelty_run = _replay(novelty, inspector, base_monitor, base_detector, offset=script.stable_events)
     metrics = _metrics(script, stable, novelty, before, drift_run, novelty_run, new_pool)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
@@ -118,21 +118,21 @@ def _novelty_phase(inspector, goods, new_pool, script, rng, progress) -> Phase:
     return _phase("novelty", inspector, paths, progress, labels=labels)
 
 
-def _replay(phases, inspector, monitor, detector, offset: int = 0) -> Replay:
+def _replay(phase: Phase, inspector, monitor, detector, offset: int = 0) -> Replay:
     names = inspector.bundle.reference.statistic_names
-    replay, index, truth = Replay([], []), offset, {}
-    for phase in phases:
-        for k, decision in enumerate(phase.decisions):
-            values = event_statistics(phase.scores[k], decision, phase.summaries[k], names)
-            replay.alarms += [(index, a.statistic) for a in monitor.update(values, float(index))]
-            if is_unexplained(decision):
-                event_id = f"{phase.name}-{k}"
-                truth[event_id] = phase.labels[k]
-                sighting = Sighting(event_id, CAMERA, event_id, float(index), phase.directions[k])
-                if (candidate := detector.observe(sighting)) is not None:
-                    labels = [truth.get(s.event_id, GOOD) for s in candidate.exemplars(12)]
-                    replay.candidates.append({"index": index, "exemplar_labels": labels})
-            index += 1
+    replay, truth = Replay([], []), {}
+    for k, decision in enumerate(phase.decisions):
+        index = offset + k
+        values = event_statistics(phase.scores[k], decision, phase.summaries[k], names)
+        replay.alarms += [(index, a.statistic) for a in monitor.update(values, float(index))]
+        if not is_unexplained(decision):
+            continue
+        event_id = f"{phase.name}-{k}"
+        truth[event_id] = phase.labels[k]
+        sighting = Sighting(event_id, CAMERA, event_id, float(index), phase.directions[k])
+        if (candidate := detector.observe(sighting)) is not None:
+            labels = [truth.get(s.event_id, GOOD) for s in candidate.exemplars(12)]
+            replay.candidates.append({"index": index, "exemplar_labels": labels})
     return replay
 
 

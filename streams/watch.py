@@ -138,6 +138,7 @@ class NoveltyWatch:
         self.settings, self.state, self.publisher = settings, state, publisher
         self.store, self.metrics = store, metrics
         self.model_version = ""  # of the latest sighting: the model whose anomalies these are
+        self.counted = False  # candidate gauges are recounted at start and on every change
 
     def new_detector(self, line_id: str) -> NoveltyDetector:
         s = self.settings
@@ -146,12 +147,13 @@ class NoveltyWatch:
 
     async def handle(self, handle: Any, message: NoveltyInput) -> None:
         if message.sighting is not None:
-            await self._sighting(handle, message.sighting)
+            changed = await self._sighting(handle, message.sighting)
         else:
-            await self._label(handle, message.label)
-        self._count()
+            changed = await self._label(handle, message.label)
+        if changed or not self.counted:
+            self._count()
 
-    async def _sighting(self, handle: Any, sighting: Sighting) -> None:
+    async def _sighting(self, handle: Any, sighting: Sighting) -> bool:
         detector = self.state.get(sighting.line_id) or self.new_detector(sighting.line_id)
         observed = Observed(sighting.event_id, sighting.camera_id, sighting.image_uri,
                             sighting.captured_at.timestamp(), np.asarray(sighting.direction, np.float32))
@@ -160,13 +162,17 @@ class NoveltyWatch:
         self.model_version = sighting.model_version
         if candidate is not None:
             await self._publish(sighting.line_id, candidate)
+        return candidate is not None
 
-    async def _label(self, handle: Any, label: Label) -> None:
+    async def _label(self, handle: Any, label: Label) -> bool:
+        changed = False
         for line_id, detector in list(self.state.items()):
             closed = detector.label(label.event_id, label.label, label.labelled_by)
             if closed is not None:
                 self.state.put(handle, line_id, detector)
                 await self._publish(line_id, closed)
+                changed = True
+        return changed
 
     async def _publish(self, line_id: str, candidate: Candidate) -> None:
         exemplars = candidate.exemplars(self.settings.novelty_exemplars)
@@ -207,6 +213,7 @@ class NoveltyWatch:
         return uris
 
     def _count(self) -> None:
+        self.counted = True
         candidates = [c for _, d in self.state.items() for c in d.candidates]
         self.metrics.novelty_candidates.labels(AlertStatus.OPEN.value).set(sum(c.is_open for c in candidates))
         self.metrics.novelty_candidates.labels(AlertStatus.CLOSED.value).set(
