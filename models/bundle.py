@@ -12,13 +12,15 @@ import numpy as np
 
 from models.encoder import EncoderConfig
 from models.latent_reference import LatentReference
+from models.open_set import OpenSetClassifier
 from models.scorer import Scorer, registry
 from models.threshold import Thresholds
 
-FORMAT = 2  # 2: adds the latent reference (drift and novelty yardstick)
+FORMAT = 3  # 2: adds the latent reference (drift and novelty yardstick); 3: defect types
 MANIFEST = "manifest.json"
 SCORER_ARRAYS = "scorer.npz"
 REFERENCE_ARRAYS = "reference.npz"
+CLASSIFIER_ARRAYS = "classifier.npz"
 
 
 @dataclass
@@ -29,6 +31,7 @@ class ModelBundle:
     scorer: Scorer
     thresholds: Thresholds
     reference: LatentReference
+    classifier: OpenSetClassifier | None = None  # when fitted with labelled defect types
     training: dict = field(default_factory=dict)
 
     def manifest(self) -> dict:
@@ -40,6 +43,7 @@ class ModelBundle:
             "scorer": {"name": self.scorer.name, "params": self.scorer.get_params()},
             "thresholds": self.thresholds.to_dict(),
             "reference": {"params": self.reference.get_params()},
+            "classifier": {"params": self.classifier.get_params()} if self.classifier else None,
             "training": self.training,
         }
 
@@ -48,6 +52,8 @@ class ModelBundle:
         directory.mkdir(parents=True, exist_ok=True)
         np.savez(directory / SCORER_ARRAYS, **self.scorer.to_arrays())
         np.savez(directory / REFERENCE_ARRAYS, **self.reference.to_arrays())
+        if self.classifier:
+            np.savez(directory / CLASSIFIER_ARRAYS, **self.classifier.to_arrays())
         # The manifest goes last: a directory with a manifest is a complete bundle.
         (directory / MANIFEST).write_text(json.dumps(self.manifest(), indent=2) + "\n")
         return directory
@@ -63,6 +69,10 @@ class ModelBundle:
             scorer = scorer_cls.from_arrays(manifest["scorer"]["params"], dict(arrays))
         with np.load(directory / REFERENCE_ARRAYS, allow_pickle=False) as arrays:
             reference = LatentReference.from_arrays(manifest["reference"]["params"], dict(arrays))
+        classifier = None
+        if manifest.get("classifier"):
+            with np.load(directory / CLASSIFIER_ARRAYS, allow_pickle=False) as arrays:
+                classifier = OpenSetClassifier.from_arrays(manifest["classifier"]["params"], dict(arrays))
         encoder = dict(manifest["encoder"], layers=tuple(manifest["encoder"]["layers"]))
         return cls(
             version=manifest["version"],
@@ -71,6 +81,7 @@ class ModelBundle:
             scorer=scorer,
             thresholds=Thresholds(**manifest["thresholds"]),
             reference=reference,
+            classifier=classifier,
             training=manifest["training"],
         )
 

@@ -1,5 +1,7 @@
 """A pretrained torchvision backbone that turns a batch of images into latent vectors."""
 
+import hashlib
+import json
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -29,15 +31,46 @@ class EncoderConfig:
 
     backbone: str = "mobilenet_v2"
     weights: str | None = "IMAGENET1K_V1"
-    image_size: int = 224
+    # 320 rather than 224: on deeppcb-patches it lifts image AUROC from ~0.93 to ~0.95 and the
+    # defect classifier's accuracy from 0.86 to 0.89, for about twice the encoding time.
+    image_size: int = 320
     layers: tuple[str, ...] | None = None
     precision: Precision = "bf16"
+    # The centre view pools only the middle of each feature map (this fraction of its height
+    # and width): cameras and crops framed on a region of interest put the defect there, and
+    # the defect classifier reads it without the surrounding board diluting it.
+    centre_fraction: float = 0.5
 
     def resolved_layers(self) -> tuple[str, ...]:
         return tuple(self.layers or DEFAULT_LAYERS[self.backbone])
 
     def to_dict(self) -> dict:
         return asdict(self) | {"layers": list(self.resolved_layers())}
+
+    def key(self) -> str:
+        """Short and stable: latents made by encoders with equal keys are interchangeable."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Latents:
+    """Two pooled views of one forward pass: ``full`` for anomaly scoring and drift, ``centre``
+    for naming the defect type."""
+
+    full: np.ndarray  # [N, dim]
+    centre: np.ndarray  # [N, dim]
+
+    def __len__(self) -> int:
+        return len(self.full)
+
+    def take(self, index) -> "Latents":
+        return Latents(self.full[index], self.centre[index])
+
+    @classmethod
+    def concat(cls, parts: list["Latents"]) -> "Latents":
+        if not parts:
+            return cls(np.empty((0, 0), np.float32), np.empty((0, 0), np.float32))
+        return cls(np.concatenate([p.full for p in parts]), np.concatenate([p.centre for p in parts]))
 
 
 class PooledEncoder:
@@ -68,14 +101,26 @@ class PooledEncoder:
         maps = self._net(torch.zeros(1, 3, 64, 64, device=self.device))
         return {name: int(maps[name].shape[1]) for name in self._layers}
 
-    @torch.inference_mode()
     def encode(self, batch: np.ndarray) -> np.ndarray:
         """``batch``: uint8 [N, H, W, 3] from ``prepare``. Returns float32 [N, dim]."""
+        return self.encode_views(batch).full
+
+    @torch.inference_mode()
+    def encode_views(self, batch: np.ndarray) -> Latents:
+        """Both pooled views of ``batch`` from one forward pass."""
         x = self._to_device(batch)
         with autocast(self.device, self.config.precision):
             maps = self._net(x)
-            pooled = [maps[name].float().mean(dim=(2, 3)) for name in self._layers]
-        return torch.cat(pooled, dim=1).cpu().numpy()
+            full = [maps[name].float().mean(dim=(2, 3)) for name in self._layers]
+            centre = [self._centre(maps[name].float()).mean(dim=(2, 3)) for name in self._layers]
+        return Latents(torch.cat(full, dim=1).cpu().numpy(), torch.cat(centre, dim=1).cpu().numpy())
+
+    def _centre(self, feature_map: torch.Tensor) -> torch.Tensor:
+        height, width = feature_map.shape[2:]
+        keep_h = max(1, round(height * self.config.centre_fraction))
+        keep_w = max(1, round(width * self.config.centre_fraction))
+        top, left = (height - keep_h) // 2, (width - keep_w) // 2
+        return feature_map[:, :, top : top + keep_h, left : left + keep_w]
 
     def _to_device(self, batch: np.ndarray) -> torch.Tensor:
         x = torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2)

@@ -2,8 +2,10 @@
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -12,21 +14,30 @@ from tqdm.auto import tqdm
 
 from models.bundle import ModelBundle
 from models.dataset import GOOD, fingerprint, list_images
-from models.encoder import EncoderConfig, PooledEncoder
+from models.encoder import EncoderConfig, Latents, PooledEncoder
 from models.images import decode_image
 from models.latent_reference import LatentReference
 from models.mahalanobis import MahalanobisScorer
 from models.scorer import Scorer
 from models.threshold import Thresholds
 
+if TYPE_CHECKING:
+    from models.fit_types import TypeFit
 
-def encode_paths(
+
+def encode_paths(encoder: PooledEncoder, paths: list[Path], **options) -> np.ndarray:
+    """Full-frame latents of image files (``encode_views``'s options)."""
+    return encode_views(encoder, paths, **options).full
+
+
+def encode_views(
     encoder: PooledEncoder, paths: list[Path], batch_size: int = 32, progress: bool = True,
     transform: Callable[[Image.Image], Image.Image] | None = None, desc: str = "encoding",
-) -> np.ndarray:
+) -> Latents:
     """Latents for image files, decoding the next batch in threads while this one encodes.
 
-    ``transform``: applied to each decoded image first (evaluation's simulated lighting change).
+    ``transform``: applied to each decoded image first (a simulated lighting change, the
+    flips and rotations that multiply few labelled examples).
     """
     def prepare(path: Path) -> np.ndarray:
         image = decode_image(path.read_bytes())
@@ -42,9 +53,9 @@ def encode_paths(
             batch = np.stack(pending.result())
             if index + 1 < len(chunks):
                 pending = pool.submit(lambda c: list(map(prepare, c)), chunks[index + 1])
-            latents.append(encoder.encode(batch))
+            latents.append(encoder.encode_views(batch))
             bar.update(len(batch))
-    return np.concatenate(latents) if latents else np.empty((0, 0), np.float32)
+    return Latents.concat(latents)
 
 
 def out_of_fold_scores(scorer: Scorer, latents: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
@@ -66,19 +77,23 @@ def fit_bundle(
     max_images: int | None = None,
     device: str = "auto",
     progress: bool = True,
+    types: "TypeOptions | None" = None,
 ) -> ModelBundle:
-    """Encode train/good, calibrate thresholds on out-of-fold scores, fit on all of it."""
+    """Encode train/good, calibrate thresholds on out-of-fold scores, fit on all of it; with
+    train/<type>/ folders also the defect-type classifier."""
     paths = [item.path for item in list_images(data_dir, "train", GOOD)][:max_images]
     if len(paths) < 2 * folds:
         raise ValueError(f"need at least {2 * folds} good training images, found {len(paths)}")
     scorer = scorer or MahalanobisScorer()
     encoder = PooledEncoder(encoder_config, device=device)
-    latents = encode_paths(encoder, paths, progress=progress)
+    views = encode_views(encoder, paths, progress=progress)
+    latents = views.full
     held_back = out_of_fold_scores(scorer, latents, folds)
     thresholds = Thresholds.from_good_scores(held_back, target_fpr, review_fpr)
     scorer.fit(latents)
     created = datetime.now(UTC)
     data_fingerprint = fingerprint(paths)
+    fitted_types = _fit_types(data_dir, encoder, views.centre, types or TypeOptions(), progress)
     return ModelBundle(
         version=f"{created:%Y%m%dT%H%M%SZ}-{data_fingerprint[:8]}",
         created_at=created,
@@ -86,7 +101,8 @@ def fit_bundle(
         scorer=scorer,
         thresholds=thresholds,
         reference=LatentReference().fit(latents, encoder.layer_dims()),
-        training={
+        classifier=fitted_types.classifier if fitted_types else None,
+        training=_types_report(fitted_types) | {
             "n_images": len(paths),
             "fingerprint": data_fingerprint,
             "dataset": Path(data_dir).name,
@@ -97,3 +113,39 @@ def fit_bundle(
             },
         },
     )
+
+
+@dataclass(frozen=True)
+class TypeOptions:
+    """How the defect-type classifier is fitted (when train/<type>/ folders exist)."""
+
+    classifier: str = "logistic"
+    views: int = 8  # flips and rotations per example (1: orientation matters)
+    drop_suspects: bool = False
+    max_per_type: int | None = None
+    enabled: bool = True
+
+
+def _fit_types(data_dir: Path, encoder: PooledEncoder, good_centre: np.ndarray, options: TypeOptions,
+               progress: bool) -> "TypeFit | None":
+    from models.classifier import registry
+    from models.fit_types import fit_types, has_defect_types, labelled_defects
+    from models.open_set import OpenSetClassifier
+
+    if not options.enabled or not has_defect_types(data_dir):
+        return None
+    items = labelled_defects(data_dir, options.max_per_type)
+    model = OpenSetClassifier(registry()[options.classifier]())
+    return fit_types(encoder, good_centre, items, model, options.views, options.drop_suspects, progress)
+
+
+def _types_report(fitted: "TypeFit | None") -> dict:
+    if fitted is None:
+        return {}
+    return {"defect_types": {
+        "types": fitted.classifier.classes,
+        "examples": len(fitted.items) - len(fitted.dropped),
+        "calibration": fitted.classifier.calibration_,
+        "suspects": [s.to_dict() | {"file": fitted.items[s.index].path.name} for s in fitted.suspects],
+        "dropped": fitted.dropped,
+    }}

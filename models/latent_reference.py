@@ -11,7 +11,8 @@ Fitted with the scorer on the same good latents and stored in the bundle. It giv
 from typing import Self
 
 import numpy as np
-from sklearn.decomposition import PCA
+
+from models.deviation_space import DeviationSpace
 
 
 class LatentReference:
@@ -32,9 +33,7 @@ class LatentReference:
         self.std_ = latents.std(axis=0) + 1e-6
         raw = self._raw_summaries(latents)
         self.summary_mean_, self.summary_std_ = raw.mean(axis=0), raw.std(axis=0) + 1e-9
-        n_components = min(self.n_components, len(latents) - 1, latents.shape[1])
-        pca = PCA(n_components, whiten=True, random_state=0).fit(latents)
-        self.components_ = pca.components_ / np.sqrt(pca.explained_variance_)[:, None]
+        self.space_ = DeviationSpace(self.n_components).fit(latents)
         return self
 
     @property
@@ -47,8 +46,7 @@ class LatentReference:
 
     def directions(self, latents: np.ndarray) -> np.ndarray:
         """[N, n_components] unit vectors: the direction in which each latent leaves the good mean."""
-        projected = (np.asarray(latents, np.float64) - self.mean_) @ self.components_.T
-        return projected / np.maximum(np.linalg.norm(projected, axis=1, keepdims=True), 1e-12)
+        return self.space_.transform(latents)
 
     def _raw_summaries(self, latents: np.ndarray) -> np.ndarray:
         z = (latents - self.mean_) / self.std_
@@ -64,14 +62,15 @@ class LatentReference:
             "std": self.std_,
             "summary_mean": self.summary_mean_,
             "summary_std": self.summary_std_,
-            "components": self.components_,
-        }
+        } | {f"space_{k}": v for k, v in self.space_.to_arrays().items()}
 
     @classmethod
     def from_arrays(cls, params: dict, arrays: dict[str, np.ndarray]) -> Self:
         reference = cls(**params)
         reference.block_names_ = [str(name) for name in arrays["block_names"]]
         reference.block_ends_ = arrays["block_ends"]
-        for name in ("mean", "std", "summary_mean", "summary_std", "components"):
+        for name in ("mean", "std", "summary_mean", "summary_std"):
             setattr(reference, f"{name}_", arrays[name])
+        space = {k.removeprefix("space_"): v for k, v in arrays.items() if k.startswith("space_")}
+        reference.space_ = DeviationSpace.from_arrays({"n_components": reference.n_components}, space)
         return reference

@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from river import cluster
 
-from schemas import Decision
+from schemas import Decision, TypeStatus
 
 
-def is_unexplained(decision: Decision) -> bool:
+def is_unexplained(decision: Decision, type_status: TypeStatus | None = None) -> bool:
     """Which events novelty detection learns from: every anomaly, review included (it triples
-    how many parts of a new kind reach the clusters at 1 % false positives), until a defect
-    classifier can explain some of them."""
-    return decision is not Decision.OK
+    how many parts of a new kind reach the clusters at 1 % false positives), unless the defect
+    classifier named it as a known type (``type_status``: None when the model has no types)."""
+    return decision is not Decision.OK and type_status is not TypeStatus.KNOWN
 
 
 @dataclass(frozen=True)

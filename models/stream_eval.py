@@ -24,7 +24,7 @@ from PIL import Image, ImageEnhance
 
 from models.dataset import GOOD, list_images
 from models.drift import DriftMonitor, event_statistics
-from models.fit import encode_paths
+from models.fit import encode_views
 from models.inspector import Inspector
 from models.novelty import NoveltyDetector, Sighting, is_unexplained
 
@@ -55,6 +55,7 @@ class Phase:
     decisions: list
     summaries: np.ndarray
     directions: np.ndarray
+    types: list  # TypeDecision or None per event
     labels: list[str]
 
 
@@ -98,9 +99,10 @@ def _draw(pool: list, count: int, rng: np.random.Generator) -> list:
 
 
 def _phase(name, inspector, paths, progress, transform=None, labels=None) -> Phase:
-    latents = encode_paths(inspector.encoder, list(paths), progress=progress, transform=transform, desc=name)
-    scores, decisions, summaries, directions = inspector.assess(latents)
-    return Phase(name, scores, decisions, summaries, directions, labels or [GOOD] * len(paths))
+    latents = encode_views(inspector.encoder, list(paths), progress=progress, transform=transform, desc=name)
+    a = inspector.assess(latents)
+    labels = labels or [GOOD] * len(paths)
+    return Phase(name, a.scores, a.decisions, a.summaries, a.directions, a.types, labels)
 
 
 def _novelty_phase(inspector, goods, new_pool, script, rng, progress) -> Phase:
@@ -125,7 +127,8 @@ def _replay(phase: Phase, inspector, monitor, detector, offset: int = 0) -> Repl
         index = offset + k
         values = event_statistics(phase.scores[k], decision, phase.summaries[k], names)
         replay.alarms += [(index, a.statistic) for a in monitor.update(values, float(index))]
-        if not is_unexplained(decision):
+        defect_type = phase.types[k]
+        if not is_unexplained(decision, defect_type.status if defect_type else None):
             continue
         event_id = f"{phase.name}-{k}"
         truth[event_id] = phase.labels[k]

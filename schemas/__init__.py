@@ -9,9 +9,10 @@ from schemas.base import Record
 from schemas.camera_event import CameraEvent
 from schemas.dead_letter import DeadLetter, ErrorKind
 from schemas.label import Label
+from schemas.review import ReviewReason, ReviewRequest
 from schemas.sighting import NoveltyInput, Sighting
 from schemas.topics import TOPICS, Topic
-from schemas.verdict import Decision, StageTimings, Verdict
+from schemas.verdict import Classification, Decision, StageTimings, TypeStatus, Verdict
 
 __all__ = [
     "Alert",
@@ -23,12 +24,16 @@ __all__ = [
     "NoveltyInput",
     "Sighting",
     "CameraEvent",
+    "Classification",
     "DeadLetter",
     "Decision",
     "ErrorKind",
     "Record",
+    "ReviewReason",
+    "ReviewRequest",
     "StageTimings",
     "TOPICS",
     "Topic",
+    "TypeStatus",
     "Verdict",
 ]

@@ -7,6 +7,7 @@ from schemas.base import Record
 from schemas.camera_event import CameraEvent
 from schemas.dead_letter import DeadLetter
 from schemas.label import Label
+from schemas.review import ReviewRequest
 from schemas.sighting import NoveltyInput
 from schemas.verdict import Verdict
 
@@ -24,6 +25,7 @@ TOPICS = (
     Topic("inspection.verdicts", Verdict, "camera_id", "One verdict per valid event."),
     Topic("camera.events.dlq", DeadLetter, "camera_id or none", "Bad input with its reason."),
     Topic("inspection.alerts", Alert, "line_id", "Drift and new-defect-type candidates, open and closed."),
+    Topic("inspection.review", ReviewRequest, "camera_id", "Events an operator should look at, with why."),
     Topic("inspection.labels", Label, "event_id", "Operators' labels for events (input)."),
     Topic("latentline.novelty", NoveltyInput, "none (one partition)", "Internal: the novelty agent's input."),
 )

@@ -14,6 +14,25 @@ class Decision(StrEnum):
     REVIEW = "review"
 
 
+class TypeStatus(StrEnum):
+    KNOWN = "known"  # a known defect type, named automatically
+    REVIEW = "review"  # ambiguous between known types: an operator decides
+    UNKNOWN = "unknown"  # unlike every known type: perhaps a new one
+
+
+class Classification(Record):
+    """What kind of defect an anomalous part shows (absent on ok parts and for models without
+    labelled defect types)."""
+
+    status: TypeStatus
+    defect_type: Identifier | None = Field(description="The type, when status is known.")
+    best_guess: Identifier = Field(description="The most probable known type, whatever the status.")
+    confidence: float = Field(ge=0, le=1, description="Probability of best_guess.")
+    probabilities: dict[str, float] = Field(description="The most probable types, best first.")
+    distance: NonNegativeFloat = Field(description="Cosine distance to the nearest labelled examples.")
+    reason: str | None = Field(description="Why an operator should look (review and unknown).")
+
+
 class StageTimings(Record):
     """Seconds spent per stage for this event (batch stages are the batch's wall time)."""
 
@@ -37,6 +56,7 @@ class Verdict(Record):
     threshold: float = Field(description="Scores at or above this are defects.")
     review_threshold: float = Field(description="Scores from here up to threshold go to review.")
     decision: Decision
+    classification: Classification | None = None
     batch_size: int = Field(ge=1, description="Events encoded together with this one.")
     timings: StageTimings
     processed_at: AwareDatetime

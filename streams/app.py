@@ -1,11 +1,13 @@
 """The Faust app: topics, the idempotency table and the inspect agent. Thin by design."""
 
+import asyncio
 import contextlib
 import logging
 import os
 import pickle
 import weakref
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import faust
 from aiokafka.errors import KafkaError
@@ -13,6 +15,7 @@ from faust.streams import _current_event
 from pydantic import ValidationError
 
 from schemas import Label, NoveltyInput
+from streams.examples import ExampleSync, LabelLearner
 from streams.inspect import BatchProcessor, Incoming, rejection, send_dead_letter
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
@@ -119,9 +122,10 @@ def install_inspect_agent(
     events = app.topic(settings.events_topic, value_serializer="raw", key_serializer="raw")
     seen = app.Table("answered-events", default=None, partitions=settings.partitions)
     monitors = app.Table("drift-monitors", default=None, partitions=settings.partitions, value_type=bytes)
-    publisher = FaustPublisher(
-        app, [settings.verdicts_topic, settings.dlq_topic, settings.alerts_topic, settings.novelty_topic]
-    )
+    publisher = FaustPublisher(app, [
+        settings.verdicts_topic, settings.dlq_topic, settings.alerts_topic, settings.novelty_topic,
+        settings.review_topic,
+    ])
     processor: BatchProcessor = make_processor(
         publisher, TableLedger(FaustState(seen)), FaustState(monitors, pickled=True)
     )
@@ -164,9 +168,11 @@ def install_inspect_agent(
                 os._exit(EXIT_PUBLISH_FAILED)
 
 
-def install_novelty_agents(app: faust.App, settings: Settings, make_watch, metrics: WorkerMetrics) -> None:
-    """Labels are forwarded into the one-partition novelty topic, whose owner runs ``make_watch(
-    publisher, state)``'s NoveltyWatch; invalid labels go to the dead-letter topic."""
+def install_novelty_agents(app: faust.App, settings: Settings, make_watch, learner: LabelLearner,
+                           metrics: WorkerMetrics) -> None:
+    """Labels become classifier examples (``learner``) and are forwarded into the one-partition
+    novelty topic, whose owner runs ``make_watch(publisher, state)``'s NoveltyWatch; invalid
+    labels go to the dead-letter topic."""
     labels = app.topic(settings.labels_topic, value_serializer="raw", key_serializer="raw")
     novelty = app.topic(settings.novelty_topic, partitions=1, value_serializer="raw", key_serializer="raw")
     detectors = app.Table("novelty-detectors", default=None, partitions=1, value_type=bytes)
@@ -184,8 +190,15 @@ def install_novelty_agents(app: faust.App, settings: Settings, make_watch, metri
     @app.agent(labels, name="labels")
     async def forward_labels(stream):
         async for event in stream.events():
-            if (label := await parsed(event, Label)) is not None:
-                await publisher.send(settings.novelty_topic, None, NoveltyInput(label=label).to_bytes())
+            if (label := await parsed(event, Label)) is None:
+                continue
+            try:
+                outcome = await asyncio.get_running_loop().run_in_executor(None, learner.learn, label)
+            except Exception:  # the store failed: the label still reaches novelty detection
+                log.exception("label for %s not learned", label.event_id)
+                outcome = "failed"
+            metrics.labels.labels(outcome).inc()
+            await publisher.send(settings.novelty_topic, None, NoveltyInput(label=label).to_bytes())
 
     @app.agent(novelty, name="novelty")
     async def watch_novelty(stream):
@@ -200,3 +213,23 @@ def install_novelty_agents(app: faust.App, settings: Settings, make_watch, metri
                 os._exit(EXIT_PUBLISH_FAILED)
             except Exception:  # novelty trouble must not stop the agent; verdicts are not at stake
                 log.exception("novelty watch failed at offset %d", event.message.offset)
+
+
+def install_example_sync(app: faust.App, settings: Settings, sync: ExampleSync) -> None:
+    """Every worker (not only the leader) refreshes its own classifier from the labelled examples."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix="examples")
+
+    @app.task
+    async def load_examples_at_start() -> None:
+        await _refresh(sync, pool)
+
+    @app.timer(interval=settings.examples_sync_seconds)
+    async def sync_examples() -> None:
+        await _refresh(sync, pool)
+
+
+async def _refresh(sync: ExampleSync, pool: ThreadPoolExecutor) -> None:
+    try:
+        await asyncio.get_running_loop().run_in_executor(pool, sync.refresh)
+    except Exception:  # a store outage: keep the classifier we have, try again next tick
+        log.exception("labelled examples not refreshed")

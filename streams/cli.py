@@ -116,7 +116,7 @@ def parser() -> argparse.ArgumentParser:
     fit.add_argument("data_dir", type=Path)
     fit.add_argument("--out", type=Path, required=True)
     fit.add_argument("--backbone", default="mobilenet_v2")
-    fit.add_argument("--image-size", type=int, default=224)
+    fit.add_argument("--image-size", type=int, default=320)
     fit.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="bf16")
     fit.add_argument("--target-fpr", type=float, default=0.01)
     fit.add_argument("--upload", help="also copy the bundle to this s3://bucket/prefix")

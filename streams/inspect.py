@@ -23,6 +23,7 @@ from models.inspector import Inspector
 from schemas import CameraEvent, DeadLetter, ErrorKind, StageTimings, Verdict
 from streams.metrics import WorkerMetrics
 from streams.ports import Publisher
+from streams.review import classification_of
 from streams.settings import Settings
 from streams.store import MissingObject, ObjectStore, StoreUnavailable, sha256_hex
 from streams.watch import Observation
@@ -174,18 +175,18 @@ class BatchProcessor:
         self.metrics.batch_fill.observe(len(items) / self.settings.batch_max_size)
         self.metrics.stage_seconds.labels("encode").observe(result.encode_seconds)
         self.metrics.stage_seconds.labels("score").observe(result.score_seconds)
-        for item, score, decision in zip(items, result.scores, result.decisions):
-            verdict = self._verdict(item, float(score), decision, result, started, len(items))
-            self.metrics.count_verdict(item.event.camera_id, decision)
+        a = result.assessment
+        observations = [
+            Observation(item.incoming.handle, item.event, float(a.scores[k]), a.decisions[k],
+                        a.summaries[k], a.directions[k], a.types[k], result.latents.centre[k])
+            for k, item in enumerate(items)
+        ]
+        for item, o in zip(items, observations):
+            verdict = self._verdict(item, o, result, started, len(items))
+            self.metrics.count_verdict(item.event.camera_id, o.decision)
             deliveries.append(
                 self.publisher.send(self.settings.verdicts_topic, item.event.camera_id, verdict.to_bytes())
             )
-        observations = [
-            Observation(item.incoming.handle, item.event, float(score), decision, summary, direction)
-            for item, score, decision, summary, direction in zip(
-                items, result.scores, result.decisions, result.summaries, result.directions
-            )
-        ]
         for watcher in self.watchers:
             try:
                 deliveries.extend(watcher.observe(observations))
@@ -193,7 +194,7 @@ class BatchProcessor:
                 log.exception("%s failed on a batch of %d", type(watcher).__name__, len(observations))
         return items
 
-    def _verdict(self, item: Item, score, decision, result, started: float, size: int) -> Verdict:
+    def _verdict(self, item: Item, o: Observation, result, started: float, size: int) -> Verdict:
         event = item.event
         thresholds = self.inspector.bundle.thresholds
         return Verdict(
@@ -204,10 +205,11 @@ class BatchProcessor:
             image_uri=event.image_uri,
             captured_at=event.captured_at,
             model_version=self.inspector.version,
-            anomaly_score=score,
+            anomaly_score=o.score,
             threshold=thresholds.threshold,
             review_threshold=thresholds.review_threshold,
-            decision=decision,
+            decision=o.decision,
+            classification=classification_of(o.defect_type),
             batch_size=size,
             timings=StageTimings(
                 queue_seconds=max(0.0, started - event.captured_at.timestamp()),

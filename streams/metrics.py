@@ -1,13 +1,14 @@
 """Worker metrics, Prometheus naming: base units, ``_total`` counters, latency histograms.
 
 Labels are bounded: stage, decision, camera (cameras are few and long-lived), error kind,
-partition, drift statistic, candidate status. Never an event, part or candidate id.
+partition, drift statistic, candidate status, defect type (named by operators: tens at most),
+review reason, label outcome. Never an event, part or candidate id.
 """
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 
-from schemas import AlertStatus, Decision, ErrorKind
+from schemas import AlertStatus, Decision, ErrorKind, ReviewReason
 
 # Milliseconds to tens of seconds: the stages are ms on a GPU, end-to-end includes queueing.
 LATENCY_BUCKETS = (
@@ -16,6 +17,9 @@ LATENCY_BUCKETS = (
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 FILL_BUCKETS = (0.125, 0.25, 0.5, 0.75, 1.0)
 STAGES = ("fetch", "decode", "encode", "score", "publish")
+# learned: a training example now; good: a false alarm (novelty only); no_latent: the event's
+# latent was not kept (an ok part), so the classifier cannot use it; failed: the store failed
+LABEL_OUTCOMES = ("learned", "good", "no_latent", "failed")
 
 
 class WorkerMetrics:
@@ -77,6 +81,23 @@ class WorkerMetrics:
         self.novelty_sightings = Counter(
             "latentline_novelty_sightings", "Unexplained anomalies fed to novelty detection", registry=r
         )
+        self.defect_types = Counter(
+            "latentline_defect_types", "Anomalous parts by defect type and open-set status",
+            ["camera", "status", "defect_type"], registry=r,
+        )
+        self.review_requests = Counter(
+            "latentline_review_requests", "Events sent to operators, by reason", ["reason"], registry=r
+        )
+        self.labels = Counter(
+            "latentline_labels", "Operators' labels by what became of them", ["outcome"], registry=r
+        )
+        self.classifier_examples = Gauge(
+            "latentline_classifier_examples", "Labelled examples the defect classifier knows",
+            ["source"], registry=r,
+        )
+        self.classifier_types = Gauge(
+            "latentline_classifier_types", "Defect types the classifier can name", registry=r
+        )
         # every label visible at 0, so rates and panels exist before the first occurrence
         for kind in ErrorKind:
             self.dead_letters.labels(kind.value)
@@ -84,6 +105,10 @@ class WorkerMetrics:
             self.stage_seconds.labels(stage)
         for status in AlertStatus:
             self.novelty_candidates.labels(status.value)
+        for reason in ReviewReason:
+            self.review_requests.labels(reason.value)
+        for outcome in LABEL_OUTCOMES:
+            self.labels.labels(outcome)
 
     def count_verdict(self, camera: str, decision: Decision) -> None:
         self.verdicts.labels(camera, decision.value).inc()

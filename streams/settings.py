@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     dlq_topic: str = Field("camera.events.dlq", description="Dead letters: bad input with its reason")
     alerts_topic: str = Field("inspection.alerts", description="Drift and new-defect-type alerts")
     labels_topic: str = Field("inspection.labels", description="Operators' labels (input)")
+    review_topic: str = Field("inspection.review", description="Events an operator should look at, and why")
     novelty_topic: str = Field("latentline.novelty", description="Internal, one partition: novelty input")
     partitions: int = Field(4, description="Partitions of the topics latentline creates")
     replication_factor: int = Field(1, description="Replication of the topics latentline creates")
@@ -52,6 +53,9 @@ class Settings(BaseSettings):
     novelty_min_weight: float = Field(8.0, description="Faded weight a cluster needs to become a candidate")
     novelty_min_members: int = Field(6, description="Recent anomalies a candidate needs at least")
     novelty_exemplars: int = Field(12, description="Exemplar images stored per candidate")
+    examples_sync_seconds: float = Field(
+        2.0, description="How often a worker looks for operators' new labelled examples"
+    )
     # Input limits
     max_image_bytes: int = Field(16 * 2**20, description="Larger images go to the dead-letter topic")
     max_image_pixels: int = Field(25_000_000, description="Width x height limit, checked before decoding")

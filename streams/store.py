@@ -106,6 +106,13 @@ class ObjectStore:
             self.client.copy_object(target.bucket, target.key, CopySource(source.bucket, source.key))
         return target_uri
 
+    def list(self, prefix_uri: str) -> dict[str, str]:
+        """uri -> etag of every object under ``prefix_uri``."""
+        location = S3Location.prefix(prefix_uri)
+        with _store_errors(prefix_uri):
+            objects = self.client.list_objects(location.bucket, prefix=location.key, recursive=True)
+            return {f"s3://{location.bucket}/{o.object_name}": o.etag for o in objects}
+
     def upload_dir(self, directory: Path, prefix_uri: str) -> str:
         """Files of ``directory`` under ``prefix_uri`` (bucket created if missing); a bundle's
         manifest is written last, so a reader never sees a manifest without its arrays."""

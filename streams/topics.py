@@ -11,7 +11,7 @@ from streams.settings import Settings
 def topic_partitions(settings: Settings) -> dict[str, int]:
     """Every topic latentline reads or writes (Faust creates its changelogs itself)."""
     shared = (settings.events_topic, settings.verdicts_topic, settings.dlq_topic,
-              settings.alerts_topic, settings.labels_topic)
+              settings.alerts_topic, settings.labels_topic, settings.review_topic)
     # one partition: a single owner sees all anomalies and labels in order (streams/watch.py)
     return {name: settings.partitions for name in shared} | {settings.novelty_topic: 1}
 

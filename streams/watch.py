@@ -23,6 +23,7 @@ from models.drift import SCORE_STATISTIC, DriftAlarm, DriftMonitor, event_statis
 from models.latent_reference import LatentReference
 from models.novelty import Candidate, NoveltyDetector, is_unexplained
 from models.novelty import Sighting as Observed
+from models.open_set import TypeDecision
 from schemas import (
     Alert,
     AlertKind,
@@ -53,6 +54,12 @@ class Observation:
     decision: Decision
     summary: np.ndarray
     direction: np.ndarray
+    defect_type: TypeDecision | None = None
+    centre: np.ndarray | None = None  # the latent the defect classifier reads
+
+    @property
+    def unexplained(self) -> bool:
+        return is_unexplained(self.decision, self.defect_type.status if self.defect_type else None)
 
 
 class DriftWatch:
@@ -117,7 +124,7 @@ class SightingFeed:
     def observe(self, observations: list[Observation]) -> list[Awaitable]:
         deliveries = []
         for o in observations:
-            if not is_unexplained(o.decision):
+            if not o.unexplained:
                 continue
             sighting = Sighting(
                 event_id=o.event.event_id, camera_id=o.event.camera_id, line_id=o.event.line_id,

@@ -9,9 +9,11 @@ import faust
 
 from models.bundle import ModelBundle
 from models.inspector import Inspector
-from streams.app import create_app, install_inspect_agent, install_novelty_agents
+from streams.app import create_app, install_example_sync, install_inspect_agent, install_novelty_agents
+from streams.examples import ExampleSync, LabelLearner, LatentArchive
 from streams.inspect import BatchProcessor
 from streams.metrics import WorkerMetrics
+from streams.review import ReviewFeed
 from streams.settings import Settings
 from streams.store import ObjectStore, S3Location
 from streams.topics import ensure_topics
@@ -45,6 +47,8 @@ def build_worker(settings: Settings) -> tuple[faust.App, WorkerMetrics]:
         watchers = [
             DriftWatch(settings, bundle.reference, drift_state, publisher, metrics, bundle.version),
             SightingFeed(settings, publisher, metrics, bundle.version),
+            ReviewFeed(settings, publisher, metrics, bundle.version),
+            LatentArchive(settings, store, bundle.encoder.key()),
         ]
         return BatchProcessor(inspector, store, settings, metrics, publisher, ledger, watchers)
 
@@ -52,7 +56,8 @@ def build_worker(settings: Settings) -> tuple[faust.App, WorkerMetrics]:
         return NoveltyWatch(settings, state, publisher, store, metrics)
 
     install_inspect_agent(app, settings, make_processor, metrics)
-    install_novelty_agents(app, settings, make_watch, metrics)
+    install_novelty_agents(app, settings, make_watch, LabelLearner(settings, store), metrics)
+    install_example_sync(app, settings, ExampleSync(settings, store, inspector, metrics))
     return app, metrics
 
 

@@ -1,0 +1,43 @@
+"""Directions in which latents leave the good images, in a whitened PCA space of good latents.
+
+Whitening by the good images' own variation stretches the directions good parts never vary in,
+which are the ones defects move along; unit length makes a faint and a strong defect of one
+kind the same point. Used for clustering unknown anomalies (16 components) and for naming
+defect types (hundreds of components: more room to tell types apart).
+"""
+
+from typing import Self
+
+import numpy as np
+from sklearn.decomposition import PCA
+
+
+class DeviationSpace:
+    def __init__(self, n_components: int = 16):
+        self.n_components = n_components
+
+    def get_params(self) -> dict:
+        return {"n_components": self.n_components}
+
+    def fit(self, good_latents: np.ndarray) -> Self:
+        good_latents = np.asarray(good_latents, dtype=np.float64)
+        n_components = min(self.n_components, len(good_latents) - 1, good_latents.shape[1])
+        pca = PCA(n_components, whiten=True, random_state=0).fit(good_latents)
+        self.mean_ = pca.mean_
+        self.components_ = pca.components_ / np.sqrt(pca.explained_variance_)[:, None]
+        return self
+
+    def transform(self, latents: np.ndarray) -> np.ndarray:
+        """[N, components] float32 unit vectors."""
+        projected = (np.asarray(latents, np.float64) - self.mean_) @ self.components_.T
+        unit = projected / np.maximum(np.linalg.norm(projected, axis=1, keepdims=True), 1e-12)
+        return unit.astype(np.float32)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"mean": self.mean_, "components": self.components_}
+
+    @classmethod
+    def from_arrays(cls, params: dict, arrays: dict[str, np.ndarray]) -> Self:
+        space = cls(**params)
+        space.mean_, space.components_ = arrays["mean"], arrays["components"]
+        return space

@@ -1,0 +1,105 @@
+"""Fit the defect-type classifier on DATA_DIR/train/<type>/ (tens of examples per type).
+
+Few examples go further flipped and rotated: a defect seen from another side is still the same
+type (true of surface and board defects; pass ``views=1`` where orientation matters). Each
+example's eight copies share a group, so calibration never holds out a copy of a training image.
+"""
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from models.dataset import GOOD, LabelledImage, list_images
+from models.encoder import PooledEncoder
+from models.fit import encode_views
+from models.hygiene import Hygiene, Suspect
+from models.logistic import LogisticClassifier
+from models.open_set import OpenSetClassifier
+
+log = logging.getLogger(__name__)
+
+# The dihedral group of the square: identity first (the image as taken).
+DIHEDRAL = (
+    None,
+    Image.Transpose.FLIP_LEFT_RIGHT,
+    Image.Transpose.FLIP_TOP_BOTTOM,
+    Image.Transpose.ROTATE_90,
+    Image.Transpose.ROTATE_180,
+    Image.Transpose.ROTATE_270,
+    Image.Transpose.TRANSPOSE,
+    Image.Transpose.TRANSVERSE,
+)
+
+
+@dataclass(frozen=True)
+class LabelledLatents:
+    latents: np.ndarray  # centre view, [rows, dim]
+    labels: np.ndarray
+    groups: np.ndarray  # source image index of each row
+    originals: np.ndarray  # bool: the row is the image as taken
+
+    def without(self, groups: set[int]) -> "LabelledLatents":
+        keep = ~np.isin(self.groups, list(groups))
+        return LabelledLatents(self.latents[keep], self.labels[keep], self.groups[keep], self.originals[keep])
+
+
+@dataclass(frozen=True)
+class TypeFit:
+    classifier: OpenSetClassifier
+    suspects: list[Suspect]
+    dropped: list[str]  # file names left out
+    items: list[LabelledImage]
+
+
+def labelled_defects(data_dir: Path, max_per_type: int | None = None) -> list[LabelledImage]:
+    """train/<type>/ images of every defect type (all but good)."""
+    items = [i for i in list_images(data_dir, "train") if not i.is_good]
+    by_type: dict[str, list[LabelledImage]] = {}
+    for item in items:
+        by_type.setdefault(item.label, []).append(item)
+    return [i for group in by_type.values() for i in group[:max_per_type]]
+
+
+def encode_labelled(encoder: PooledEncoder, items: list[LabelledImage], views: int = 8,
+                    progress: bool = True) -> LabelledLatents:
+    paths = [i.path for i in items]
+    parts = []
+    for k, op in enumerate(DIHEDRAL[:views]):
+        transform = (lambda image, op=op: image.transpose(op)) if op is not None else None
+        desc = f"defect examples {k + 1}/{views}"
+        parts.append(encode_views(encoder, paths, transform=transform, desc=desc, progress=progress).centre)
+    n = len(items)
+    return LabelledLatents(
+        latents=np.concatenate(parts),
+        labels=np.tile([i.label for i in items], views),
+        groups=np.tile(np.arange(n), views),
+        originals=np.arange(n * views) < n,
+    )
+
+
+def fit_types(encoder: PooledEncoder, good_centre: np.ndarray, items: list[LabelledImage],
+              model: OpenSetClassifier | None = None, views: int = 8, drop_suspects: bool = False,
+              progress: bool = True) -> TypeFit:
+    model = model or OpenSetClassifier(LogisticClassifier())
+    examples = encode_labelled(encoder, items, views, progress)
+    space = model.space.fit(good_centre)
+    as_taken = examples.originals
+    vectors = space.transform(examples.latents[as_taken])
+    suspects = Hygiene(model.classifier).suspects(vectors, examples.labels[as_taken])
+    for s in suspects:
+        log.warning("suspect training example %s (%s): %s",
+                    items[s.index].path.name, s.label, ", ".join(s.reasons))
+    dropped = []
+    if drop_suspects and suspects:
+        examples = examples.without({s.index for s in suspects})
+        dropped = [items[s.index].path.name for s in suspects]
+    model.fit(good_centre, examples.latents, examples.labels, examples.groups, examples.originals)
+    return TypeFit(model, suspects, dropped, items)
+
+
+def has_defect_types(data_dir: Path) -> bool:
+    root = Path(data_dir) / "train"
+    return any(p.is_dir() and p.name != GOOD for p in root.iterdir()) if root.is_dir() else False

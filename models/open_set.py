@@ -1,0 +1,185 @@
+"""Name the defect, or say honestly that it cannot: known type, review, or unknown.
+
+Seed 002 labels confident samples automatically and sends ambiguous ones to an operator. Here
+both thresholds come from out-of-fold predictions on the labelled training examples, never from
+test data:
+- ``confidence_threshold``: the lowest top-class probability at which the out-of-fold
+  predictions at or above it are at least ``target_accuracy`` correct; below it: review.
+- ``distance_threshold``: the ``unknown_quantile`` of the out-of-fold distances from a labelled
+  example to its ``neighbours`` nearest labelled examples of other images; farther: unknown, a
+  defect unlike every type seen (a classifier's probabilities alone would still name one).
+
+New types need no retraining run: ``learn`` refits the (small, fast) classifier on the fitted
+examples plus the operators' ones and keeps the thresholds; the nearest-example distances of a
+new type's region shrink as soon as its first examples are in.
+"""
+
+from dataclasses import dataclass
+from typing import Self
+
+import numpy as np
+from sklearn.model_selection import GroupKFold
+
+from models.classifier import TypeClassifier, registry
+from models.deviation_space import DeviationSpace
+from schemas.verdict import TypeStatus
+
+
+@dataclass(frozen=True)
+class TypeDecision:
+    status: TypeStatus
+    label: str  # the most probable known type, whatever the status
+    confidence: float  # its probability
+    probabilities: dict[str, float]  # the top types, most probable first
+    distance: float  # mean cosine distance to the nearest labelled examples
+    reason: str | None  # why review or unknown
+
+
+class OpenSetClassifier:
+    def __init__(
+        self,
+        classifier: TypeClassifier,
+        space: DeviationSpace | None = None,
+        neighbours: int = 5,
+        target_accuracy: float = 0.97,
+        unknown_quantile: float = 0.95,
+        folds: int = 5,
+        top_k: int = 3,
+    ):
+        self.classifier = classifier
+        self.space = space or DeviationSpace(n_components=512)
+        self.neighbours = neighbours
+        self.target_accuracy = target_accuracy
+        self.unknown_quantile = unknown_quantile
+        self.folds = folds
+        self.top_k = top_k
+
+    def get_params(self) -> dict:
+        return {
+            "classifier": {"name": self.classifier.name, "params": self.classifier.get_params()},
+            "space": self.space.get_params(),
+            "neighbours": self.neighbours,
+            "target_accuracy": self.target_accuracy,
+            "unknown_quantile": self.unknown_quantile,
+            "folds": self.folds,
+            "top_k": self.top_k,
+        }
+
+    @property
+    def classes(self) -> list[str]:
+        return [str(c) for c in self.classifier.classes_]
+
+    def fit(self, good_latents: np.ndarray, latents: np.ndarray, labels, groups=None, originals=None) -> Self:
+        """``latents``: centre-view latents of labelled defects. ``groups``: the source image of
+        each row (flipped and rotated copies share one), ``originals``: rows that are the
+        images as taken; calibration holds out whole groups and predicts on originals only."""
+        labels = np.asarray(labels).astype(str)
+        groups = np.arange(len(labels)) if groups is None else np.asarray(groups)
+        originals = np.ones(len(labels), bool) if originals is None else np.asarray(originals, bool)
+        self.space.fit(good_latents)
+        self.vectors_ = self.space.transform(latents)
+        self.labels_ = labels
+        confidence, correct, distance = self._out_of_fold(groups, originals)
+        self.confidence_threshold_ = confidence_for_accuracy(confidence, correct, self.target_accuracy)
+        self.distance_threshold_ = float(np.quantile(distance, self.unknown_quantile))
+        self.calibration_ = {
+            "out_of_fold_accuracy": float(correct.mean()),
+            "out_of_fold_auto_share": float((confidence >= self.confidence_threshold_).mean()),
+            "confidence_threshold": self.confidence_threshold_,
+            "distance_threshold": self.distance_threshold_,
+            "n_examples": int(originals.sum()),
+            "n_rows": len(labels),
+        }
+        self.classifier.fit(self.vectors_, labels)
+        return self
+
+    def _out_of_fold(self, groups, originals) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        confidence, correct, distance = [], [], []
+        folds = min(self.folds, len(np.unique(groups)))
+        for fit_idx, held_idx in GroupKFold(folds).split(self.vectors_, groups=groups):
+            held_idx = held_idx[originals[held_idx]]
+            model = _fresh(self.classifier).fit(self.vectors_[fit_idx], self.labels_[fit_idx])
+            proba = model.predict_proba(self.vectors_[held_idx])
+            confidence.append(proba.max(axis=1))
+            correct.append(model.classes_[proba.argmax(axis=1)] == self.labels_[held_idx])
+            distance.append(knn_distance(self.vectors_[held_idx], self.vectors_[fit_idx], self.neighbours))
+        return np.concatenate(confidence), np.concatenate(correct), np.concatenate(distance)
+
+    def learn(self, latents: np.ndarray, labels) -> "OpenSetClassifier":
+        """A copy that also knows these labelled centre latents (new types welcome)."""
+        learned = OpenSetClassifier.from_arrays(self.get_params(), self.to_arrays())
+        if len(labels):
+            learned.vectors_ = np.concatenate([self.vectors_, self.space.transform(latents)])
+            learned.labels_ = np.concatenate([self.labels_, np.asarray(labels).astype(str)])
+            learned.classifier.fit(learned.vectors_, learned.labels_)
+        return learned
+
+    def decide(self, latents: np.ndarray) -> list[TypeDecision]:
+        if len(latents) == 0:
+            return []
+        vectors = self.space.transform(latents)
+        proba = self.classifier.predict_proba(vectors)
+        distances = knn_distance(vectors, self.vectors_, self.neighbours)
+        return [self._decision(p, float(d)) for p, d in zip(proba, distances)]
+
+    def _decision(self, proba: np.ndarray, distance: float) -> TypeDecision:
+        order = np.argsort(proba)[::-1][: self.top_k]
+        top = {str(self.classifier.classes_[i]): round(float(proba[i]), 4) for i in order}
+        label, confidence = str(self.classifier.classes_[order[0]]), float(proba[order[0]])
+        if distance > self.distance_threshold_:
+            status = TypeStatus.UNKNOWN
+            reason = (f"unlike every known type: distance {distance:.3f} to the nearest labelled "
+                      f"examples exceeds {self.distance_threshold_:.3f}")
+        elif confidence < self.confidence_threshold_:
+            status = TypeStatus.REVIEW
+            reason = "ambiguous: " + ", ".join(f"{k} {v:.2f}" for k, v in top.items()) + (
+                f" (automatic labels need {self.confidence_threshold_:.2f})")
+        else:
+            status, reason = TypeStatus.KNOWN, None
+        return TypeDecision(status, label, confidence, top, distance, reason)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return (
+            {"vectors": self.vectors_, "labels": self.labels_,
+             "thresholds": np.array([self.confidence_threshold_, self.distance_threshold_])}
+            | {f"space_{k}": v for k, v in self.space.to_arrays().items()}
+            | {f"classifier_{k}": v for k, v in self.classifier.to_arrays().items()}
+        )
+
+    @classmethod
+    def from_arrays(cls, params: dict, arrays: dict[str, np.ndarray]) -> Self:
+        def part(prefix: str) -> dict[str, np.ndarray]:
+            return {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
+
+        spec = params["classifier"]
+        classifier = registry()[spec["name"]].from_arrays(spec["params"], part("classifier_"))
+        space = DeviationSpace.from_arrays(params["space"], part("space_"))
+        options = {k: v for k, v in params.items() if k not in ("classifier", "space")}
+        model = cls(classifier, space, **options)
+        model.vectors_ = arrays["vectors"].astype(np.float32)
+        model.labels_ = arrays["labels"].astype(str)
+        model.confidence_threshold_, model.distance_threshold_ = map(float, arrays["thresholds"])
+        return model
+
+
+def knn_distance(vectors: np.ndarray, examples: np.ndarray, neighbours: int) -> np.ndarray:
+    """Mean cosine distance from each unit vector to its ``neighbours`` nearest unit examples."""
+    k = min(neighbours, len(examples))
+    similarity = vectors @ examples.T
+    nearest = -np.partition(-similarity, k - 1, axis=1)[:, :k]
+    return 1.0 - nearest.mean(axis=1)
+
+
+def confidence_for_accuracy(confidence: np.ndarray, correct: np.ndarray, target: float) -> float:
+    """The lowest confidence whose predictions at or above it are ``target`` accurate (else
+    just above the highest: then everything goes to review, the honest answer)."""
+    order = np.argsort(-confidence)
+    running = np.cumsum(correct[order]) / np.arange(1, len(order) + 1)
+    meeting = np.flatnonzero(running >= target)
+    if len(meeting) == 0:
+        return float(np.nextafter(confidence.max(), np.inf))
+    return float(confidence[order][meeting[-1]])
+
+
+def _fresh(classifier: TypeClassifier) -> TypeClassifier:
+    return type(classifier)(**classifier.get_params())

@@ -1,0 +1,48 @@
+"""Nearest class prototype: cosine similarity to each type's mean direction, as a softmax.
+
+No optimisation at all: adding a type is adding its mean, which is why it is the natural
+classifier for types that arrive one label at a time.
+"""
+
+from typing import Self
+
+import numpy as np
+
+from models.classifier import softmax
+
+
+class PrototypeClassifier:
+    """``temperature``: lower makes the probabilities sharper for the same similarities."""
+
+    name = "prototype"
+
+    def __init__(self, temperature: float = 0.05):
+        self.temperature = temperature
+
+    def get_params(self) -> dict:
+        return {"temperature": self.temperature}
+
+    def fit(self, vectors: np.ndarray, labels: np.ndarray) -> Self:
+        labels = np.asarray(labels).astype(str)
+        self.classes_ = np.unique(labels)
+        if len(self.classes_) < 2:
+            raise ValueError(f"need at least two defect types, got {list(self.classes_)}")
+        vectors = np.asarray(vectors, np.float64)
+        means = np.stack([vectors[labels == c].mean(axis=0) for c in self.classes_])
+        self.prototypes_ = means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+        return self
+
+    def predict_proba(self, vectors: np.ndarray) -> np.ndarray:
+        vectors = np.asarray(vectors, np.float64)
+        unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return softmax(unit @ self.prototypes_.T / self.temperature)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"classes": self.classes_, "prototypes": self.prototypes_}
+
+    @classmethod
+    def from_arrays(cls, params: dict, arrays: dict[str, np.ndarray]) -> Self:
+        classifier = cls(**params)
+        classifier.classes_ = arrays["classes"].astype(str)
+        classifier.prototypes_ = arrays["prototypes"]
+        return classifier
