@@ -135,8 +135,8 @@ def _fit_types(data_dir: Path, encoder: PooledEncoder, good_centre: np.ndarray, 
     if not options.enabled or not has_defect_types(data_dir):
         return None
     items = labelled_defects(data_dir, options.max_per_type)
-    model = OpenSetClassifier(registry()[options.classifier]())
-    return fit_types(encoder, good_centre, items, model, options.views, options.drop_suspects, progress)
+    model = OpenSetClassifier(registry()[options.classifier](), views=options.views)
+    return fit_types(encoder, good_centre, items, model, options.drop_suspects, progress)
 
 
 def _types_report(fitted: "TypeFit | None") -> dict:

@@ -1,8 +1,8 @@
 """Fit the defect-type classifier on DATA_DIR/train/<type>/ (tens of examples per type).
 
-Few examples go further flipped and rotated: a defect seen from another side is still the same
-type (true of surface and board defects; pass ``views=1`` where orientation matters). Each
-example's eight copies share a group, so calibration never holds out a copy of a training image.
+Few examples go further flipped and rotated (models/images.DIHEDRAL; pass ``views=1`` where
+orientation matters). Each example's copies share a group, so calibration never holds out a
+copy of a training image.
 """
 
 import logging
@@ -10,28 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from models.dataset import GOOD, LabelledImage, list_images
 from models.encoder import PooledEncoder
 from models.fit import encode_views
 from models.hygiene import Hygiene, Suspect
+from models.images import dihedral_view
 from models.logistic import LogisticClassifier
 from models.open_set import OpenSetClassifier
 
 log = logging.getLogger(__name__)
-
-# The dihedral group of the square: identity first (the image as taken).
-DIHEDRAL = (
-    None,
-    Image.Transpose.FLIP_LEFT_RIGHT,
-    Image.Transpose.FLIP_TOP_BOTTOM,
-    Image.Transpose.ROTATE_90,
-    Image.Transpose.ROTATE_180,
-    Image.Transpose.ROTATE_270,
-    Image.Transpose.TRANSPOSE,
-    Image.Transpose.TRANSVERSE,
-)
 
 
 @dataclass(frozen=True)
@@ -67,8 +55,8 @@ def encode_labelled(encoder: PooledEncoder, items: list[LabelledImage], views: i
                     progress: bool = True) -> LabelledLatents:
     paths = [i.path for i in items]
     parts = []
-    for k, op in enumerate(DIHEDRAL[:views]):
-        transform = (lambda image, op=op: image.transpose(op)) if op is not None else None
+    for k in range(views):
+        transform = (lambda image, k=k: dihedral_view(image, k)) if k else None
         desc = f"defect examples {k + 1}/{views}"
         parts.append(encode_views(encoder, paths, transform=transform, desc=desc, progress=progress).centre)
     n = len(items)
@@ -81,10 +69,10 @@ def encode_labelled(encoder: PooledEncoder, items: list[LabelledImage], views: i
 
 
 def fit_types(encoder: PooledEncoder, good_centre: np.ndarray, items: list[LabelledImage],
-              model: OpenSetClassifier | None = None, views: int = 8, drop_suspects: bool = False,
+              model: OpenSetClassifier | None = None, drop_suspects: bool = False,
               progress: bool = True) -> TypeFit:
     model = model or OpenSetClassifier(LogisticClassifier())
-    examples = encode_labelled(encoder, items, views, progress)
+    examples = encode_labelled(encoder, items, model.views, progress)
     space = model.space.fit(good_centre)
     as_taken = examples.originals
     vectors = space.transform(examples.latents[as_taken])

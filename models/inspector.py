@@ -8,6 +8,7 @@ from PIL import Image
 
 from models.bundle import ModelBundle
 from models.encoder import Latents, PooledEncoder
+from models.images import dihedral_view
 from models.open_set import OpenSetClassifier, TypeDecision
 from schemas import Decision
 
@@ -71,6 +72,13 @@ class Inspector:
             for i, decision in zip(anomalous, self.classifier.decide(centre[anomalous])):
                 types[i] = decision
         return types
+
+    def example_latents(self, image: Image.Image) -> np.ndarray:
+        """Centre latents of ``image`` flipped and turned [views, dim], as many views as the
+        classifier was fitted with: what an operator's label of it teaches."""
+        views = self.bundle.classifier.views if self.bundle.classifier else 1
+        batch = np.stack([self.encoder.prepare(dihedral_view(image, k)) for k in range(views)])
+        return self.encoder.encode_views(batch).centre
 
     def learn(self, latents: np.ndarray, labels: list[str]) -> None:
         """Know the bundle's types plus these operator-labelled centre latents."""

@@ -14,7 +14,7 @@ class LogisticClassifier:
 
     name = "logistic"
 
-    def __init__(self, C: float = 1.0, max_iter: int = 2000):
+    def __init__(self, C: float = 10.0, max_iter: int = 2000):
         self.C = C
         self.max_iter = max_iter
 

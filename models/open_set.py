@@ -41,10 +41,11 @@ class OpenSetClassifier:
         classifier: TypeClassifier,
         space: DeviationSpace | None = None,
         neighbours: int = 5,
-        target_accuracy: float = 0.97,
+        target_accuracy: float = 0.95,
         unknown_quantile: float = 0.95,
         folds: int = 5,
         top_k: int = 3,
+        views: int = 8,
     ):
         self.classifier = classifier
         self.space = space or DeviationSpace(n_components=512)
@@ -53,6 +54,7 @@ class OpenSetClassifier:
         self.unknown_quantile = unknown_quantile
         self.folds = folds
         self.top_k = top_k
+        self.views = views  # flipped and turned copies per labelled example (models/images.DIHEDRAL)
 
     def get_params(self) -> dict:
         return {
@@ -63,6 +65,7 @@ class OpenSetClassifier:
             "unknown_quantile": self.unknown_quantile,
             "folds": self.folds,
             "top_k": self.top_k,
+            "views": self.views,
         }
 
     @property

@@ -1,4 +1,4 @@
-"""``latentline``: fit, publish, worker, demo, evaluate-stream, bench."""
+"""``latentline``: fit, evaluate, publish, worker, demo, evaluate-stream, bench."""
 
 import argparse
 import asyncio
@@ -12,12 +12,18 @@ from streams.settings import Settings
 
 def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
     from models.encoder import EncoderConfig
-    from models.fit import fit_bundle
+    from models.fit import TypeOptions, fit_bundle
 
     config = EncoderConfig(backbone=args.backbone, image_size=args.image_size, precision=args.precision)
-    bundle = fit_bundle(args.data_dir, config, target_fpr=args.target_fpr, device=settings.device)
+    types = TypeOptions(classifier=args.classifier, views=args.views, drop_suspects=args.drop_suspects)
+    bundle = fit_bundle(args.data_dir, config, target_fpr=args.target_fpr, device=settings.device,
+                        types=types)
     bundle.save(args.out)
     print(f"model {bundle.version} -> {args.out} (threshold {bundle.thresholds.threshold:.4g})")
+    if report := bundle.training.get("defect_types"):
+        print(f"defect types {', '.join(report['types'])} from {report['examples']} examples; "
+              f"{len(report['suspects'])} suspect examples{' dropped' if report['dropped'] else ''} "
+              f"(manifest.json, training.defect_types)")
     if args.upload:
         from streams.store import ObjectStore
 
@@ -108,6 +114,18 @@ def cmd_evaluate_stream(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from models.bundle import ModelBundle
+    from models.evaluate import evaluate
+    from models.inspector import Inspector
+
+    inspector = Inspector(ModelBundle.load(args.model_dir), device=settings.device)
+    metrics = evaluate(inspector, args.data_dir, args.out)
+    print(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, dict)}, indent=2))
+    print(f"report: {args.out}/metrics.json and its PNG plots")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="latentline", description=__doc__)
     sub = root.add_subparsers(dest="command", required=True)
@@ -120,7 +138,19 @@ def parser() -> argparse.ArgumentParser:
     fit.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="bf16")
     fit.add_argument("--target-fpr", type=float, default=0.01)
     fit.add_argument("--upload", help="also copy the bundle to this s3://bucket/prefix")
+    fit.add_argument("--classifier", choices=("logistic", "prototype"), default="logistic",
+                     help="defect-type classifier (when DATA_DIR/train/<type>/ folders exist)")
+    fit.add_argument("--views", type=int, default=8, choices=range(1, 9), metavar="1-8",
+                     help="flips and rotations per labelled example (1 where orientation matters)")
+    fit.add_argument("--drop-suspects", action="store_true",
+                     help="leave out labelled examples that data hygiene flags (see the manifest)")
     fit.set_defaults(run=cmd_fit)
+
+    evaluate = sub.add_parser("evaluate", help="score DATA_DIR/test: metrics.json and plots")
+    evaluate.add_argument("model_dir", type=Path)
+    evaluate.add_argument("data_dir", type=Path)
+    evaluate.add_argument("--out", type=Path, required=True, help="report folder")
+    evaluate.set_defaults(run=cmd_evaluate)
 
     publish = sub.add_parser("publish", help="upload images and publish their camera events")
     publish.add_argument("directory", type=Path)

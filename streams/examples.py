@@ -1,8 +1,10 @@
 """Operators' labels become training examples that reach every worker and survive restarts.
 
-The inspect agent keeps the classifier's latent of every anomalous event in the evidence bucket
-(``latents/<event_id>.npz``, a few kB: anomalies are a few per cent of events). A label turns it
-into ``examples/<event_id>.npz`` (latent, label, who); every worker lists that prefix every
+The inspect agent keeps the classifier's latent and the image URI of every anomalous event in
+the evidence bucket (``latents/<event_id>.npz``, a few kB: anomalies are a few per cent of
+events). A label turns it into ``examples/<event_id>.npz``: the image encoded flipped and turned
+as the fitted examples were (the classifier's ``views``; the kept latent alone if the image is
+gone), the label and who gave it. Every worker lists that prefix every
 ``examples_sync_seconds`` and refits its classifier from the bundle's examples plus these. The
 store, not a topic, holds them: a new or restarted worker reads the full set at once, and a
 relabelled event simply overwrites its example (idempotent by event id).
@@ -17,11 +19,12 @@ from datetime import datetime
 import numpy as np
 
 from models.dataset import GOOD
+from models.images import ImageError, decode_image
 from models.inspector import Inspector
 from schemas import Decision, Label
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
-from streams.store import MissingObject, ObjectStore
+from streams.store import MissingObject, ObjectStore, StoreUnavailable
 from streams.watch import Observation
 
 log = logging.getLogger(__name__)
@@ -53,27 +56,24 @@ class LatentArchive:
         self.settings, self.store, self.encoder_key = settings, store, encoder_key
 
     def observe(self, observations: list[Observation]) -> list[Awaitable]:
-        return [
-            self._keep(o.event.event_id, o.centre)
-            for o in observations
-            if o.decision is not Decision.OK and o.centre is not None
-        ]
+        return [self._keep(o) for o in observations if o.decision is not Decision.OK and o.centre is not None]
 
-    async def _keep(self, event_id: str, centre: np.ndarray) -> None:
-        data = to_npz(latent=centre.astype(np.float32), encoder=self.encoder_key)
+    async def _keep(self, o: Observation) -> None:
+        data = to_npz(latent=o.centre.astype(np.float32), image_uri=o.event.image_uri,
+                      encoder=self.encoder_key)
         try:
             await asyncio.get_running_loop().run_in_executor(
-                None, self.store.put, latent_uri(self.settings, event_id), data
+                None, self.store.put, latent_uri(self.settings, o.event.event_id), data
             )
         except Exception as exc:  # an archive miss costs one label's learning, never a verdict
-            log.warning("latent of %s not kept: %s", event_id, exc)
+            log.warning("latent of %s not kept: %s", o.event.event_id, exc)
 
 
 class LabelLearner:
     """The labels agent's part: a label of an anomalous event becomes a training example."""
 
-    def __init__(self, settings: Settings, store: ObjectStore):
-        self.settings, self.store = settings, store
+    def __init__(self, settings: Settings, store: ObjectStore, inspector: Inspector):
+        self.settings, self.store, self.inspector = settings, store, inspector
 
     def learn(self, label: Label) -> str:
         """Blocking (store I/O). Returns the outcome counted in latentline_labels_total."""
@@ -84,11 +84,21 @@ class LabelLearner:
         except MissingObject:
             log.warning("label %s for %s: no latent kept for it", label.label, label.event_id)
             return "no_latent"
-        example = to_npz(**kept, label=label.label, labelled_by=label.labelled_by,
+        example = to_npz(latents=self._views(kept), encoder=kept["encoder"], image_uri=kept["image_uri"],
+                         label=label.label, labelled_by=label.labelled_by,
                          labelled_at=label.labelled_at.isoformat())
         self.store.put(example_uri(self.settings, label.event_id), example)
         log.info("learned %s from %s (by %s)", label.label, label.event_id, label.labelled_by)
         return "learned"
+
+    def _views(self, kept: dict[str, np.ndarray]) -> np.ndarray:
+        uri = str(kept["image_uri"])
+        try:
+            image = decode_image(self.store.get(uri), self.settings.decode_limits())
+        except (MissingObject, StoreUnavailable, ImageError) as exc:
+            log.warning("image %s not available (%s): learning from its kept latent only", uri, exc)
+            return kept["latent"][None]
+        return self.inspector.example_latents(image)
 
 
 class ExampleSync:
@@ -98,7 +108,7 @@ class ExampleSync:
         self.settings, self.store, self.inspector, self.metrics = settings, store, inspector, metrics
         self.prefix = f"s3://{settings.evidence_bucket}/examples/"
         self.etags: dict[str, str] = {}
-        self.examples: dict[str, tuple[np.ndarray, str]] = {}  # uri -> (latent, label)
+        self.examples: dict[str, tuple[np.ndarray, str]] = {}  # uri -> (latents [views, dim], label)
         self.encoder_key = inspector.bundle.encoder.key()
         classifier = inspector.bundle.classifier
         metrics.classifier_examples.labels("fitted").set(int(classifier.labels_.size) if classifier else 0)
@@ -131,13 +141,13 @@ class ExampleSync:
         if str(arrays["encoder"]) != self.encoder_key:  # another model's latents: useless here
             log.warning("example %s was encoded by another model; skipped", uri)
             return
-        self.examples[uri] = (arrays["latent"], str(arrays["label"]))
+        self.examples[uri] = (arrays["latents"], str(arrays["label"]))
 
     def _refit(self) -> None:
         started = datetime.now()
         items = list(self.examples.values())
-        latents = np.stack([latent for latent, _ in items]) if items else np.empty((0, 0), np.float32)
-        self.inspector.learn(latents, [label for _, label in items])
+        latents = np.concatenate([views for views, _ in items]) if items else np.empty((0, 0), np.float32)
+        self.inspector.learn(latents, [label for views, label in items for _ in views])
         classifier = self.inspector.classifier
         self.metrics.classifier_examples.labels("labelled").set(len(items))
         self.metrics.classifier_types.set(len(classifier.classes) if classifier else 0)

@@ -56,7 +56,7 @@ def build_worker(settings: Settings) -> tuple[faust.App, WorkerMetrics]:
         return NoveltyWatch(settings, state, publisher, store, metrics)
 
     install_inspect_agent(app, settings, make_processor, metrics)
-    install_novelty_agents(app, settings, make_watch, LabelLearner(settings, store), metrics)
+    install_novelty_agents(app, settings, make_watch, LabelLearner(settings, store, inspector), metrics)
     install_example_sync(app, settings, ExampleSync(settings, store, inspector, metrics))
     return app, metrics
 

@@ -1,0 +1,154 @@
+"""``latentline evaluate``: how well a bundle finds and names defects on DATA_DIR/test.
+
+Writes metrics.json and PNG plots (models/eval_plots.py) into the report folder. Anomaly metrics
+cover every test image; defect-type metrics cover the anomalous test images (ground truth), each
+classified whatever its anomaly decision, so the two stages are measured separately.
+"""
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.metrics import (
+    adjusted_rand_score,
+    average_precision_score,
+    f1_score,
+    precision_recall_fscore_support,
+    roc_auc_score,
+    silhouette_score,
+)
+
+from models.dataset import GOOD, list_images
+from models.fit import encode_views
+from models.images import decode_image
+from models.inspector import Assessment, Inspector
+from models.open_set import OpenSetClassifier, TypeDecision
+from schemas import Decision, TypeStatus
+
+NEW_TYPE_LABELS = 10  # operator labels given to each new type in the learning check
+
+
+def evaluate(inspector: Inspector, data_dir: Path, out_dir: Path, progress: bool = True) -> dict:
+    items = list_images(data_dir, "test")
+    truth = np.array([i.label for i in items])
+    started = time.perf_counter()
+    latents = encode_views(inspector.encoder, [i.path for i in items], progress=progress, desc="test images")
+    assessment = inspector.assess(latents)
+    elapsed = time.perf_counter() - started
+    metrics = anomaly_metrics(assessment, truth, inspector.bundle.thresholds.threshold)
+    metrics |= {"images_per_second": len(items) / elapsed, "n_test": len(items),
+                "model_version": inspector.version}
+    classifier = inspector.classifier
+    trained = {i.label for i in list_images(data_dir, "train")} - {GOOD}
+    defects = truth != GOOD
+    if classifier is not None and defects.any():
+        decisions = classifier.decide(latents.centre[defects])
+        metrics |= type_metrics(decisions, truth[defects], trained)
+        metrics |= clustering_metrics(classifier, latents.centre[defects], truth[defects])
+        paths = [i.path for i, d in zip(items, defects) if d]
+        metrics["new_type_learning"] = new_type_learning(inspector, paths, latents.centre[defects],
+                                                         truth[defects], trained)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    from models import eval_plots  # matplotlib only when a report is written
+
+    eval_plots.write_all(out_dir, assessment, truth, inspector, latents.centre, trained)
+    return metrics
+
+
+def anomaly_metrics(a: Assessment, truth: np.ndarray, threshold: float) -> dict:
+    defective = truth != GOOD
+    flagged = np.array([d is Decision.DEFECT for d in a.decisions])
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        defective, flagged, average="binary", zero_division=0
+    )
+    both = defective.any() and (~defective).any()
+    per_type = {}
+    for label in sorted(set(truth)):
+        mine = truth == label
+        per_type[label] = {
+            "n": int(mine.sum()),
+            "mean_score": float(a.scores[mine].mean()),
+            "defect_share": float(flagged[mine].mean()),
+            "review_or_defect_share": float(np.mean([a.decisions[i] is not Decision.OK
+                                                     for i in np.flatnonzero(mine)])),
+        }
+        if label != GOOD and (truth == GOOD).any():
+            keep = mine | (truth == GOOD)
+            per_type[label]["image_auroc"] = float(roc_auc_score(mine[keep], a.scores[keep]))
+    return {
+        "image_auroc": float(roc_auc_score(defective, a.scores)) if both else None,
+        "image_ap": float(average_precision_score(defective, a.scores)) if both else None,
+        "pixel_auroc": None,  # no pixel masks in the dataset, no anomaly maps from this scorer
+        "threshold": float(threshold),
+        "precision": float(precision),
+        "recall": float(recall),
+        "f1": float(f1),
+        "per_type": per_type,
+    }
+
+
+def type_metrics(decisions: list[TypeDecision], truth: np.ndarray, trained: set[str]) -> dict:
+    predicted = np.array([d.label for d in decisions])
+    status = np.array([d.status for d in decisions])
+    known = np.isin(truth, list(trained))
+    auto = known & (status == TypeStatus.KNOWN)
+    new = ~known
+    per_new = {t: float(np.isin(status[truth == t], [TypeStatus.REVIEW, TypeStatus.UNKNOWN]).mean())
+               for t in sorted(set(truth[new]))}
+    return {
+        "classification_accuracy": float((predicted[known] == truth[known]).mean())
+        if known.any() else None,
+        "macro_f1": float(f1_score(truth[known], predicted[known], average="macro")) if known.any() else None,
+        # operators' workload on the types the model knows; new types going to review is the
+        # desired outcome, measured by new_type_recall, and included in review_rate_all
+        "review_rate": float((status[known] != TypeStatus.KNOWN).mean()) if known.any() else None,
+        "review_rate_all": float((status != TypeStatus.KNOWN).mean()),
+        "auto_accuracy": float((predicted[auto] == truth[auto]).mean()) if auto.any() else None,
+        "unknown_rate": float((status[known] == TypeStatus.UNKNOWN).mean()) if known.any() else None,
+        "new_type_recall": float(np.mean(list(per_new.values()))) if per_new else None,
+        "new_type_recall_per_type": per_new,
+        "n_known_type_images": int(known.sum()),
+        "n_new_type_images": int(new.sum()),
+    }
+
+
+def clustering_metrics(classifier: OpenSetClassifier, centre: np.ndarray, truth: np.ndarray) -> dict:
+    """Seed 002's unsupervised view: do the anomalies' latents group by type without labels?"""
+    vectors = classifier.space.transform(centre)
+    types = sorted(set(truth))
+    if len(types) < 2:
+        return {"adjusted_rand_index": None, "silhouette": None}
+    clusters = KMeans(len(types), n_init=10, random_state=0).fit_predict(vectors)
+    return {
+        "adjusted_rand_index": float(adjusted_rand_score(truth, clusters)),
+        "silhouette": float(silhouette_score(vectors, truth, metric="cosine")),
+    }
+
+
+def new_type_learning(inspector: Inspector, paths: list[Path], centre: np.ndarray, truth: np.ndarray,
+                      trained: set[str], labels_given: int = NEW_TYPE_LABELS, seed: int = 0) -> dict:
+    """Each type absent from train/: label ``labels_given`` of its images the way an operator
+    would (streams/examples.py: flipped and turned views, ``learn``, no retraining run), then
+    classify the rest of the test set again."""
+    rng = np.random.default_rng(seed)
+    report = {}
+    for new_type in sorted(set(truth) - trained):
+        members = rng.permutation(np.flatnonzero(truth == new_type))
+        taught, rest = members[:labels_given], np.setdiff1d(np.arange(len(truth)), members[:labels_given])
+        views = [inspector.example_latents(decode_image(paths[i].read_bytes())) for i in taught]
+        learned = inspector.classifier.learn(np.concatenate(views), [new_type] * sum(map(len, views)))
+        decisions = learned.decide(centre[rest])
+        predicted = np.array([d.label for d in decisions])
+        auto = np.array([d.status is TypeStatus.KNOWN for d in decisions])
+        mine = truth[rest] == new_type
+        known = np.isin(truth[rest], list(trained))
+        report[new_type] = {
+            "labels_given": len(taught),
+            "recall_as_type": float((predicted[mine] == new_type).mean()),
+            "auto_as_type": float(((predicted == new_type) & auto)[mine].mean()),
+            "known_types_accuracy_after": float((predicted[known] == truth[rest][known]).mean()),
+        }
+    return report
