@@ -1,7 +1,9 @@
 import os
+import shutil
 from pathlib import Path
 
 import pytest
+from threadpoolctl import threadpool_limits
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -13,3 +15,31 @@ def pcb_dir() -> Path:
     if not (path / "train" / "good").is_dir():
         pytest.fail(f"test data not found at {path} (set LATENTLINE_TEST_DATA)")
     return path
+
+
+# A small deeppcb-patches with three known defect types and spur only in test/ (a new type).
+KNOWN_TYPES = ("copper", "pin_hole", "short")
+TYPED_COUNTS = {("train", "good"): 60, ("test", "good"): 30, **{("train", t): 12 for t in KNOWN_TYPES},
+                **{("test", t): 15 for t in (*KNOWN_TYPES, "spur")}}
+
+
+@pytest.fixture(scope="session")
+def typed_dir(tmp_path_factory, pcb_dir) -> Path:
+    root = tmp_path_factory.mktemp("pcb-types")
+    for (split, label), n in TYPED_COUNTS.items():
+        target = root / split / label
+        target.mkdir(parents=True)
+        for path in sorted((pcb_dir / split / label).glob("*.png"))[:n]:
+            shutil.copy(path, target / path.name)
+    return root
+
+
+@pytest.fixture(scope="session")
+def typed_bundle(typed_dir):
+    """Pretrained features at 96 px, two views per example: quick, and the types still separate."""
+    from models.encoder import EncoderConfig
+    from models.fit import TypeOptions, fit_bundle
+
+    with threadpool_limits(limits=1):  # see tests/models/test_bundle_and_fit.py
+        return fit_bundle(typed_dir, EncoderConfig(image_size=96), folds=2, device="cpu", progress=False,
+                          types=TypeOptions(views=2))
