@@ -1,4 +1,4 @@
-"""Reads verdicts, dead letters and alerts back: what the demo and the tests count."""
+"""Reads verdicts, dead letters, alerts and review requests back: what the demo and the tests count."""
 
 import asyncio
 import time
@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from schemas import Alert, DeadLetter, Verdict
+from schemas import Alert, DeadLetter, ReviewRequest, Verdict
 from streams.settings import Settings
 
 
@@ -15,6 +15,7 @@ class Outcomes:
     verdicts: dict[str, Verdict] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
+    reviews: list[ReviewRequest] = field(default_factory=list)
     duplicates: int = 0
     latencies: list[float] = field(default_factory=list)  # captured_at -> received, seconds
     first_at: float | None = None
@@ -39,7 +40,8 @@ class Collector:
             bootstrap_servers=self.settings.bootstrap_servers(), enable_auto_commit=False
         )
         await self._consumer.start()
-        topics = (self.settings.verdicts_topic, self.settings.dlq_topic, self.settings.alerts_topic)
+        s = self.settings
+        topics = (s.verdicts_topic, s.dlq_topic, s.alerts_topic, s.review_topic)
         partitions = [
             TopicPartition(topic, p) for topic in topics for p in range(self.settings.partitions)
         ]
@@ -59,6 +61,9 @@ class Collector:
             return
         if topic == self.settings.alerts_topic:
             out.alerts.append(Alert.from_bytes(value))
+            return
+        if topic == self.settings.review_topic:
+            out.reviews.append(ReviewRequest.from_bytes(value))
             return
         verdict = Verdict.from_bytes(value)
         if verdict.event_id in out.verdicts:

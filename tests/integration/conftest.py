@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from models.fit import fit_bundle
+from models.fit import TypeOptions, fit_bundle
 from streams.collector import Collector, Outcomes
 from streams.embedded import free_port, s3_server, scrape, tansu_broker, worker_process
 from streams.producer import CameraSimulator, kafka_producer
@@ -21,7 +21,9 @@ from streams.topics import ensure_topics
 
 @pytest.fixture(scope="session")
 def bundle_dir(pcb_dir: Path, tmp_path_factory) -> Path:
-    bundle = fit_bundle(pcb_dir, max_images=300, progress=False)
+    # Fewer defect examples and views than a real fit: quicker, and spur stays unknown to it.
+    types = TypeOptions(views=2, max_per_type=20)
+    bundle = fit_bundle(pcb_dir, max_images=300, progress=False, types=types)
     return bundle.save(tmp_path_factory.mktemp("bundle"))
 
 
@@ -83,7 +85,9 @@ def make_stack(broker_url: str, store_url: str, bundle_dir: Path, workdir: Path,
         broker_url=broker_url, store_url=store_url, app_id=f"latentline-test-{tag}",
         events_topic=f"camera.events.{tag}", verdicts_topic=f"inspection.verdicts.{tag}",
         dlq_topic=f"camera.events.dlq.{tag}", alerts_topic=f"inspection.alerts.{tag}",
-        labels_topic=f"inspection.labels.{tag}", novelty_topic=f"latentline.novelty.{tag}", model_uri=f"s3://latentline-models/{tag}",
+        labels_topic=f"inspection.labels.{tag}", novelty_topic=f"latentline.novelty.{tag}",
+        review_topic=f"inspection.review.{tag}", model_uri=f"s3://latentline-models/{tag}",
+        evidence_bucket=f"latentline-evidence-{tag}",  # labelled examples are per deployment
         metrics_port=free_port(), state_dir=workdir / "state", image_bucket="camera-images",
         log_level="info", **overrides,
     )
