@@ -50,6 +50,16 @@ OVERVIEW = {
         PanelSpec("Unexplained anomalies per second", q.NOVELTY_SIGHTINGS, "ops",
                   description="Anomalies fed to new-defect-type detection"),
     ],
+    "Defect types": [
+        PanelSpec("Anomalies by defect type", q.DEFECT_TYPES, "ops", "{{defect_type}} ({{status}})",
+                  description="known: named automatically; review / unknown: best guess, sent to "
+                              "an operator on inspection.review"),
+        PanelSpec("Sent to review per second", q.REVIEW_REQUESTS_BY_REASON, "ops", "{{reason}}"),
+        PanelSpec("Defect types the model knows", q.KNOWN_DEFECT_TYPES, "none", kind="stat",
+                  description="Grows when operators label a new type on inspection.labels"),
+        PanelSpec("Operators' labels", q.LABELS_BY_OUTCOME, "short", "{{outcome}}",
+                  description="learned: now a training example on every worker"),
+    ],
     "Input quality": [
         PanelSpec("Rejected camera events by reason", q.DEAD_LETTERS_BY_KIND, "ops", "{{kind}}",
                   description="Dead letters per second; read camera.events.dlq for details"),

@@ -46,6 +46,10 @@ DRIFT_ALERTS_BY_STATISTIC = (
 )
 OPEN_NOVELTY_CANDIDATES = 'sum(latentline_novelty_candidates{status="open"})'
 NOVELTY_SIGHTINGS = f"sum(rate(latentline_novelty_sightings_total[{RATE}]))"
+DEFECT_TYPES = f"sum by (defect_type, status) (rate(latentline_defect_types_total[{RATE}]))"
+REVIEW_REQUESTS_BY_REASON = f"sum by (reason) (rate(latentline_review_requests_total[{RATE}]))"
+KNOWN_DEFECT_TYPES = "max(latentline_classifier_types)"
+LABELS_BY_OUTCOME = f"sum by (outcome) (increase(latentline_labels_total[{RATE}]))"
 ASSIGNED_PARTITIONS = "sum by (instance) (latentline_assigned_partitions)"
 MODEL_VERSION = "max by (version) (latentline_model_info)"
 DEVICE_MEMORY = "sum by (instance, device) (latentline_device_memory_bytes)"
