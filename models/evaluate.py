@@ -21,7 +21,7 @@ from sklearn.metrics import (
 )
 
 from models.dataset import GOOD, list_images
-from models.fit import encode_views
+from models.encoding import encode_views
 from models.images import decode_image
 from models.inspector import Assessment, Inspector
 from models.open_set import OpenSetClassifier, TypeDecision

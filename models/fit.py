@@ -1,61 +1,23 @@
 """Fit a model bundle on the good training images of a dataset folder."""
 
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image
 from sklearn.model_selection import KFold
-from tqdm.auto import tqdm
 
 from models.bundle import ModelBundle
+from models.classifier import registry
 from models.dataset import GOOD, fingerprint, list_images
-from models.encoder import EncoderConfig, Latents, PooledEncoder
-from models.images import decode_image
+from models.encoder import EncoderConfig, PooledEncoder
+from models.encoding import encode_views
+from models.fit_types import TypeFit, fit_types, has_defect_types, labelled_defects
 from models.latent_reference import LatentReference
 from models.mahalanobis import MahalanobisScorer
+from models.open_set import OpenSetClassifier
 from models.scorer import Scorer
 from models.threshold import Thresholds
-
-if TYPE_CHECKING:
-    from models.fit_types import TypeFit
-
-
-def encode_paths(encoder: PooledEncoder, paths: list[Path], **options) -> np.ndarray:
-    """Full-frame latents of image files (``encode_views``'s options)."""
-    return encode_views(encoder, paths, **options).full
-
-
-def encode_views(
-    encoder: PooledEncoder, paths: list[Path], batch_size: int = 32, progress: bool = True,
-    transform: Callable[[Image.Image], Image.Image] | None = None, desc: str = "encoding",
-) -> Latents:
-    """Latents for image files, decoding the next batch in threads while this one encodes.
-
-    ``transform``: applied to each decoded image first (a simulated lighting change, the
-    flips and rotations that multiply few labelled examples).
-    """
-    def prepare(path: Path) -> np.ndarray:
-        image = decode_image(path.read_bytes())
-        return encoder.prepare(transform(image) if transform else image)
-
-    chunks = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
-    latents = []
-    with ThreadPoolExecutor(max_workers=4) as pool, tqdm(
-        total=len(paths), desc=desc, unit="img", disable=not progress
-    ) as bar:
-        pending = pool.submit(lambda c: list(map(prepare, c)), chunks[0]) if chunks else None
-        for index in range(len(chunks)):
-            batch = np.stack(pending.result())
-            if index + 1 < len(chunks):
-                pending = pool.submit(lambda c: list(map(prepare, c)), chunks[index + 1])
-            latents.append(encoder.encode_views(batch))
-            bar.update(len(batch))
-    return Latents.concat(latents)
 
 
 def out_of_fold_scores(scorer: Scorer, latents: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
@@ -77,7 +39,7 @@ def fit_bundle(
     max_images: int | None = None,
     device: str = "auto",
     progress: bool = True,
-    types: "TypeOptions | None" = None,
+    types: "TypeOptions | None" = None,  # defined below, with the defect-type fitting
 ) -> ModelBundle:
     """Encode train/good, calibrate thresholds on out-of-fold scores, fit on all of it; with
     train/<type>/ folders also the defect-type classifier."""
@@ -127,11 +89,7 @@ class TypeOptions:
 
 
 def _fit_types(data_dir: Path, encoder: PooledEncoder, good_centre: np.ndarray, options: TypeOptions,
-               progress: bool) -> "TypeFit | None":
-    from models.classifier import registry
-    from models.fit_types import fit_types, has_defect_types, labelled_defects
-    from models.open_set import OpenSetClassifier
-
+               progress: bool) -> TypeFit | None:
     if not options.enabled or not has_defect_types(data_dir):
         return None
     items = labelled_defects(data_dir, options.max_per_type)
@@ -139,7 +97,7 @@ def _fit_types(data_dir: Path, encoder: PooledEncoder, good_centre: np.ndarray, 
     return fit_types(encoder, good_centre, items, model, options.drop_suspects, progress)
 
 
-def _types_report(fitted: "TypeFit | None") -> dict:
+def _types_report(fitted: TypeFit | None) -> dict:
     if fitted is None:
         return {}
     return {"defect_types": {

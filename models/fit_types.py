@@ -13,7 +13,7 @@ import numpy as np
 
 from models.dataset import GOOD, LabelledImage, list_images
 from models.encoder import PooledEncoder
-from models.fit import encode_views
+from models.encoding import encode_views
 from models.hygiene import Hygiene, Suspect
 from models.images import dihedral_view
 from models.logistic import LogisticClassifier

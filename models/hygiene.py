@@ -66,8 +66,10 @@ class Hygiene:
     def _dbscan_noise(self, vectors: np.ndarray, labels: np.ndarray) -> np.ndarray:
         def noise(members):
             own = vectors[members]
-            # eps from the type's own spacing: its usual distance to the k-th neighbour
-            spacing = knn_distance(own, own, self.neighbours + 1) * (self.neighbours + 1) / self.neighbours
+            # eps from the type's own spacing: the mean distance to the k nearest others (the
+            # nearest of k + 1 is the point itself, at distance 0)
+            k = self.neighbours
+            spacing = knn_distance(own, own, k + 1) * (k + 1) / k
             eps = float(np.quantile(spacing, self.eps_quantile))
             found = DBSCAN(eps=max(eps, 1e-6), min_samples=self.neighbours, metric="cosine").fit(own)
             return found.labels_ == -1

@@ -24,7 +24,7 @@ from PIL import Image, ImageEnhance
 
 from models.dataset import GOOD, list_images
 from models.drift import DriftMonitor, event_statistics
-from models.fit import encode_views
+from models.encoding import encode_views
 from models.inspector import Inspector
 from models.novelty import NoveltyDetector, Sighting, is_unexplained
 

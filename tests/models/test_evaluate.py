@@ -9,8 +9,9 @@ from threadpoolctl import threadpool_limits
 
 from models.bundle import CLASSIFIER_ARRAYS, ModelBundle
 from models.encoder import EncoderConfig
+from models.encoding import encode_views
 from models.evaluate import evaluate
-from models.fit import TypeOptions, encode_views, fit_bundle
+from models.fit import TypeOptions, fit_bundle
 from models.inspector import Inspector
 from schemas import TypeStatus
 
