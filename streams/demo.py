@@ -5,6 +5,7 @@ import json
 import random
 import tempfile
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -36,6 +37,8 @@ class DemoSummary:
     duplicates: int
     missing: int
     alerts: int
+    review_requests: int
+    defect_types: dict[str, int]  # named automatically, by type
     image_auroc: float | None
     events_per_second: float
     latency_p50_seconds: float | None
@@ -112,6 +115,11 @@ def summarise(published: dict[str, str], outcomes: Outcomes, version: str, camer
         duplicates=outcomes.duplicates,
         missing=len(set(published) - outcomes.answered_ids()),
         alerts=len(outcomes.alerts),
+        review_requests=len(outcomes.reviews),
+        defect_types=dict(Counter(
+            v.classification.defect_type for v in outcomes.verdicts.values()
+            if v.classification and v.classification.defect_type
+        )),
         image_auroc=auroc,
         events_per_second=len(outcomes.verdicts) / span if span > 0 else 0.0,
         latency_p50_seconds=float(np.percentile(latencies, 50)) if latencies else None,
