@@ -1,4 +1,4 @@
-"""The Faust app: topics, the idempotency table and the inspect agent. Thin by design."""
+"""The Faust app: topics, tables, the inspect, labels and novelty agents, example sync. Thin by design."""
 
 import asyncio
 import contextlib
