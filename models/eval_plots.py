@@ -13,18 +13,19 @@ from sklearn.metrics import roc_curve  # noqa: E402
 
 from models.dataset import GOOD  # noqa: E402
 from models.inspector import Assessment, Inspector  # noqa: E402
+from models.open_set import TypeDecision  # noqa: E402
 from schemas import TypeStatus  # noqa: E402
 
 
 def write_all(out_dir: Path, a: Assessment, truth: np.ndarray, inspector: Inspector,
-              centre: np.ndarray, trained: set[str]) -> None:
+              centre: np.ndarray, decisions: list[TypeDecision] | None, trained: set[str]) -> None:
+    """``decisions``: the defect-type decisions of the images whose truth is not good."""
     thresholds = inspector.bundle.thresholds
     roc(out_dir / "roc.png", a.scores, truth)
     histograms(out_dir / "score_histograms.png", a.scores, truth, thresholds.threshold,
                thresholds.review_threshold)
     defects = truth != GOOD
-    if inspector.classifier is not None and defects.any():
-        decisions = inspector.classifier.decide(centre[defects])
+    if decisions is not None:
         shown = [d.label if d.status is TypeStatus.KNOWN else d.status.value for d in decisions]
         confusion(out_dir / "confusion.png", truth[defects], shown, inspector.classifier.classes)
         latent_map(out_dir / "latent_map.png", inspector.classifier.space.transform(centre[defects]),

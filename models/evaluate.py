@@ -43,6 +43,7 @@ def evaluate(inspector: Inspector, data_dir: Path, out_dir: Path, progress: bool
     classifier = inspector.classifier
     trained = {i.label for i in list_images(data_dir, "train")} - {GOOD}
     defects = truth != GOOD
+    decisions = None  # defect-type decisions of the defect images, when the model has types
     if classifier is not None and defects.any():
         decisions = classifier.decide(latents.centre[defects])
         metrics |= type_metrics(decisions, truth[defects], trained)
@@ -54,7 +55,7 @@ def evaluate(inspector: Inspector, data_dir: Path, out_dir: Path, progress: bool
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     from models import eval_plots  # matplotlib only when a report is written
 
-    eval_plots.write_all(out_dir, assessment, truth, inspector, latents.centre, trained)
+    eval_plots.write_all(out_dir, assessment, truth, inspector, latents.centre, decisions, trained)
     return metrics
 
 

@@ -20,6 +20,17 @@ from models.scorer import Scorer
 from models.threshold import Thresholds
 
 
+@dataclass(frozen=True)
+class TypeOptions:
+    """How the defect-type classifier is fitted (when train/<type>/ folders exist)."""
+
+    classifier: str = "logistic"
+    views: int = 8  # flips and rotations per example (1: orientation matters)
+    drop_suspects: bool = False
+    max_per_type: int | None = None
+    enabled: bool = True
+
+
 def out_of_fold_scores(scorer: Scorer, latents: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
     """Each good image scored by a model that never saw it: honest held-back scores."""
     scores = np.empty(len(latents))
@@ -39,7 +50,7 @@ def fit_bundle(
     max_images: int | None = None,
     device: str = "auto",
     progress: bool = True,
-    types: "TypeOptions | None" = None,  # defined below, with the defect-type fitting
+    types: TypeOptions = TypeOptions(),
 ) -> ModelBundle:
     """Encode train/good, calibrate thresholds on out-of-fold scores, fit on all of it; with
     train/<type>/ folders also the defect-type classifier."""
@@ -55,7 +66,7 @@ def fit_bundle(
     scorer.fit(latents)
     created = datetime.now(UTC)
     data_fingerprint = fingerprint(paths)
-    fitted_types = _fit_types(data_dir, encoder, views.centre, types or TypeOptions(), progress)
+    fitted_types = _fit_types(data_dir, encoder, views.centre, types, progress)
     return ModelBundle(
         version=f"{created:%Y%m%dT%H%M%SZ}-{data_fingerprint[:8]}",
         created_at=created,
@@ -75,17 +86,6 @@ def fit_bundle(
             },
         },
     )
-
-
-@dataclass(frozen=True)
-class TypeOptions:
-    """How the defect-type classifier is fitted (when train/<type>/ folders exist)."""
-
-    classifier: str = "logistic"
-    views: int = 8  # flips and rotations per example (1: orientation matters)
-    drop_suspects: bool = False
-    max_per_type: int | None = None
-    enabled: bool = True
 
 
 def _fit_types(data_dir: Path, encoder: PooledEncoder, good_centre: np.ndarray, options: TypeOptions,

@@ -84,7 +84,7 @@ def fit_types(encoder: PooledEncoder, good_centre: np.ndarray, items: list[Label
     if drop_suspects and suspects:
         examples = examples.without({s.index for s in suspects})
         dropped = [items[s.index].path.name for s in suspects]
-    model.fit(good_centre, examples.latents, examples.labels, examples.groups, examples.originals)
+    model.fit_examples(examples.latents, examples.labels, examples.groups, examples.originals)
     return TypeFit(model, suspects, dropped, items)
 
 

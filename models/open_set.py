@@ -76,10 +76,14 @@ class OpenSetClassifier:
         """``latents``: centre-view latents of labelled defects. ``groups``: the source image of
         each row (flipped and rotated copies share one), ``originals``: rows that are the
         images as taken; calibration holds out whole groups and predicts on originals only."""
+        self.space.fit(good_latents)
+        return self.fit_examples(latents, labels, groups, originals)
+
+    def fit_examples(self, latents: np.ndarray, labels, groups=None, originals=None) -> Self:
+        """``fit`` with the deviation space already fitted on the good latents."""
         labels = np.asarray(labels).astype(str)
         groups = np.arange(len(labels)) if groups is None else np.asarray(groups)
         originals = np.ones(len(labels), bool) if originals is None else np.asarray(originals, bool)
-        self.space.fit(good_latents)
         self.vectors_ = self.space.transform(latents)
         self.labels_ = labels
         confidence, correct, distance = self._out_of_fold(groups, originals)

@@ -13,8 +13,8 @@ relabelled event simply overwrites its example (idempotent by event id).
 import asyncio
 import io
 import logging
+import time
 from collections.abc import Awaitable
-from datetime import datetime
 
 import numpy as np
 
@@ -144,7 +144,7 @@ class ExampleSync:
         self.examples[uri] = (arrays["latents"], str(arrays["label"]))
 
     def _refit(self) -> None:
-        started = datetime.now()
+        started = time.perf_counter()
         items = list(self.examples.values())
         latents = np.concatenate([views for views, _ in items]) if items else np.empty((0, 0), np.float32)
         self.inspector.learn(latents, [label for views, label in items for _ in views])
@@ -152,4 +152,4 @@ class ExampleSync:
         self.metrics.classifier_examples.labels("labelled").set(len(items))
         self.metrics.classifier_types.set(len(classifier.classes) if classifier else 0)
         log.info("classifier refitted with %d labelled examples in %.1fs: types %s", len(items),
-                 (datetime.now() - started).total_seconds(), classifier.classes if classifier else [])
+                 time.perf_counter() - started, classifier.classes if classifier else [])
