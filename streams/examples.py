@@ -111,7 +111,9 @@ class ExampleSync:
         self.examples: dict[str, tuple[np.ndarray, str]] = {}  # uri -> (latents [views, dim], label)
         self.encoder_key = inspector.bundle.encoder.key()
         classifier = inspector.bundle.classifier
-        metrics.classifier_examples.labels("fitted").set(int(classifier.labels_.size) if classifier else 0)
+        # examples, not rows: each fitted example is stored in ``views`` flipped and turned copies
+        fitted = classifier.labels_.size // classifier.views if classifier else 0
+        metrics.classifier_examples.labels("fitted").set(fitted)
         metrics.classifier_types.set(len(classifier.classes) if classifier else 0)
 
     def refresh(self) -> bool:

@@ -47,7 +47,7 @@ def test_labels_for_a_new_type_make_later_events_of_it_come_out_as_it(
         assert {ReviewReason.AMBIGUOUS_TYPE, ReviewReason.UNKNOWN_TYPE} & set(some.reasons)
         assert some.image_uri == before.verdicts[some.event_id].image_uri
 
-        chosen = sorted(typed)[:N_LABELS]
+        chosen = sorted(typed, key=lambda i: sent[i].name)[:N_LABELS]  # the same images every run
         labels = [Label(event_id=i, label="spur", labelled_by="op-3", labelled_at=datetime.now(UTC))
                   for i in chosen]
 
@@ -56,7 +56,10 @@ def test_labels_for_a_new_type_make_later_events_of_it_come_out_as_it(
                 await send_raw(producer, stack.settings.labels_topic, label.to_bytes(), key=label.event_id)
             return []
 
+        examples = stack.metrics()["latentline_classifier_examples"]  # the fitted ones
         stack.run(label_them)
+        # every label in: the first one alone already makes spur a sixth type
+        assert wait_for_metric(stack, "latentline_classifier_examples", examples + N_LABELS)
         assert wait_for_metric(stack, "latentline_classifier_types", 6.0)
         assert stack.metrics()["latentline_labels_total"] == N_LABELS  # all learned (none failed)
 
@@ -66,6 +69,7 @@ def test_labels_for_a_new_type_make_later_events_of_it_come_out_as_it(
     assert_named_spur(after, resent)
 
     with stack.worker("restarted"):  # a new worker reads the labelled examples from the store
+        assert wait_for_metric(stack, "latentline_classifier_examples", examples + N_LABELS)
         assert wait_for_metric(stack, "latentline_classifier_types", 6.0)
         resent = {}
         again = stack.run(publisher_of(taught, "cam-t", resent))
@@ -73,10 +77,12 @@ def test_labels_for_a_new_type_make_later_events_of_it_come_out_as_it(
 
 
 def assert_named_spur(outcomes, sent: dict) -> None:
-    """The images labelled earlier, sent again as new events, are named spur (one may miss)."""
-    verdicts = [outcomes.verdicts[i] for i in sent]
-    named = [v for v in verdicts if v.classification and v.classification.defect_type == "spur"]
-    assert len(named) >= len(sent) - 1, [v.classification for v in verdicts]
+    """The images labelled earlier, sent again as new events, come out as spur: the most probable
+    type of all but one, and named automatically for most (a type taught from a handful of labels
+    is not yet confident everywhere: the rest go to review with spur as their best guess)."""
+    types = [outcomes.verdicts[i].classification for i in sent]
+    assert sum(t is not None and t.best_guess == "spur" for t in types) >= len(sent) - 1, types
+    assert sum(t is not None and t.defect_type == "spur" for t in types) >= len(sent) // 2, types
 
 
 def wait_for_metric(stack, name: str, value: float, timeout: float = 60.0) -> bool:
