@@ -16,7 +16,7 @@ from models.open_set import OpenSetClassifier
 from models.scorer import Scorer, registry
 from models.threshold import Thresholds
 
-FORMAT = 3  # 2: adds the latent reference (drift and novelty yardstick); 3: defect types
+FORMAT = 4  # 2: latent reference (drift, novelty); 3: defect types; 4: feature maps, scorer choice
 MANIFEST = "manifest.json"
 SCORER_ARRAYS = "scorer.npz"
 REFERENCE_ARRAYS = "reference.npz"
@@ -73,11 +73,10 @@ class ModelBundle:
         if manifest.get("classifier"):
             with np.load(directory / CLASSIFIER_ARRAYS, allow_pickle=False) as arrays:
                 classifier = OpenSetClassifier.from_arrays(manifest["classifier"]["params"], dict(arrays))
-        encoder = dict(manifest["encoder"], layers=tuple(manifest["encoder"]["layers"]))
         return cls(
             version=manifest["version"],
             created_at=datetime.fromisoformat(manifest["created_at"]),
-            encoder=EncoderConfig(**encoder),
+            encoder=EncoderConfig.from_dict(manifest["encoder"]),
             scorer=scorer,
             thresholds=Thresholds(**manifest["thresholds"]),
             reference=reference,

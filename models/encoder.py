@@ -3,9 +3,11 @@
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 import torchvision
 from PIL import Image
 from torchvision.models.feature_extraction import create_feature_extractor
@@ -19,6 +21,15 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # is tuned to ImageNet classes. Pooling several scales keeps both.
 DEFAULT_LAYERS = {
     "mobilenet_v2": ("features.6", "features.13", "features.18"),
+    "resnet18": ("layer2", "layer3"),
+    "resnet50": ("layer2", "layer3"),
+    "wide_resnet50_2": ("layer2", "layer3"),
+}
+# Spatial feature maps for the scorers that localise (PaDiM, PatchCore): two mid-level layers,
+# brought to the coarser one's grid. On deeppcb-patches features.10 + features.13 (stride 16)
+# localised better than features.6 (stride 8) at a quarter of the patches.
+DEFAULT_MAP_LAYERS = {
+    "mobilenet_v2": ("features.10", "features.13"),
     "resnet18": ("layer2", "layer3"),
     "resnet50": ("layer2", "layer3"),
     "wide_resnet50_2": ("layer2", "layer3"),
@@ -40,12 +51,22 @@ class EncoderConfig:
     # and width): cameras and crops framed on a region of interest put the defect there, and
     # the defect classifier reads it without the surrounding board diluting it.
     centre_fraction: float = 0.5
+    map_layers: tuple[str, ...] | None = None
 
     def resolved_layers(self) -> tuple[str, ...]:
         return tuple(self.layers or DEFAULT_LAYERS[self.backbone])
 
+    def resolved_map_layers(self) -> tuple[str, ...]:
+        return tuple(self.map_layers or DEFAULT_MAP_LAYERS[self.backbone])
+
     def to_dict(self) -> dict:
-        return asdict(self) | {"layers": list(self.resolved_layers())}
+        return asdict(self) | {"layers": list(self.resolved_layers()),
+                               "map_layers": list(self.resolved_map_layers())}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "EncoderConfig":
+        tuples = {k: tuple(values[k]) for k in ("layers", "map_layers") if values.get(k) is not None}
+        return cls(**(values | tuples))
 
     def key(self) -> str:
         """Short and stable: latents made by encoders with equal keys are interchangeable."""
@@ -54,23 +75,40 @@ class EncoderConfig:
 
 @dataclass(frozen=True)
 class Latents:
-    """Two pooled views of one forward pass: ``full`` for anomaly scoring and drift, ``centre``
-    for naming the defect type."""
+    """What one forward pass yields for a batch: two pooled views, ``full`` for anomaly scoring
+    and drift, ``centre`` for naming the defect type; and, when a scorer asks for them, the
+    spatial feature ``maps`` (localising scorers) and the input ``pixels`` (autoencoders)."""
 
     full: np.ndarray  # [N, dim]
     centre: np.ndarray  # [N, dim]
+    maps: np.ndarray | None = None  # [N, channels, h, w] float32, neighbourhood-averaged patches
+    pixels: np.ndarray | None = None  # [N, H, W, 3] uint8, as ``PooledEncoder.prepare`` made them
 
     def __len__(self) -> int:
         return len(self.full)
 
     def take(self, index) -> "Latents":
-        return Latents(self.full[index], self.centre[index])
+        return Latents(*(None if part is None else part[index] for part in self._parts()))
+
+    def _parts(self) -> tuple:
+        return self.full, self.centre, self.maps, self.pixels
 
     @classmethod
     def concat(cls, parts: list["Latents"]) -> "Latents":
         if not parts:
             return cls(np.empty((0, 0), np.float32), np.empty((0, 0), np.float32))
-        return cls(np.concatenate([p.full for p in parts]), np.concatenate([p.centre for p in parts]))
+        columns = zip(*(p._parts() for p in parts))
+        return cls(*(None if column[0] is None else np.concatenate(column) for column in columns))
+
+
+def load_backbone(name: str, weights: str | None) -> torch.nn.Module:
+    """A torchvision model with ImageNet weights by enum name (``IMAGENET1K_V1``: loads where the
+    torch hub cache has them), from a local ``.pth`` state dict, or random (None)."""
+    if weights and Path(weights).suffix in (".pth", ".pt"):
+        model = torchvision.models.get_model(name, weights=None)
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        return model
+    return torchvision.models.get_model(name, weights=weights)
 
 
 class PooledEncoder:
@@ -83,9 +121,11 @@ class PooledEncoder:
     def __init__(self, config: EncoderConfig = EncoderConfig(), device: str = "auto"):
         self.config = config
         self.device = select_device(device)
-        model = torchvision.models.get_model(config.backbone, weights=config.weights)
+        model = load_backbone(config.backbone, config.weights)
         self._layers = config.resolved_layers()
-        self._net = create_feature_extractor(model.eval(), return_nodes=list(self._layers))
+        self._map_layers = config.resolved_map_layers()
+        nodes = list(dict.fromkeys(self._layers + self._map_layers))
+        self._net = create_feature_extractor(model.eval(), return_nodes=nodes)
         self._net = self._net.to(self.device, memory_format=torch.channels_last)
         self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1) * 255
         self._std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1) * 255
@@ -106,14 +146,29 @@ class PooledEncoder:
         return self.encode_views(batch).full
 
     @torch.inference_mode()
-    def encode_views(self, batch: np.ndarray) -> Latents:
-        """Both pooled views of ``batch`` from one forward pass."""
+    def encode_views(self, batch: np.ndarray, maps: bool = False, pixels: bool = False) -> Latents:
+        """The pooled views of ``batch`` from one forward pass; the feature maps and the input
+        pixels too when asked (a scorer's ``needs_maps`` / ``needs_pixels``)."""
         x = self._to_device(batch)
         with autocast(self.device, self.config.precision):
-            maps = self._net(x)
-            full = [maps[name].float().mean(dim=(2, 3)) for name in self._layers]
-            centre = [self._centre(maps[name].float()).mean(dim=(2, 3)) for name in self._layers]
-        return Latents(torch.cat(full, dim=1).cpu().numpy(), torch.cat(centre, dim=1).cpu().numpy())
+            features = self._net(x)
+            full = [features[name].float().mean(dim=(2, 3)) for name in self._layers]
+            centre = [self._centre(features[name].float()).mean(dim=(2, 3)) for name in self._layers]
+            patches = self._patches(features) if maps else None
+        return Latents(
+            torch.cat(full, dim=1).cpu().numpy(),
+            torch.cat(centre, dim=1).cpu().numpy(),
+            patches,
+            np.ascontiguousarray(batch) if pixels else None,
+        )
+
+    def _patches(self, features: dict[str, torch.Tensor]) -> np.ndarray:
+        """Each map layer averaged over 3x3 neighbourhoods (PatchCore's local context) and
+        brought to the coarsest map layer's grid, stacked along channels."""
+        layers = [features[name].float() for name in self._map_layers]
+        grid = min((f.shape[2], f.shape[3]) for f in layers)
+        pooled = [F.adaptive_avg_pool2d(F.avg_pool2d(f, 3, 1, 1), grid) for f in layers]
+        return torch.cat(pooled, dim=1).cpu().numpy()
 
     def _centre(self, feature_map: torch.Tensor) -> torch.Tensor:
         height, width = feature_map.shape[2:]

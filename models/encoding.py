@@ -15,11 +15,13 @@ from models.images import decode_image
 def encode_views(
     encoder: PooledEncoder, paths: list[Path], batch_size: int = 32, progress: bool = True,
     transform: Callable[[Image.Image], Image.Image] | None = None, desc: str = "encoding",
+    maps: bool = False, pixels: bool = False,
 ) -> Latents:
     """Latents for image files, decoding the next batch in threads while this one encodes.
 
     ``transform``: applied to each decoded image first (a simulated lighting change, the
-    flips and rotations that multiply few labelled examples).
+    flips and rotations that multiply few labelled examples). ``maps``, ``pixels``: keep the
+    feature maps and input pixels too (what the scorer needs).
     """
     def prepare(path: Path) -> np.ndarray:
         image = decode_image(path.read_bytes())
@@ -35,6 +37,6 @@ def encode_views(
             batch = np.stack(pending.result())
             if index + 1 < len(chunks):
                 pending = pool.submit(lambda c: list(map(prepare, c)), chunks[index + 1])
-            latents.append(encoder.encode_views(batch))
+            latents.append(encoder.encode_views(batch, maps, pixels))
             bar.update(len(batch))
     return Latents.concat(latents)

@@ -20,7 +20,7 @@ from schemas import TypeStatus  # noqa: E402
 def write_all(out_dir: Path, a: Assessment, truth: np.ndarray, inspector: Inspector,
               centre: np.ndarray, decisions: list[TypeDecision] | None, trained: set[str]) -> None:
     """``decisions``: the defect-type decisions of the images whose truth is not good."""
-    thresholds = inspector.bundle.thresholds
+    thresholds = inspector.thresholds
     roc(out_dir / "roc.png", a.scores, truth)
     histograms(out_dir / "score_histograms.png", a.scores, truth, thresholds.threshold,
                thresholds.review_threshold)
@@ -115,3 +115,45 @@ def _save(fig, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def image_grid(path: Path, panels: list[tuple], columns: int) -> None:
+    """``panels``: (image, overlay, caption); each shown as the image above its overlay."""
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(2 * rows, columns, figsize=(2.4 * columns, 2.3 * rows * 2), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for k, (image, overlaid, caption) in enumerate(panels):
+        row, column = divmod(k, columns)
+        axes[2 * row, column].imshow(image.convert("RGB"))
+        axes[2 * row, column].set_title(caption, fontsize=8)
+        axes[2 * row + 1, column].imshow(overlaid)
+    fig.suptitle("Test images and their anomaly maps (normalised score; colour from 0.3, red at 1)")
+    _save(fig, path)
+
+
+def loss_curve(path: Path, history: dict) -> None:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name in ("train_loss", "val_loss"):
+        values = np.asarray(history.get(name, []))
+        if len(values):
+            ax.plot(np.arange(1, len(values) + 1), values, label=name.replace("_", " "))
+    ax.set(xlabel="epoch", ylabel="loss", yscale="log", title="Autoencoder training (good images only)")
+    ax.legend()
+    _save(fig, path)
+
+
+def separation(path: Path, groups: dict[str, dict[str, np.ndarray]]) -> None:
+    """``groups``: split (train / validation / defect) -> score name -> scores: one panel per
+    score name, the three splits' distributions in each (seed 001, Table I)."""
+    names = list(next(iter(groups.values())))
+    fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        values = np.concatenate([g[name] for g in groups.values()])
+        bins = np.linspace(values.min(), np.quantile(values, 0.995), 60)
+        for split, scores in groups.items():
+            ax.hist(scores[name], bins=bins, histtype="step", density=True, linewidth=1.5,
+                    label=f"{split} (median {np.median(scores[name]):.3g})")
+        ax.set(xlabel=f"{name} score", ylabel="density", title=f"{name} score: train, validation, defect")
+        ax.legend(fontsize=8)
+    _save(fig, path)

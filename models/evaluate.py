@@ -21,9 +21,9 @@ from sklearn.metrics import (
 )
 
 from models.dataset import GOOD, list_images
-from models.encoding import encode_views
 from models.images import decode_image
 from models.inspector import Assessment, Inspector
+from models.map_eval import anomaly_grid, pixel_auroc
 from models.open_set import OpenSetClassifier, TypeDecision
 from schemas import Decision, TypeStatus
 
@@ -34,12 +34,16 @@ def evaluate(inspector: Inspector, data_dir: Path, out_dir: Path, progress: bool
     items = list_images(data_dir, "test")
     truth = np.array([i.label for i in items])
     started = time.perf_counter()
-    latents = encode_views(inspector.encoder, [i.path for i in items], progress=progress, desc="test images")
-    assessment = inspector.assess(latents)
+    latents = inspector.encode_files([i.path for i in items], progress=progress, desc="test images")
+    assessment = inspector.assess(latents, maps=False)
     elapsed = time.perf_counter() - started
-    metrics = anomaly_metrics(assessment, truth, inspector.bundle.thresholds.threshold)
-    metrics |= {"images_per_second": len(items) / elapsed, "n_test": len(items),
-                "model_version": inspector.version}
+    metrics = anomaly_metrics(assessment, truth, inspector.thresholds.threshold)
+    scorer = inspector.bundle.scorer
+    metrics |= {"pixel_auroc": pixel_auroc(inspector, latents, items, data_dir),
+                "images_per_second": len(items) / elapsed, "n_test": len(items),
+                "model_version": inspector.version, "method": scorer.name}
+    if hasattr(scorer, "expensive_share_"):  # a cascade: how much of the expensive stage ran
+        metrics["expensive_share"] = scorer.expensive_share_
     classifier = inspector.classifier
     trained = {i.label for i in list_images(data_dir, "train")} - {GOOD}
     defects = truth != GOOD
@@ -56,7 +60,26 @@ def evaluate(inspector: Inspector, data_dir: Path, out_dir: Path, progress: bool
     from models import eval_plots  # matplotlib only when a report is written
 
     eval_plots.write_all(out_dir, assessment, truth, inspector, latents.centre, decisions, trained)
+    anomaly_grid(out_dir / "anomaly_maps.png", inspector, latents, items, truth, assessment.scores)
+    if hasattr(scorer, "score_parts"):  # autoencoders: seed 001's figures
+        autoencoder_plots(out_dir, inspector, data_dir, latents, truth, progress)
     return metrics
+
+
+def autoencoder_plots(out_dir: Path, inspector: Inspector, data_dir: Path, latents, truth: np.ndarray,
+                      progress: bool, max_train: int = 500) -> None:
+    """The training loss curve, and seed 001's Table I as a figure: train, validation (good test)
+    and defect score distributions, reconstruction and latent score side by side."""
+    from models import eval_plots
+
+    scorer = inspector.bundle.scorer
+    eval_plots.loss_curve(out_dir / "loss.png", scorer.history_)
+    train_paths = [i.path for i in list_images(data_dir, "train", GOOD)][:max_train]
+    train = scorer.score_parts(inspector.encode_files(train_paths, progress=progress, desc="train images"))
+    test = scorer.score_parts(latents)
+    groups = {"train": train, "validation": {k: v[truth == GOOD] for k, v in test.items()},
+              "defect": {k: v[truth != GOOD] for k, v in test.items()}}
+    eval_plots.separation(out_dir / "separation.png", groups)
 
 
 def anomaly_metrics(a: Assessment, truth: np.ndarray, threshold: float) -> dict:
@@ -82,8 +105,7 @@ def anomaly_metrics(a: Assessment, truth: np.ndarray, threshold: float) -> dict:
     return {
         "image_auroc": float(roc_auc_score(defective, a.scores)) if both else None,
         "image_ap": float(average_precision_score(defective, a.scores)) if both else None,
-        "pixel_auroc": None,  # no pixel masks in the dataset, no anomaly maps from this scorer
-        "threshold": float(threshold),
+            "threshold": float(threshold),
         "precision": float(precision),
         "recall": float(recall),
         "f1": float(f1),

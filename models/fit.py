@@ -5,7 +5,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import KFold
 
 from models.bundle import ModelBundle
 from models.classifier import registry
@@ -14,9 +13,9 @@ from models.encoder import EncoderConfig, PooledEncoder
 from models.encoding import encode_views
 from models.fit_types import TypeFit, fit_types, has_defect_types, labelled_defects
 from models.latent_reference import LatentReference
-from models.mahalanobis import MahalanobisScorer
 from models.open_set import OpenSetClassifier
-from models.scorer import Scorer
+from models.scorer import Scorer, held_back_scores
+from models.scorer import registry as scorers
 from models.threshold import Thresholds
 
 
@@ -31,13 +30,15 @@ class TypeOptions:
     enabled: bool = True
 
 
-def out_of_fold_scores(scorer: Scorer, latents: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
-    """Each good image scored by a model that never saw it: honest held-back scores."""
-    scores = np.empty(len(latents))
-    for fit_idx, held_idx in KFold(folds, shuffle=True, random_state=seed).split(latents):
-        fold = type(scorer)(**scorer.get_params()).fit(latents[fit_idx])
-        scores[held_idx] = fold.score(latents[held_idx])
-    return scores
+DEFAULT_METHOD = "patchcore"
+MIN_GOOD_IMAGES = 10
+
+
+def make_scorer(method: str = DEFAULT_METHOD, **params) -> Scorer:
+    known = scorers()
+    if method not in known:
+        raise ValueError(f"unknown method {method!r}: choose one of {', '.join(sorted(known))}")
+    return known[method](**params)
 
 
 def fit_bundle(
@@ -46,24 +47,24 @@ def fit_bundle(
     scorer: Scorer | None = None,
     target_fpr: float = 0.01,
     review_fpr: float = 0.03,
-    folds: int = 5,
+    holdout: float = 0.2,
     max_images: int | None = None,
     device: str = "auto",
     progress: bool = True,
     types: TypeOptions = TypeOptions(),
 ) -> ModelBundle:
-    """Encode train/good, calibrate thresholds on out-of-fold scores, fit on all of it; with
-    train/<type>/ folders also the defect-type classifier."""
+    """Encode train/good, fit the scorer on most of it and calibrate its thresholds on the rest
+    (``holdout``); with train/<type>/ folders also the defect-type classifier."""
     paths = [item.path for item in list_images(data_dir, "train", GOOD)][:max_images]
-    if len(paths) < 2 * folds:
-        raise ValueError(f"need at least {2 * folds} good training images, found {len(paths)}")
-    scorer = scorer or MahalanobisScorer()
+    if len(paths) < MIN_GOOD_IMAGES:
+        raise ValueError(f"need at least {MIN_GOOD_IMAGES} good training images, found {len(paths)}")
+    scorer = scorer or make_scorer()
     encoder = PooledEncoder(encoder_config, device=device)
-    views = encode_views(encoder, paths, progress=progress)
+    views = encode_views(encoder, paths, progress=progress, maps=scorer.needs_maps,
+                         pixels=scorer.needs_pixels)
     latents = views.full
-    held_back = out_of_fold_scores(scorer, latents, folds)
+    held_back = held_back_scores(scorer, views, holdout, progress=progress)
     thresholds = Thresholds.from_good_scores(held_back, target_fpr, review_fpr)
-    scorer.fit(latents)
     created = datetime.now(UTC)
     data_fingerprint = fingerprint(paths)
     fitted_types = _fit_types(data_dir, encoder, views.centre, types, progress)
@@ -80,6 +81,7 @@ def fit_bundle(
             "fingerprint": data_fingerprint,
             "dataset": Path(data_dir).name,
             "target_fpr": target_fpr,
+            "n_held_back": len(held_back),
             "review_fpr": review_fpr,
             "held_back_good_score_quantiles": {
                 q: float(np.quantile(held_back, float(q))) for q in ("0.5", "0.9", "0.99")

@@ -2,12 +2,14 @@
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from models.bundle import ModelBundle
 from models.encoder import Latents, PooledEncoder
+from models.encoding import encode_views
 from models.images import dihedral_view
 from models.open_set import OpenSetClassifier, TypeDecision
 from schemas import Decision
@@ -15,11 +17,12 @@ from schemas import Decision
 
 @dataclass(frozen=True)
 class Assessment:
-    scores: np.ndarray
+    scores: np.ndarray  # normalised: 0.5 is the defect threshold (models/threshold.py)
     decisions: list[Decision]
     summaries: np.ndarray  # [N, statistics] drift statistics (LatentReference.summaries)
     directions: np.ndarray  # [N, components] deviation directions (novelty clustering)
     types: list[TypeDecision | None]  # for anomalous parts when the model knows defect types
+    maps: list[np.ndarray | None]  # normalised anomaly maps [h, w] of the anomalous parts
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class Inspector:
         # Replaced whole (never mutated) when operators' labels arrive: a batch in flight keeps
         # the classifier it started with.
         self.classifier: OpenSetClassifier | None = bundle.classifier
+        self.thresholds = bundle.thresholds.normalised()  # what verdicts report
 
     @property
     def version(self) -> str:
@@ -45,25 +49,46 @@ class Inspector:
     def prepare(self, image: Image.Image) -> np.ndarray:
         return self.encoder.prepare(image)
 
+    def encode_files(self, paths: list[Path], progress: bool = True, **options) -> Latents:
+        """Latents of image files with what this bundle's scorer needs (models/encoding.py)."""
+        scorer = self.bundle.scorer
+        return encode_views(self.encoder, paths, progress=progress, maps=scorer.needs_maps,
+                            pixels=scorer.needs_pixels, **options)
+
     def infer(self, batch: np.ndarray) -> BatchResult:
         started = time.perf_counter()
-        latents = self.encoder.encode_views(batch)
+        scorer = self.bundle.scorer
+        latents = self.encoder.encode_views(batch, maps=scorer.needs_maps, pixels=scorer.needs_pixels)
         encoded = time.perf_counter()
         assessment = self.assess(latents)
         return BatchResult(assessment, latents, encoded - started, time.perf_counter() - encoded)
 
-    def assess(self, latents: Latents) -> Assessment:
-        """Scores, decisions, drift summaries, deviation directions and defect types."""
-        scores = self.bundle.scorer.score(latents.full)
-        decisions = self.bundle.thresholds.decide(scores)
+    def assess(self, latents: Latents, maps: bool = True) -> Assessment:
+        """Scores, decisions, drift summaries, deviation directions, defect types and (``maps``)
+        the anomaly maps of the anomalous parts."""
+        raw = self.bundle.scorer.score(latents)
+        decisions = self.bundle.thresholds.decide(raw)
         reference = self.bundle.reference
         return Assessment(
-            scores,
+            self.bundle.thresholds.normalise(raw),
             decisions,
             reference.summaries(latents.full),
             reference.directions(latents.full),
             self._types(latents.centre, decisions),
+            self._maps(latents, decisions) if maps else [None] * len(decisions),
         )
+
+    def anomaly_maps(self, latents: Latents) -> np.ndarray:
+        """[N, h, w] on the normalised scale: cells near 0.5 look as anomalous as a defect."""
+        return self.bundle.thresholds.normalise(self.bundle.scorer.anomaly_maps(latents))
+
+    def _maps(self, latents: Latents, decisions: list[Decision]) -> list[np.ndarray | None]:
+        maps: list[np.ndarray | None] = [None] * len(decisions)
+        anomalous = [i for i, d in enumerate(decisions) if d is not Decision.OK]
+        if anomalous:
+            for i, anomaly_map in zip(anomalous, self.anomaly_maps(latents.take(anomalous))):
+                maps[i] = anomaly_map
+        return maps
 
     def _types(self, centre: np.ndarray, decisions: list[Decision]) -> list[TypeDecision | None]:
         types: list[TypeDecision | None] = [None] * len(decisions)

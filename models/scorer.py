@@ -1,18 +1,35 @@
-"""The one interface every anomaly scorer implements (see tests/models/test_scorer_conformance)."""
+"""The one interface every anomaly scorer implements (see tests/models/test_scorer_conformance).
+
+A scorer reads the parts of ``models.encoder.Latents`` it declares: every scorer gets the pooled
+``full`` latents; ``needs_maps`` asks the encoder for spatial feature maps, ``needs_pixels`` for
+the prepared input images. Scores are raw (higher is more anomalous, any scale):
+``models.threshold.Thresholds`` calibrates and normalises them so that 0.5 is the threshold.
+"""
 
 from typing import Protocol, Self
 
 import numpy as np
 
+from models.encoder import Latents
+
 
 class Scorer(Protocol):
-    """Fit on latents of good images only; higher scores are more anomalous."""
+    """Fit on good images only; higher scores are more anomalous."""
 
     name: str
+    needs_maps: bool
+    needs_pixels: bool
 
-    def fit(self, latents: np.ndarray) -> Self: ...
+    def fit(self, latents: Latents, progress: bool = False) -> Self: ...
 
-    def score(self, latents: np.ndarray) -> np.ndarray: ...
+    def score(self, latents: Latents) -> np.ndarray:
+        """[N] float, >= 0."""
+        ...
+
+    def anomaly_maps(self, latents: Latents) -> np.ndarray:
+        """[N, h, w] float, >= 0, on a grid covering the whole image (any resolution: callers
+        resize it to the image)."""
+        ...
 
     def get_params(self) -> dict: ...
 
@@ -26,6 +43,38 @@ class Scorer(Protocol):
 
 def registry() -> dict[str, type[Scorer]]:
     """Every scorer by name: what a bundle manifest may name, what the conformance test runs."""
-    from models.mahalanobis import MahalanobisScorer  # here: implementations may import this module
+    # imported here: implementations may import this module
+    from models.cascade import CascadeScorer
+    from models.mahalanobis import MahalanobisScorer
+    from models.padim import PadimScorer
+    from models.patchcore import PatchCoreScorer
 
-    return {cls.name: cls for cls in (MahalanobisScorer,)}
+    return {cls.name: cls for cls in (MahalanobisScorer, PadimScorer, PatchCoreScorer, CascadeScorer)}
+
+
+def held_back_scores(scorer: Scorer, latents: Latents, holdout: float = 0.2, seed: int = 0,
+                     progress: bool = False) -> np.ndarray:
+    """Fit on all but a random ``holdout`` share of the good images and score those: the scores
+    that calibrate the thresholds. The scorer is not refitted on everything afterwards: a denser
+    PatchCore bank or a tighter Gaussian would score new good parts lower than its calibration
+    did (on 60 images the refitted model put every defect under the threshold)."""
+    if not 0 < holdout < 1:
+        raise ValueError("holdout must be in (0, 1)")
+    order = np.random.default_rng(seed).permutation(len(latents))
+    held = max(1, round(len(latents) * holdout))
+    scorer.fit(latents.take(order[held:]), progress)
+    return scorer.score(latents.take(order[:held]))
+
+
+def top_mean(maps: np.ndarray, fraction: float) -> np.ndarray:
+    """Image score from an anomaly map: the mean of its highest ``fraction`` of cells. Small
+    defects light a few cells; the maximum alone is noisier (on deeppcb-patches the top 2 %
+    gave 0.986 image AUROC with PaDiM where the maximum gave 0.971)."""
+    flat = maps.reshape(len(maps), -1)
+    k = max(1, round(flat.shape[1] * fraction))
+    return np.sort(flat, axis=1)[:, -k:].mean(axis=1)
+
+
+def patch_rows(maps: np.ndarray) -> np.ndarray:
+    """[N, C, h, w] feature maps -> [N * h * w, C] float32 patches, image by image, row by row."""
+    return np.ascontiguousarray(maps.transpose(0, 2, 3, 1), dtype=np.float32).reshape(-1, maps.shape[1])

@@ -24,7 +24,6 @@ from PIL import Image, ImageEnhance
 
 from models.dataset import GOOD, list_images
 from models.drift import DriftMonitor, event_statistics
-from models.encoding import encode_views
 from models.inspector import Inspector
 from models.novelty import NoveltyDetector, Sighting, is_unexplained
 
@@ -88,7 +87,7 @@ def evaluate_stream(inspector: Inspector, data_dir: Path, out_dir: Path, script:
     from models.stream_plots import plot_stream  # matplotlib only when a report is written
 
     plot_stream(out_dir / "stream.png", stable, drifted, novelty, before, drift_run, novelty_run,
-                threshold=inspector.bundle.thresholds.threshold)
+                threshold=inspector.thresholds.threshold)
     return metrics
 
 
@@ -99,8 +98,8 @@ def _draw(pool: list, count: int, rng: np.random.Generator) -> list:
 
 
 def _phase(name, inspector, paths, progress, transform=None, labels=None) -> Phase:
-    latents = encode_views(inspector.encoder, list(paths), progress=progress, transform=transform, desc=name)
-    a = inspector.assess(latents)
+    latents = inspector.encode_files(list(paths), progress=progress, transform=transform, desc=name)
+    a = inspector.assess(latents, maps=False)
     labels = labels or [GOOD] * len(paths)
     return Phase(name, a.scores, a.decisions, a.summaries, a.directions, a.types, labels)
 

@@ -1,18 +1,25 @@
-"""Decision thresholds chosen from scores of held-back good images alone."""
+"""Decision thresholds chosen from scores of held-back good images alone, and the normalised
+score every method reports: 0.5 at the threshold, whatever the method's own scale."""
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from schemas import Decision
 
+THRESHOLD = 0.5  # the normalised score of the defect threshold
+GOOD_MEDIAN = 0.1  # the normalised score of the typical good part
+
 
 @dataclass(frozen=True)
 class Thresholds:
-    """``defect`` at or above ``threshold``; ``review`` from ``review_threshold`` up to it."""
+    """``defect`` at or above ``threshold``; ``review`` from ``review_threshold`` up to it.
+    ``good_median``: the median held-back good score, the second anchor of ``normalise``."""
 
     threshold: float
     review_threshold: float
+    good_median: float
 
     @classmethod
     def from_good_scores(
@@ -25,6 +32,7 @@ class Thresholds:
         return cls(
             threshold=float(np.quantile(scores, 1 - target_fpr)),
             review_threshold=float(np.quantile(scores, 1 - review_fpr)),
+            good_median=float(np.median(scores)),
         )
 
     def decide(self, scores: np.ndarray) -> list[Decision]:
@@ -36,6 +44,19 @@ class Thresholds:
             else Decision.OK
             for s in np.asarray(scores)
         ]
+
+    def normalise(self, scores: np.ndarray) -> np.ndarray:
+        """A logistic map of raw scores into (0, 1): the threshold goes to 0.5 and the median
+        good part to 0.1. Monotone, so rankings and AUROC are unchanged; one scale for dashboards
+        and subscribers whatever the method."""
+        spread = max(self.threshold - self.good_median, 1e-12) / math.log((1 - GOOD_MEDIAN) / GOOD_MEDIAN)
+        z = (np.asarray(scores, dtype=np.float64) - self.threshold) / spread
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -500, 500)))
+
+    def normalised(self) -> "Thresholds":
+        """These thresholds on the normalised scale (``threshold`` is 0.5)."""
+        review = float(self.normalise([self.review_threshold])[0])
+        return Thresholds(THRESHOLD, min(review, THRESHOLD), GOOD_MEDIAN)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -52,10 +52,14 @@ class Verdict(Record):
     image_uri: str
     captured_at: AwareDatetime
     model_version: str
-    anomaly_score: float = Field(description="Higher is more anomalous; compare with threshold.")
-    threshold: float = Field(description="Scores at or above this are defects.")
+    anomaly_score: float = Field(
+        ge=0, le=1, description="Normalised: 0.5 is the defect threshold whatever the model, the median "
+        "good part about 0.1; higher is more anomalous.")
+    threshold: float = Field(description="Scores at or above this are defects (0.5).")
     review_threshold: float = Field(description="Scores from here up to threshold go to review.")
     decision: Decision
+    heatmap_uri: str | None = Field(
+        default=None, description="Anomaly-map overlay (PNG) in the evidence bucket; anomalous parts only.")
     classification: Classification | None = None
     batch_size: int = Field(ge=1, description="Events encoded together with this one.")
     timings: StageTimings

@@ -1,4 +1,4 @@
-"""``latentline``: fit, evaluate, publish, worker, demo, evaluate-stream, bench."""
+"""``latentline``: fit, evaluate, compare, publish, worker, demo, evaluate-stream, bench."""
 
 import argparse
 import asyncio
@@ -12,11 +12,14 @@ from streams.settings import Settings
 
 def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
     from models.encoder import EncoderConfig
-    from models.fit import TypeOptions, fit_bundle
+    from models.fit import DEFAULT_METHOD, TypeOptions, fit_bundle, make_scorer
 
-    config = EncoderConfig(backbone=args.backbone, image_size=args.image_size, precision=args.precision)
+    weights = None if args.weights.lower() == "none" else args.weights
+    config = EncoderConfig(backbone=args.backbone, weights=weights, image_size=args.image_size,
+                           precision=args.precision)
     types = TypeOptions(classifier=args.classifier, views=args.views, drop_suspects=args.drop_suspects)
-    bundle = fit_bundle(args.data_dir, config, target_fpr=args.target_fpr, device=settings.device,
+    scorer = make_scorer(args.method or DEFAULT_METHOD, **json.loads(args.params))
+    bundle = fit_bundle(args.data_dir, config, scorer, target_fpr=args.target_fpr, device=settings.device,
                         types=types)
     bundle.save(args.out)
     print(f"model {bundle.version} -> {args.out} (threshold {bundle.thresholds.threshold:.4g})")
@@ -97,6 +100,18 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
+    from models.encoder import EncoderConfig
+    from streams.compare import METHODS, compare, markdown, write_comparison
+
+    methods = args.methods.split(",") if args.methods else METHODS
+    encoder = EncoderConfig(backbone=args.backbone, image_size=args.image_size)
+    rows = compare(args.data_dir, methods, encoder, settings.device, peers=not args.no_peers)
+    write_comparison(rows, args.out)
+    print(markdown(rows))
+    return 0
+
+
 def cmd_evaluate_stream(args: argparse.Namespace, settings: Settings) -> int:
     from models.bundle import ModelBundle
     from models.inspector import Inspector
@@ -133,7 +148,12 @@ def parser() -> argparse.ArgumentParser:
     fit = sub.add_parser("fit", help="fit a model bundle on DATA_DIR/train/good")
     fit.add_argument("data_dir", type=Path)
     fit.add_argument("--out", type=Path, required=True)
-    fit.add_argument("--backbone", default="mobilenet_v2")
+    fit.add_argument("--method", help="anomaly scorer (default patchcore; README, Anomaly scorers)")
+    fit.add_argument("--params", default="{}",
+                     help='scorer hyperparameters as JSON, e.g. \'{"coreset_ratio": 0.05}\'')
+    fit.add_argument("--backbone", default="mobilenet_v2", help="a torchvision model name (README, Encoders)")
+    fit.add_argument("--weights", default="IMAGENET1K_V1",
+                     help="torchvision weights enum name or a local .pth file; 'none' for random weights")
     fit.add_argument("--image-size", type=int, default=320)
     fit.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="bf16")
     fit.add_argument("--target-fpr", type=float, default=0.01)
@@ -183,6 +203,16 @@ def parser() -> argparse.ArgumentParser:
     replay.add_argument("--contrast", type=float, default=0.9, help="lighting change: contrast factor")
     replay.add_argument("--seed", type=int, default=0)
     replay.set_defaults(run=cmd_evaluate_stream)
+
+    comparison = sub.add_parser("compare", help="every anomaly method (and anomalib's, if installed) "
+                                "side by side: AUROC, fit time, images/s")
+    comparison.add_argument("data_dir", type=Path)
+    comparison.add_argument("--out", type=Path, default=Path("var/compare.json"))
+    comparison.add_argument("--methods", help="comma-separated (default: all)")
+    comparison.add_argument("--backbone", default="mobilenet_v2")
+    comparison.add_argument("--image-size", type=int, default=320)
+    comparison.add_argument("--no-peers", action="store_true", help="leave anomalib out")
+    comparison.set_defaults(run=cmd_compare)
 
     bench = sub.add_parser("bench", help="batched vs unbatched, pipeline vs bare model")
     bench.add_argument("--data", type=Path, help="dataset folder (default: ELPV mono cells)")

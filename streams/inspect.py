@@ -16,8 +16,10 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import numpy as np
+from PIL import Image
 from pydantic import ValidationError
 
+from models.heatmap import overlay_png
 from models.images import ImageError, decode_image
 from models.inspector import Inspector
 from schemas import CameraEvent, DeadLetter, ErrorKind, StageTimings, Verdict
@@ -67,6 +69,7 @@ class Item:
     incoming: Incoming
     event: CameraEvent
     pixels: np.ndarray | None = None
+    image: Image.Image | None = field(default=None, repr=False)  # as decoded: the overlay's base
     fetch_seconds: float = 0.0
     decode_seconds: float = 0.0
     error: Rejected | None = field(default=None, repr=False)
@@ -150,7 +153,8 @@ class BatchProcessor:
             if item.event.sha256 and sha256_hex(data) != item.event.sha256:
                 raise Rejected(ErrorKind.CHECKSUM_MISMATCH, "sha256 of the object differs from the event's")
             decoded = time.perf_counter()
-            item.pixels = self.inspector.prepare(decode_image(data, self.limits))
+            item.image = decode_image(data, self.limits)
+            item.pixels = self.inspector.prepare(item.image)
             item.decode_seconds = time.perf_counter() - decoded
         except MissingObject as exc:
             item.error = Rejected(ErrorKind.MISSING_OBJECT, f"image not found: {exc}")
@@ -176,9 +180,10 @@ class BatchProcessor:
         self.metrics.stage_seconds.labels("encode").observe(result.encode_seconds)
         self.metrics.stage_seconds.labels("score").observe(result.score_seconds)
         a = result.assessment
+        heatmaps = await self._keep_anomaly_maps(items, a.maps)
         observations = [
             Observation(item.incoming.handle, item.event, float(a.scores[k]), a.decisions[k],
-                        a.summaries[k], a.directions[k], a.types[k], result.latents.centre[k])
+                        a.summaries[k], a.directions[k], a.types[k], result.latents.centre[k], heatmaps[k])
             for k, item in enumerate(items)
         ]
         for item, o in zip(items, observations):
@@ -194,9 +199,35 @@ class BatchProcessor:
                 log.exception("%s failed on a batch of %d", type(watcher).__name__, len(observations))
         return items
 
+    async def _keep_anomaly_maps(self, items: list[Item], maps: list) -> list[str | None]:
+        """Overlay PNGs of the anomalous parts in the evidence bucket, before their verdicts go
+        out (a subscriber may fetch one at once). A failed upload costs the link, not the verdict."""
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        uris = await asyncio.gather(*(
+            loop.run_in_executor(self.io_pool, self._keep_anomaly_map, item, anomaly_map)
+            for item, anomaly_map in zip(items, maps)
+        ))
+        if any(m is not None for m in maps):
+            self.metrics.stage_seconds.labels("evidence").observe(time.perf_counter() - started)
+        return list(uris)
+
+    def _keep_anomaly_map(self, item: Item, anomaly_map: np.ndarray | None) -> str | None:
+        if anomaly_map is None or item.image is None:
+            return None
+        uri = f"s3://{self.settings.evidence_bucket}/heatmaps/{item.event.event_id}.png"
+        try:
+            self.store.put(uri, overlay_png(item.image, anomaly_map), "image/png")
+        except Exception:  # the store or the rendering: the verdict still goes out
+            log.exception("anomaly map for %s not stored", item.event.event_id)
+            self.metrics.anomaly_maps.labels("failed").inc()
+            return None
+        self.metrics.anomaly_maps.labels("stored").inc()
+        return uri
+
     def _verdict(self, item: Item, o: Observation, result, started: float, size: int) -> Verdict:
         event = item.event
-        thresholds = self.inspector.bundle.thresholds
+        thresholds = self.inspector.thresholds
         return Verdict(
             event_id=event.event_id,
             camera_id=event.camera_id,
@@ -209,6 +240,7 @@ class BatchProcessor:
             threshold=thresholds.threshold,
             review_threshold=thresholds.review_threshold,
             decision=o.decision,
+            heatmap_uri=o.heatmap_uri,
             classification=classification_of(o.defect_type),
             batch_size=size,
             timings=StageTimings(

@@ -16,7 +16,9 @@ LATENCY_BUCKETS = (
 )
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 FILL_BUCKETS = (0.125, 0.25, 0.5, 0.75, 1.0)
-STAGES = ("fetch", "decode", "encode", "score", "publish")
+# evidence: rendering and storing the anomaly-map overlays of a batch's anomalous parts
+STAGES = ("fetch", "decode", "encode", "score", "evidence", "publish")
+MAP_OUTCOMES = ("stored", "failed")
 # learned: a training example now; good: a false alarm (novelty only); no_latent: the event's
 # latent was not kept (an ok part), so the classifier cannot use it; failed: the store failed
 LABEL_OUTCOMES = ("learned", "good", "no_latent", "failed")
@@ -98,6 +100,10 @@ class WorkerMetrics:
         self.classifier_types = Gauge(
             "latentline_classifier_types", "Defect types the classifier can name", registry=r
         )
+        self.anomaly_maps = Counter(
+            "latentline_anomaly_maps", "Anomaly-map overlays of anomalous parts, by outcome", ["outcome"],
+            registry=r,
+        )
         # every label visible at 0, so rates and panels exist before the first occurrence
         for kind in ErrorKind:
             self.dead_letters.labels(kind.value)
@@ -109,6 +115,8 @@ class WorkerMetrics:
             self.review_requests.labels(reason.value)
         for outcome in LABEL_OUTCOMES:
             self.labels.labels(outcome)
+        for outcome in MAP_OUTCOMES:
+            self.anomaly_maps.labels(outcome)
 
     def count_verdict(self, camera: str, decision: Decision) -> None:
         self.verdicts.labels(camera, decision.value).inc()

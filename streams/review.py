@@ -62,8 +62,9 @@ class ReviewFeed:
         event = o.event
         request = ReviewRequest(
             event_id=event.event_id, camera_id=event.camera_id, line_id=event.line_id,
-            part_id=event.part_id, image_uri=event.image_uri, captured_at=event.captured_at,
-            model_version=self.model_version, anomaly_score=o.score, decision=o.decision,
+            part_id=event.part_id, image_uri=event.image_uri, heatmap_uri=o.heatmap_uri,
+            captured_at=event.captured_at, model_version=self.model_version, anomaly_score=o.score,
+            decision=o.decision,
             reasons=[reason for reason, _ in reasons], message="; ".join(text for _, text in reasons),
             classification=classification_of(o.defect_type), requested_at=datetime.now(UTC),
         )

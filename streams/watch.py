@@ -56,6 +56,7 @@ class Observation:
     direction: np.ndarray
     defect_type: TypeDecision | None = None
     centre: np.ndarray | None = None  # the latent the defect classifier reads
+    heatmap_uri: str | None = None  # the anomaly-map overlay in the evidence bucket
 
     @property
     def unexplained(self) -> bool:

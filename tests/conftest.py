@@ -41,5 +41,5 @@ def typed_bundle(typed_dir):
     from models.fit import TypeOptions, fit_bundle
 
     with threadpool_limits(limits=1):  # see tests/models/test_bundle_and_fit.py
-        return fit_bundle(typed_dir, EncoderConfig(image_size=96), folds=2, device="cpu", progress=False,
+        return fit_bundle(typed_dir, EncoderConfig(image_size=96), device="cpu", progress=False,
                           types=TypeOptions(views=2))

@@ -12,10 +12,12 @@ from threadpoolctl import threadpool_limits
 
 from models.bundle import MANIFEST, SCORER_ARRAYS, ModelBundle
 from models.dataset import fingerprint, list_images
-from models.encoder import EncoderConfig
-from models.fit import fit_bundle, out_of_fold_scores
+from models.encoder import EncoderConfig, Latents, PooledEncoder
+from models.encoding import encode_views
+from models.fit import fit_bundle, make_scorer
 from models.latent_reference import LatentReference
 from models.mahalanobis import MahalanobisScorer
+from models.patchcore import PatchCoreScorer
 from models.threshold import Thresholds
 
 N_IMAGES = 30
@@ -51,12 +53,13 @@ def dataset(tmp_path_factory, pcb_dir) -> Path:
 @pytest.fixture(scope="module")
 def bundle(dataset) -> ModelBundle:
     torch.manual_seed(0)
-    return fit_bundle(dataset, ENCODER, folds=3, device="cpu", progress=False)
+    return fit_bundle(dataset, ENCODER, device="cpu", progress=False)  # the default method
 
 
 @pytest.fixture(scope="module")
-def probe() -> np.ndarray:
-    return np.random.default_rng(0).normal(size=(8, 1408))
+def probe(dataset) -> Latents:
+    paths = [item.path for item in list_images(dataset, "train", "good")][:8]
+    return encode_views(PooledEncoder(ENCODER, device="cpu"), paths, progress=False, maps=True)
 
 
 def test_fit_bundle_contents(bundle, dataset):
@@ -67,9 +70,10 @@ def test_fit_bundle_contents(bundle, dataset):
     assert bundle.version.endswith(bundle.training["fingerprint"][:8])
     assert bundle.created_at.tzinfo is not None
     assert bundle.encoder == ENCODER
-    assert isinstance(bundle.scorer, MahalanobisScorer)
-    assert bundle.scorer.mean_.shape == (1408,)
-    assert bundle.thresholds.review_threshold <= bundle.thresholds.threshold
+    assert isinstance(bundle.scorer, PatchCoreScorer)
+    assert bundle.scorer.bank_.shape[1] == 64 + 96  # features.10 and features.13 channels
+    assert bundle.training["n_held_back"] == N_IMAGES // 5
+    assert bundle.thresholds.good_median <= bundle.thresholds.review_threshold <= bundle.thresholds.threshold
     quantiles = bundle.training["held_back_good_score_quantiles"]
     assert quantiles["0.5"] <= quantiles["0.9"] <= quantiles["0.99"]
     json.dumps(bundle.manifest())  # the manifest is plain JSON
@@ -92,6 +96,7 @@ def test_save_load_round_trip(bundle, probe, tmp_path):
     assert loaded.encoder.to_dict() == bundle.encoder.to_dict()
     assert loaded.encoder.resolved_layers() == bundle.encoder.resolved_layers()
     np.testing.assert_array_equal(loaded.scorer.score(probe), bundle.scorer.score(probe))
+    np.testing.assert_array_equal(loaded.scorer.anomaly_maps(probe), bundle.scorer.anomaly_maps(probe))
 
 
 def test_is_bundle_needs_manifest(bundle, tmp_path):
@@ -115,23 +120,26 @@ def test_load_rejects_unknown_format(bundle, tmp_path):
 def test_bundle_with_explicit_layers_round_trips(tmp_path):
     rng = np.random.default_rng(1)
     good = rng.normal(size=(40, 256))
-    scorer = MahalanobisScorer(shrinkage=0.25).fit(good)
-    probe = rng.normal(size=(8, 256))
+    maps = rng.normal(size=(40, 8, 3, 3))
+    scorer = MahalanobisScorer(shrinkage=0.25).fit(Latents(good, good, maps))
+    probe = Latents(*(rng.normal(size=(8, 256)),) * 2, rng.normal(size=(8, 8, 3, 3)))
     original = ModelBundle(
         version="v1",
         created_at=datetime.fromisoformat("2024-05-17T08:00:00+00:00"),
-        encoder=EncoderConfig(backbone="resnet18", weights=None, layers=("layer3",), precision="fp32"),
+        encoder=EncoderConfig(backbone="resnet18", weights=None, layers=("layer3",), map_layers=("layer3",),
+                              precision="fp32"),
         scorer=scorer,
-        thresholds=Thresholds(threshold=3.0, review_threshold=2.0),
+        thresholds=Thresholds(threshold=3.0, review_threshold=2.0, good_median=1.0),
         reference=LatentReference(n_components=4).fit(good, {"layer3": 256}),
     )
     loaded = ModelBundle.load(original.save(tmp_path))
     assert loaded.encoder == original.encoder
-    assert loaded.scorer.get_params() == {"shrinkage": 0.25}
+    assert loaded.scorer.get_params() == {"shrinkage": 0.25, "seed": 0}
     assert loaded.manifest() == original.manifest()
     np.testing.assert_array_equal(loaded.scorer.score(probe), scorer.score(probe))
-    np.testing.assert_array_equal(loaded.reference.summaries(probe), original.reference.summaries(probe))
-    np.testing.assert_array_equal(loaded.reference.directions(probe), original.reference.directions(probe))
+    for view in ("summaries", "directions"):
+        np.testing.assert_array_equal(getattr(loaded.reference, view)(probe.full),
+                                      getattr(original.reference, view)(probe.full))
 
 
 def test_fingerprint_changes_when_an_image_is_removed(tmp_path, pcb_dir):
@@ -182,38 +190,21 @@ def test_list_images_missing_split(tmp_path):
 
 def test_fit_bundle_needs_enough_images(tmp_path, pcb_dir):
     root = make_dataset(tmp_path, pcb_dir, n=5)
-    with pytest.raises(ValueError, match="at least 6"):
-        fit_bundle(root, ENCODER, folds=3, device="cpu", progress=False)
+    with pytest.raises(ValueError, match="at least 10"):
+        fit_bundle(root, ENCODER, device="cpu", progress=False)
+
+
+def test_make_scorer_names_the_choices():
+    assert make_scorer("padim", top_fraction=0.1).get_params()["top_fraction"] == 0.1
+    with pytest.raises(ValueError, match="patchcore"):
+        make_scorer("nonsense")
 
 
 def test_fit_bundle_max_images(dataset):
     config = EncoderConfig(weights=None, image_size=64, layers=("features.6",))  # 32 dims: quick
-    small = fit_bundle(dataset, config, folds=3, max_images=12, device="cpu", progress=False)
+    small = fit_bundle(dataset, config, MahalanobisScorer(), max_images=12, device="cpu", progress=False)
     assert small.training["n_images"] == 12
-    assert small.scorer.mean_.shape == (32,)
+    assert small.scorer.image_.mean_.shape == (32,)
     assert small.manifest()["encoder"]["layers"] == ["features.6"]
     paths = [item.path for item in list_images(dataset, "train", "good")][:12]
     assert small.training["fingerprint"] == fingerprint(paths)
-
-
-def test_out_of_fold_scores_one_per_sample():
-    rng = np.random.default_rng(0)
-    latents = rng.normal(size=(60, 10))
-    scorer = MahalanobisScorer()
-    scores = out_of_fold_scores(scorer, latents, folds=4)
-    assert scores.shape == (60,)
-    assert np.isfinite(scores).all() and (scores > 0).all()
-    assert not hasattr(scorer, "mean_")  # the template scorer is left unfitted
-    np.testing.assert_array_equal(out_of_fold_scores(scorer, latents, folds=4), scores)
-    # held-back samples look further away than samples the model was fitted on
-    in_sample = MahalanobisScorer().fit(latents).score(latents)
-    assert scores.mean() > in_sample.mean()
-
-
-def test_out_of_fold_scores_keep_params():
-    rng = np.random.default_rng(1)
-    latents = rng.normal(size=(30, 5))
-    fixed = out_of_fold_scores(MahalanobisScorer(shrinkage=1.0), latents, folds=3)
-    auto = out_of_fold_scores(MahalanobisScorer(), latents, folds=3)
-    assert fixed.shape == auto.shape == (30,)
-    assert not np.allclose(fixed, auto)

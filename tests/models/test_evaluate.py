@@ -9,7 +9,6 @@ from threadpoolctl import threadpool_limits
 
 from models.bundle import CLASSIFIER_ARRAYS, ModelBundle
 from models.encoder import EncoderConfig
-from models.encoding import encode_views
 from models.evaluate import evaluate
 from models.fit import TypeOptions, fit_bundle
 from models.inspector import Inspector
@@ -52,13 +51,13 @@ def test_bundle_round_trip_keeps_the_decisions(bundle, tmp_path):
 
 
 def test_fit_without_type_folders_or_with_types_disabled_has_no_classifier(dataset, bundle):
-    plain = fit_bundle(dataset, EncoderConfig(image_size=64, weights=None), folds=2, device="cpu",
+    plain = fit_bundle(dataset, EncoderConfig(image_size=64, weights=None), device="cpu",
                        progress=False, types=TypeOptions(enabled=False))
     assert plain.classifier is None and "defect_types" not in plain.training
 
 
 def test_drop_suspects_leaves_them_out(dataset):
-    kept = fit_bundle(dataset, EncoderConfig(image_size=64, weights=None), folds=2, device="cpu",
+    kept = fit_bundle(dataset, EncoderConfig(image_size=64, weights=None), device="cpu",
                       progress=False, types=TypeOptions(views=1, drop_suspects=True))
     report = kept.training["defect_types"]
     assert len(report["dropped"]) == len(report["suspects"])
@@ -69,9 +68,10 @@ def test_evaluate_writes_metrics_and_plots(bundle, dataset, tmp_path):
     inspector = Inspector(bundle, device="cpu")
     metrics = evaluate(inspector, dataset, tmp_path, progress=False)
     assert json.loads((tmp_path / "metrics.json").read_text()) == metrics
-    for name in ("roc", "score_histograms", "confusion", "latent_map"):
+    for name in ("roc", "score_histograms", "confusion", "latent_map", "anomaly_maps"):
         assert (tmp_path / f"{name}.png").stat().st_size > 10_000
-    assert metrics["n_test"] == 30 + 4 * 15 and metrics["pixel_auroc"] is None
+    assert metrics["n_test"] == 30 + 4 * 15 and metrics["pixel_auroc"] is None  # no masks here
+    assert metrics["method"] == "patchcore" and metrics["threshold"] == 0.5
     assert metrics["image_auroc"] > 0.6  # pretrained features find these defects, even at 96 px
     for key in ("image_ap", "f1", "precision", "recall", "threshold", "images_per_second",
                 "classification_accuracy", "macro_f1", "review_rate", "auto_accuracy",
@@ -87,9 +87,12 @@ def test_evaluate_writes_metrics_and_plots(bundle, dataset, tmp_path):
 
 def test_inspector_names_types_only_for_anomalies(bundle, dataset):
     inspector = Inspector(bundle, device="cpu")
-    paths = [p for label in ("good", "copper") for p in sorted((dataset / "test" / label).glob("*.png"))[:4]]
-    assessment = inspector.assess(encode_views(inspector.encoder, paths, progress=False))
-    for decision, defect_type in zip(assessment.decisions, assessment.types):
-        assert (defect_type is None) == (decision.value == "ok")
+    paths = [p for label in ("good", "copper", "short") for p in sorted((dataset / "test" / label).glob("*.png"))]
+    assessment = inspector.assess(inspector.encode_files(paths, progress=False))
+    assert {d.value for d in assessment.decisions} > {"ok"}
+    for decision, defect_type, anomaly_map in zip(assessment.decisions, assessment.types, assessment.maps):
+        assert (defect_type is None) == (anomaly_map is None) == (decision.value == "ok")
         if defect_type is not None:
             assert defect_type.status in set(TypeStatus)
+            assert anomaly_map.ndim == 2 and 0 <= anomaly_map.min() and anomaly_map.max() <= 1
+    assert np.all((assessment.scores > 0) & (assessment.scores < 1))

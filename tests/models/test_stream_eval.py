@@ -12,7 +12,7 @@ from models.stream_eval import StreamScript, evaluate_stream
 
 @pytest.fixture(scope="module")
 def inspector(pcb_dir):
-    bundle = fit_bundle(pcb_dir, EncoderConfig(image_size=96), max_images=200, folds=2, progress=False)
+    bundle = fit_bundle(pcb_dir, EncoderConfig(image_size=96), max_images=200, progress=False)
     return Inspector(bundle, "cpu")
 
 

@@ -37,7 +37,7 @@ def test_equal_fprs_give_empty_review_band():
 
 
 def test_decide_boundaries():
-    thresholds = Thresholds(threshold=10.0, review_threshold=8.0)
+    thresholds = Thresholds(threshold=10.0, review_threshold=8.0, good_median=5.0)
     scores = np.array([0.0, 7.999, 8.0, 9.5, 9.999, 10.0, 10.001, 1e9])
     assert thresholds.decide(scores) == [
         Decision.OK,
@@ -52,7 +52,7 @@ def test_decide_boundaries():
 
 
 def test_decide_empty_and_lists():
-    thresholds = Thresholds(threshold=1.0, review_threshold=0.5)
+    thresholds = Thresholds(threshold=1.0, review_threshold=0.5, good_median=0.2)
     assert thresholds.decide(np.array([])) == []
     assert thresholds.decide([0.7]) == [Decision.REVIEW]
 
@@ -75,4 +75,17 @@ def test_invalid_fprs_raise(target_fpr, review_fpr):
 def test_to_dict_round_trip():
     thresholds = Thresholds.from_good_scores(np.linspace(0, 1, 101))
     assert Thresholds(**thresholds.to_dict()) == thresholds
-    assert set(thresholds.to_dict()) == {"threshold", "review_threshold"}
+    assert set(thresholds.to_dict()) == {"threshold", "review_threshold", "good_median"}
+
+
+def test_normalised_scores_put_the_threshold_at_one_half():
+    rng = np.random.default_rng(1)
+    thresholds = Thresholds.from_good_scores(rng.gamma(2.0, 3.0, size=2000))
+    normalised = thresholds.normalise([0.0, thresholds.good_median, thresholds.threshold, 1e9])
+    np.testing.assert_allclose(normalised[1:3], [0.1, 0.5])
+    assert 0 <= normalised[0] < 0.1 and normalised[3] == pytest.approx(1.0)
+    scores = rng.gamma(2.0, 3.0, size=500)
+    assert np.all(np.diff(thresholds.normalise(np.sort(scores))) >= 0)  # monotone: rankings kept
+    on_scale = thresholds.normalised()
+    assert on_scale.threshold == 0.5 and on_scale.good_median == 0.1
+    assert on_scale.decide(thresholds.normalise(scores)) == thresholds.decide(scores)

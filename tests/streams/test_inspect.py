@@ -1,14 +1,18 @@
 """BatchProcessor without Kafka: outcomes per event, including failures hard to cause on a broker."""
 
 import asyncio
+import dataclasses
+import io
 import uuid
 from datetime import UTC, datetime
 
 import pytest
+from PIL import Image
 
 from models.encoder import EncoderConfig
 from models.fit import fit_bundle
 from models.inspector import Inspector
+from models.threshold import Thresholds
 from schemas import CameraEvent, DeadLetter, ErrorKind, Verdict
 from streams.embedded import s3_server
 from streams.inspect import BatchProcessor, Incoming
@@ -39,7 +43,7 @@ def bundle(pcb_dir, tmp_path_factory):
     (small / "train" / "good").mkdir(parents=True)
     for path in sorted((pcb_dir / "train" / "good").iterdir())[:20]:
         (small / "train" / "good" / path.name).write_bytes(path.read_bytes())
-    return fit_bundle(small, EncoderConfig(weights=None, image_size=64), folds=2, progress=False)
+    return fit_bundle(small, EncoderConfig(weights=None, image_size=64), progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +103,42 @@ def test_unreachable_store_dead_letters_as_store_unavailable(bundle, settings, p
     assert topic == settings.dlq_topic and key == "cam-1"
     assert letter.error_kind is ErrorKind.STORE_UNAVAILABLE
     assert CameraEvent.from_bytes(letter.payload) == event
+
+
+def everything_a_defect(bundle):
+    return dataclasses.replace(bundle, thresholds=Thresholds(threshold=0.0, review_threshold=0.0,
+                                                             good_median=-1.0))
+
+
+def test_anomalous_parts_get_an_anomaly_map_overlay_in_the_evidence_bucket(bundle, settings, pcb_dir,
+                                                                          publisher):
+    store = ObjectStore(settings)
+    store.ensure_bucket(settings.evidence_bucket)
+    processor, publisher = processor_for(Inspector(everything_a_defect(bundle), "cpu"), settings, publisher)
+    events = [upload_event(settings, pcb_dir) for _ in range(2)]
+    run(processor, events)
+    verdicts = [Verdict.from_bytes(v) for v in publisher.on(settings.verdicts_topic)]
+    assert {v.decision.value for v in verdicts} == {"defect"}
+    for verdict in verdicts:
+        assert verdict.heatmap_uri == f"s3://{settings.evidence_bucket}/heatmaps/{verdict.event_id}.png"
+        overlay = Image.open(io.BytesIO(store.get(verdict.heatmap_uri)))
+        original = Image.open(io.BytesIO(store.get(verdict.image_uri)))
+        assert overlay.format == "PNG" and overlay.size == original.size
+    assert processor.metrics.anomaly_maps.labels("stored")._value.get() == 2
+
+
+def test_ok_parts_have_no_anomaly_map(bundle, settings, pcb_dir, publisher):
+    never = dataclasses.replace(bundle, thresholds=Thresholds(1e9, 1e9, 0.0))
+    processor, publisher = processor_for(Inspector(never, "cpu"), settings, publisher)
+    run(processor, [upload_event(settings, pcb_dir)])
+    [verdict] = [Verdict.from_bytes(v) for v in publisher.on(settings.verdicts_topic)]
+    assert verdict.decision.value == "ok" and verdict.heatmap_uri is None
+
+
+def test_a_failed_overlay_upload_costs_the_link_not_the_verdict(bundle, settings, pcb_dir, publisher):
+    nowhere = settings.model_copy(update={"evidence_bucket": "no-such-bucket"})
+    processor, publisher = processor_for(Inspector(everything_a_defect(bundle), "cpu"), nowhere, publisher)
+    run(processor, [upload_event(settings, pcb_dir)])
+    [verdict] = [Verdict.from_bytes(v) for v in publisher.on(settings.verdicts_topic)]
+    assert verdict.decision.value == "defect" and verdict.heatmap_uri is None
+    assert processor.metrics.anomaly_maps.labels("failed")._value.get() == 1

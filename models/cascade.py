@@ -1,0 +1,84 @@
+"""A cascade (seed 001 taken further): the cheap score decides where it is clearly far from the
+threshold; the expensive scorer runs only for the parts in between.
+
+Both stages are fitted on the good images and calibrated on held-back good images into the
+normalised scale (0.5 = threshold, models/threshold.py), so their scores can stand in for each
+other: a part the cheap stage places below ``band[0]`` or above ``band[1]`` keeps that score,
+every other part gets the expensive stage's. ``expensive_share_`` after ``score`` says how
+much of the expensive work ran.
+"""
+
+from typing import Self
+
+import numpy as np
+
+from models.encoder import Latents
+from models.scorer import held_back_scores, registry
+from models.threshold import Thresholds
+
+
+class CascadeScorer:
+    name = "cascade"
+
+    def __init__(self, cheap: str = "mahalanobis", expensive: str = "patchcore", band: tuple = (0.02, 0.9),
+                 cheap_params: dict | None = None, expensive_params: dict | None = None,
+                 holdout: float = 0.2, target_fpr: float = 0.01, seed: int = 0):
+        self.cheap, self.expensive = cheap, expensive
+        self.band = (float(band[0]), float(band[1]))
+        self.cheap_params, self.expensive_params = dict(cheap_params or {}), dict(expensive_params or {})
+        self.holdout, self.target_fpr, self.seed = holdout, target_fpr, seed
+        self.stages_ = [registry()[cheap](**self.cheap_params),
+                        registry()[expensive](**self.expensive_params)]
+
+    @property
+    def needs_maps(self) -> bool:
+        return any(stage.needs_maps for stage in self.stages_)
+
+    @property
+    def needs_pixels(self) -> bool:
+        return any(stage.needs_pixels for stage in self.stages_)
+
+    def get_params(self) -> dict:
+        return {"cheap": self.cheap, "expensive": self.expensive, "band": list(self.band),
+                "cheap_params": self.cheap_params, "expensive_params": self.expensive_params,
+                "holdout": self.holdout, "target_fpr": self.target_fpr, "seed": self.seed}
+
+    def fit(self, latents: Latents, progress: bool = False) -> Self:
+        self.thresholds_ = [
+            Thresholds.from_good_scores(held_back_scores(stage, latents, self.holdout, self.seed, progress),
+                                        self.target_fpr, self.target_fpr)
+            for stage in self.stages_
+        ]
+        return self
+
+    def score(self, latents: Latents) -> np.ndarray:
+        cheap, expensive = self.stages_
+        scores = self.thresholds_[0].normalise(cheap.score(latents))
+        uncertain = np.flatnonzero((scores >= self.band[0]) & (scores <= self.band[1]))
+        if len(uncertain):
+            scores[uncertain] = self.thresholds_[1].normalise(expensive.score(latents.take(uncertain)))
+        self.expensive_share_ = len(uncertain) / max(1, len(latents))
+        return scores
+
+    def anomaly_maps(self, latents: Latents) -> np.ndarray:
+        return self.stages_[1].anomaly_maps(latents)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        arrays = {}
+        for prefix, stage, thresholds in zip(("cheap_", "expensive_"), self.stages_, self.thresholds_):
+            arrays |= {prefix + key: value for key, value in stage.to_arrays().items()}
+            arrays[prefix + "thresholds"] = np.array([thresholds.threshold, thresholds.review_threshold,
+                                                      thresholds.good_median])
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, params: dict, arrays: dict[str, np.ndarray]) -> Self:
+        scorer = cls(**params)
+        scorer.stages_, scorer.thresholds_ = [], []
+        for prefix, name, stage_params in (("cheap_", scorer.cheap, scorer.cheap_params),
+                                           ("expensive_", scorer.expensive, scorer.expensive_params)):
+            mine = {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
+            scorer.thresholds_.append(Thresholds(*map(float, mine.pop("thresholds"))))
+            scorer.stages_.append(registry()[name].from_arrays(stage_params, mine))
+        return scorer
+

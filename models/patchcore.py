@@ -1,0 +1,63 @@
+"""PatchCore-style scorer: nearest good patch in a coreset memory bank (Roth et al., 2022).
+
+Every patch of every good image goes into a memory bank, subsampled by the batched greedy
+k-centre coreset (models/coreset.py: the step that makes PatchCore slow on a CPU). A patch's
+anomaly is its distance to the nearest patch in the bank, wherever that patch came from, so
+it needs no alignment. On deeppcb-patches (MobileNetV2, 320 px, 1 % coreset) it reaches 0.998
+image AUROC against 0.960 for the global Mahalanobis distance.
+"""
+
+from typing import Self
+
+import numpy as np
+import torch
+
+from models.coreset import greedy_coreset, nearest_distances
+from models.encoder import Latents
+from models.scorer import patch_rows, top_mean
+
+
+class PatchCoreScorer:
+    """``coreset_ratio``: share of all good patches kept; ``coreset_passes``: sweeps of the
+    batched greedy selection (more is closer to exact, slower); ``top_fraction``: image score
+    = mean of the map's highest cells."""
+
+    name = "patchcore"
+    needs_maps = True
+    needs_pixels = False
+
+    def __init__(self, coreset_ratio: float = 0.01, coreset_passes: int = 25, top_fraction: float = 0.02,
+                 seed: int = 0):
+        self.coreset_ratio = coreset_ratio
+        self.coreset_passes = coreset_passes
+        self.top_fraction = top_fraction
+        self.seed = seed
+
+    def get_params(self) -> dict:
+        return {"coreset_ratio": self.coreset_ratio, "coreset_passes": self.coreset_passes,
+                "top_fraction": self.top_fraction, "seed": self.seed}
+
+    def fit(self, latents: Latents, progress: bool = False) -> Self:
+        patches = patch_rows(latents.maps)
+        n = max(1, round(len(patches) * self.coreset_ratio))
+        chosen = greedy_coreset(patches, n, passes=self.coreset_passes, seed=self.seed, progress=progress)
+        self.bank_ = patches[np.sort(chosen)]
+        return self
+
+    def score(self, latents: Latents) -> np.ndarray:
+        return top_mean(self.anomaly_maps(latents), self.top_fraction)
+
+    def anomaly_maps(self, latents: Latents) -> np.ndarray:
+        n, _, h, w = latents.maps.shape
+        patches = torch.from_numpy(patch_rows(latents.maps))
+        return nearest_distances(patches, torch.from_numpy(self.bank_)).numpy().reshape(n, h, w)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"bank": self.bank_}
+
+    @classmethod
+    def from_arrays(cls, params: dict, arrays: dict[str, np.ndarray]) -> Self:
+        scorer = cls(**params)
+        scorer.bank_ = arrays["bank"]
+        return scorer
+

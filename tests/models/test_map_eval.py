@@ -1,0 +1,67 @@
+"""Pixel AUROC against MVTec-style masks, the grid's choice of examples, overlays."""
+
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from models.dataset import list_images
+from models.heatmap import VISIBLE_FROM, colourise, overlay, overlay_png
+from models.inspector import Inspector
+from models.map_eval import grid_examples, mask_path, pixel_auroc
+
+
+@pytest.fixture(scope="module")
+def masked_dir(tmp_path_factory, typed_dir):
+    """typed_dir with a mask for every copper test image: the middle of the patch, where
+    deeppcb-patches centres its defects."""
+    root = tmp_path_factory.mktemp("masked")
+    shutil.copytree(typed_dir, root, dirs_exist_ok=True)
+    for item in list_images(root, "test", "copper"):
+        width, height = Image.open(item.path).size
+        mask = np.zeros((height, width), np.uint8)
+        mask[height // 3 : 2 * height // 3, width // 3 : 2 * width // 3] = 255
+        mask_path(root, item).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(mask).save(mask_path(root, item))
+    return root
+
+
+def test_pixel_auroc_with_masks(typed_bundle, masked_dir):
+    inspector = Inspector(typed_bundle, device="cpu")
+    items = list_images(masked_dir, "test", "good")[:10] + list_images(masked_dir, "test", "copper")
+    latents = inspector.encode_files([i.path for i in items], progress=False)
+    value = pixel_auroc(inspector, latents, items, masked_dir)
+    assert value is not None and value > 0.6  # the maps light up the middle, where the defects are
+
+
+def test_pixel_auroc_is_none_without_masks(typed_bundle, typed_dir):
+    inspector = Inspector(typed_bundle, device="cpu")
+    items = list_images(typed_dir, "test")[:3]
+    assert pixel_auroc(inspector, inspector.encode_files([i.path for i in items], progress=False),
+                       items, typed_dir) is None
+
+
+def test_grid_examples_span_the_scores_of_every_type():
+    truth = np.array(["good"] * 10 + ["scratch"] * 3)
+    scores = np.r_[np.arange(10.0), [5.0, 7.0, 6.0]]
+    chosen = grid_examples(truth, scores, per_type=4)
+    assert chosen[:4] == [0, 3, 6, 9]  # lowest, evenly spaced, highest
+    assert sorted(chosen[4:]) == [10, 11, 12]  # all three when fewer than asked
+
+
+def test_overlay_keeps_the_image_where_the_map_is_low():
+    image = Image.new("L", (40, 20), 100)
+    anomaly_map = np.zeros((4, 4))
+    anomaly_map[1:3, 1:3] = 1.0
+    result = np.asarray(overlay(image, anomaly_map))
+    assert result.shape == (20, 40, 3)
+    assert (result[0, 0] == 100).all()  # below VISIBLE_FROM: untouched
+    assert result[10, 20, 0] > 150  # red where the map is 1
+    assert overlay_png(image, anomaly_map)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_colourise_ramps_from_blue_to_red():
+    ramp = colourise(np.array([0.0, VISIBLE_FROM, 1.0]))
+    np.testing.assert_array_equal(ramp[0], [0, 0, 255])
+    np.testing.assert_array_equal(ramp[-1], [255, 0, 0])
