@@ -52,6 +52,27 @@ def test_one_verdict_per_event_keyed_by_camera(stack, pcb_dir):
     good = [scores[e] for e, p in zip(cameras, paths) if "good" in p.parts]
     bad = [scores[e] for e, p in zip(cameras, paths) if "good" not in p.parts]
     assert np.median(bad) > np.median(good)
+    assert all(0 <= s <= 1 for s in scores.values())  # normalised: 0.5 is the threshold
+    assert {v.threshold for v in outcomes.verdicts.values()} == {0.5}
+
+
+def test_anomalous_verdicts_link_their_anomaly_map(stack, pcb_dir):
+    """The overlay is in the object store before the verdict that links it is published."""
+    paths = sample(pcb_dir, "short", 8, seed=1) + sample(pcb_dir, "good", 4, seed=1)
+
+    async def scenario(producer, simulator):
+        return [(await simulator.publish(p, "cam-maps")).event_id for p in paths]
+
+    outcomes = stack.run(scenario)
+    store = ObjectStore(stack.settings)
+    anomalous = [v for v in outcomes.verdicts.values() if v.decision.value != "ok"]
+    assert anomalous, "short circuits should reach the review band at least"
+    for verdict in outcomes.verdicts.values():
+        assert (verdict.heatmap_uri is None) == (verdict.decision.value == "ok")
+    for verdict in anomalous:
+        assert verdict.heatmap_uri.startswith(f"s3://{stack.settings.evidence_bucket}/heatmaps/")
+        overlay = Image.open(io.BytesIO(store.get(verdict.heatmap_uri)))
+        assert overlay.size == Image.open(io.BytesIO(store.get(verdict.image_uri))).size
 
 
 def test_redelivered_event_gets_no_second_verdict(stack, pcb_dir):

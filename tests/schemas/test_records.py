@@ -35,10 +35,11 @@ def make_verdict(**overrides) -> Verdict:
         "image_uri": "s3://latentline-images/line-1/evt-0001.png",
         "captured_at": CAPTURED,
         "model_version": "20240517T080000Z-deadbeef",
-        "anomaly_score": 12.5,
-        "threshold": 10.0,
-        "review_threshold": 8.0,
+        "anomaly_score": 0.82,
+        "threshold": 0.5,
+        "review_threshold": 0.38,
         "decision": Decision.DEFECT,
+        "heatmap_uri": "s3://latentline-evidence/heatmaps/evt-0001.png",
         "batch_size": 4,
         "timings": StageTimings(
             queue_seconds=0.1,
@@ -214,3 +215,9 @@ def test_dead_letter_round_trip_binary_payload():
 def test_dead_letter_rejects_unknown_error_kind():
     with pytest.raises(ValidationError, match="error_kind"):
         make_dead_letter(error_kind="out_of_coffee")
+
+
+@pytest.mark.parametrize("score", [-0.1, 1.5])
+def test_verdict_score_is_normalised(score):
+    with pytest.raises(ValidationError, match="anomaly_score"):
+        make_verdict(anomaly_score=score)
