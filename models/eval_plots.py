@@ -118,7 +118,8 @@ def _save(fig, path: Path) -> None:
 
 
 def image_grid(path: Path, panels: list[tuple], columns: int) -> None:
-    """``panels``: (image, overlay, caption); each shown as the image above its overlay."""
+    """``panels``: (image, overlay, caption); each shown as the image above its overlay (colour
+    from a normalised cell value of 0.3, red at 1; models/heatmap.py)."""
     rows = -(-len(panels) // columns)
     fig, axes = plt.subplots(2 * rows, columns, figsize=(2.4 * columns, 2.3 * rows * 2), squeeze=False)
     for ax in axes.ravel():
@@ -128,7 +129,6 @@ def image_grid(path: Path, panels: list[tuple], columns: int) -> None:
         axes[2 * row, column].imshow(image.convert("RGB"))
         axes[2 * row, column].set_title(caption, fontsize=8)
         axes[2 * row + 1, column].imshow(overlaid)
-    fig.suptitle("Test images and their anomaly maps (normalised score; colour from 0.3, red at 1)")
     _save(fig, path)
 
 
