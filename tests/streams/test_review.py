@@ -16,7 +16,9 @@ from streams.watch import Observation
 def observation(i: int, decision: Decision, defect_type: TypeDecision | None) -> Observation:
     event = CameraEvent(event_id=f"e{i}", camera_id="cam-1", line_id="line-1", captured_at=datetime.now(UTC),
                         image_uri=f"s3://camera-images/e{i}.png")
-    return Observation(None, event, 50.0 + i, decision, np.zeros(2), np.zeros(4), defect_type)
+    heatmap = None if decision is Decision.OK else f"s3://latentline-evidence/heatmaps/e{i}.png"
+    return Observation(None, event, 0.4 + i / 100, decision, np.zeros(2), np.zeros(4), defect_type,
+                       heatmap_uri=heatmap)
 
 
 def type_decision(status: TypeStatus, label: str = "short") -> TypeDecision:
@@ -48,6 +50,7 @@ def test_review_requests_for_uncertain_scores_and_unnamed_types(publisher):
     assert requests[2].reasons == [ReviewReason.UNCERTAIN_ANOMALY, ReviewReason.UNKNOWN_TYPE]
     assert "review band" in requests[2].message and "unknown because" in requests[2].message
     assert all(r.image_uri.endswith(f"{r.event_id}.png") and r.model_version == "v1" for r in requests)
+    assert all(r.heatmap_uri.endswith(f"heatmaps/{r.event_id}.png") for r in requests)
     assert metrics.review_requests.labels("uncertain_anomaly")._value.get() == 2
     assert metrics.defect_types.labels("cam-1", "known", "short")._value.get() == 1
 
