@@ -34,6 +34,15 @@ def list_images(data_dir: Path, split: str, label: str | None = None) -> list[La
     ]
 
 
+def evenly_spaced(paths: list[Path], limit: int | None) -> list[Path]:
+    """At most ``limit`` of ``paths``, evenly spaced: a capped set still spans the whole (sorted)
+    folder, and every tool capping at the same limit takes the same images."""
+    if limit is None or limit >= len(paths):
+        return list(paths)
+    step = (len(paths) - 1) / max(1, limit - 1)
+    return [paths[round(i * step)] for i in range(limit)]
+
+
 def fingerprint(paths: list[Path]) -> str:
     """sha256 over file names and contents: which data a model was fitted on."""
     digest = hashlib.sha256()

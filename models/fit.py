@@ -8,7 +8,7 @@ import numpy as np
 
 from models.bundle import ModelBundle
 from models.classifier import registry
-from models.dataset import GOOD, fingerprint, list_images
+from models.dataset import GOOD, evenly_spaced, fingerprint, list_images
 from models.encoder import EncoderConfig, PooledEncoder
 from models.encoding import encode_views
 from models.fit_types import TypeFit, fit_types, has_defect_types, labelled_defects
@@ -55,7 +55,7 @@ def fit_bundle(
 ) -> ModelBundle:
     """Encode train/good, fit the scorer on most of it and calibrate its thresholds on the rest
     (``holdout``); with train/<type>/ folders also the defect-type classifier."""
-    paths = [item.path for item in list_images(data_dir, "train", GOOD)][:max_images]
+    paths = evenly_spaced([item.path for item in list_images(data_dir, "train", GOOD)], max_images)
     if len(paths) < MIN_GOOD_IMAGES:
         raise ValueError(f"need at least {MIN_GOOD_IMAGES} good training images, found {len(paths)}")
     scorer = scorer or make_scorer()

@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image
 from sklearn.metrics import roc_auc_score
 
-from models.dataset import GOOD, LabelledImage
+from models.dataset import GOOD, LabelledImage, evenly_spaced
 from models.encoder import Latents
 from models.images import decode_image
 from models.inspector import Inspector
@@ -22,7 +22,8 @@ def mask_path(data_dir: Path, item: LabelledImage) -> Path:
     return Path(data_dir) / "ground_truth" / item.label / f"{item.path.stem}_mask.png"
 
 
-def pixel_auroc(inspector: Inspector, latents: Latents, items: list[LabelledImage], data_dir: Path) -> float | None:
+def pixel_auroc(inspector: Inspector, latents: Latents, items: list[LabelledImage],
+                data_dir: Path) -> float | None:
     """Over every pixel of every test image (good images: all background); None without masks."""
     defects = [item for item in items if not item.is_good]
     if not defects or not any(mask_path(data_dir, item).is_file() for item in defects):
@@ -57,7 +58,7 @@ def grid_examples(truth: np.ndarray, scores: np.ndarray, per_type: int = GRID_CO
     for label in [GOOD] + sorted(set(truth) - {GOOD}):
         mine = np.flatnonzero(truth == label)
         ranked = mine[np.argsort(scores[mine])]
-        chosen += ranked[np.linspace(0, len(ranked) - 1, min(per_type, len(ranked))).round().astype(int)].tolist()
+        chosen += [int(i) for i in evenly_spaced(list(ranked), per_type)]
     return chosen
 
 

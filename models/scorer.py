@@ -44,12 +44,15 @@ class Scorer(Protocol):
 def registry() -> dict[str, type[Scorer]]:
     """Every scorer by name: what a bundle manifest may name, what the conformance test runs."""
     # imported here: implementations may import this module
+    from models.autoencoder_scorer import AutoencoderScorer
     from models.cascade import CascadeScorer
     from models.mahalanobis import MahalanobisScorer
     from models.padim import PadimScorer
     from models.patchcore import PatchCoreScorer
+    from models.vae_scorer import VAEScorer
 
-    return {cls.name: cls for cls in (MahalanobisScorer, PadimScorer, PatchCoreScorer, CascadeScorer)}
+    classes = (MahalanobisScorer, PadimScorer, PatchCoreScorer, CascadeScorer, AutoencoderScorer, VAEScorer)
+    return {cls.name: cls for cls in classes}
 
 
 def held_back_scores(scorer: Scorer, latents: Latents, holdout: float = 0.2, seed: int = 0,

@@ -106,7 +106,8 @@ def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
 
     methods = args.methods.split(",") if args.methods else METHODS
     encoder = EncoderConfig(backbone=args.backbone, image_size=args.image_size)
-    rows = compare(args.data_dir, methods, encoder, settings.device, peers=not args.no_peers)
+    rows = compare(args.data_dir, methods, encoder, settings.device, peers=not args.no_peers,
+                   max_train=args.max_train)
     write_comparison(rows, args.out)
     print(markdown(rows))
     return 0
@@ -212,6 +213,7 @@ def parser() -> argparse.ArgumentParser:
     comparison.add_argument("--backbone", default="mobilenet_v2")
     comparison.add_argument("--image-size", type=int, default=320)
     comparison.add_argument("--no-peers", action="store_true", help="leave anomalib out")
+    comparison.add_argument("--max-train", type=int, help="good training images for every row (evenly spaced)")
     comparison.set_defaults(run=cmd_compare)
 
     bench = sub.add_parser("bench", help="batched vs unbatched, pipeline vs bare model")

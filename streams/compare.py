@@ -28,16 +28,19 @@ BATCH = 16
 
 
 def compare(data_dir: Path, methods=METHODS, encoder: EncoderConfig = EncoderConfig(), device: str = "auto",
-            peers: bool = True, rate_images: int = 256) -> list[dict]:
-    rows = [latentline_row(data_dir, method, encoder, device, rate_images) for method in methods]
+            peers: bool = True, max_train: int | None = None, rate_images: int = 256) -> list[dict]:
+    """``max_train``: the same evenly spaced good training images for every row (anomalib's
+    greedy coreset needs hours for all of deeppcb-patches on a CPU)."""
+    rows = [latentline_row(data_dir, method, encoder, device, max_train, rate_images) for method in methods]
     if peers:
-        rows += peer_rows(data_dir, encoder.image_size)
+        rows += peer_rows(data_dir, encoder.image_size, max_train)
     return rows
 
 
-def latentline_row(data_dir: Path, method: str, encoder: EncoderConfig, device: str, rate_images: int) -> dict:
+def latentline_row(data_dir: Path, method: str, encoder: EncoderConfig, device: str, max_train: int | None,
+                   rate_images: int) -> dict:
     started = time.perf_counter()
-    bundle = fit_bundle(data_dir, encoder, make_scorer(method), device=device,
+    bundle = fit_bundle(data_dir, encoder, make_scorer(method), device=device, max_images=max_train,
                         types=TypeOptions(enabled=False))
     fit_seconds = time.perf_counter() - started
     inspector = Inspector(bundle, device=device)
@@ -61,7 +64,7 @@ def bare_rate(inspector: Inspector, data_dir: Path, count: int) -> float:
     return len(images) / (time.perf_counter() - started)
 
 
-def peer_rows(data_dir: Path, image_size: int) -> list[dict]:
+def peer_rows(data_dir: Path, image_size: int, max_train: int | None) -> list[dict]:
     try:
         from streams.peer import run_anomalib
     except ImportError as exc:
@@ -70,7 +73,7 @@ def peer_rows(data_dir: Path, image_size: int) -> list[dict]:
     rows = []
     for method in ("padim", "patchcore"):
         try:
-            rows.append(run_anomalib(data_dir, method, image_size=image_size))
+            rows.append(run_anomalib(data_dir, method, image_size=image_size, max_train=max_train))
         except ImportError as exc:  # the optional extra is not installed
             log.warning("anomalib comparison skipped: %s", exc)
             return rows

@@ -11,7 +11,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from models.bundle import MANIFEST, SCORER_ARRAYS, ModelBundle
-from models.dataset import fingerprint, list_images
+from models.dataset import evenly_spaced, fingerprint, list_images
 from models.encoder import EncoderConfig, Latents, PooledEncoder
 from models.encoding import encode_views
 from models.fit import fit_bundle, make_scorer
@@ -206,5 +206,6 @@ def test_fit_bundle_max_images(dataset):
     assert small.training["n_images"] == 12
     assert small.scorer.image_.mean_.shape == (32,)
     assert small.manifest()["encoder"]["layers"] == ["features.6"]
-    paths = [item.path for item in list_images(dataset, "train", "good")][:12]
+    paths = evenly_spaced([item.path for item in list_images(dataset, "train", "good")], 12)
     assert small.training["fingerprint"] == fingerprint(paths)
+    assert len(set(paths)) == 12 and paths[0].name < paths[-1].name
