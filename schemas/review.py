@@ -30,7 +30,7 @@ class ReviewRequest(Record):
     heatmap_uri: str | None = Field(default=None, description="Anomaly map overlay, if the model makes one.")
     captured_at: AwareDatetime
     model_version: str
-    anomaly_score: float = Field(ge=0, le=1, description="Normalised as in the verdict: 0.5 is the threshold.")
+    anomaly_score: float = Field(ge=0, le=1, description="Normalised as in verdicts: 0.5 is the threshold.")
     decision: Decision
     reasons: list[ReviewReason] = Field(min_length=1)
     message: str = Field(description="The reasons in words, for the operator's screen.")
