@@ -213,7 +213,7 @@ def parser() -> argparse.ArgumentParser:
     comparison.add_argument("--backbone", default="mobilenet_v2")
     comparison.add_argument("--image-size", type=int, default=320)
     comparison.add_argument("--no-peers", action="store_true", help="leave anomalib out")
-    comparison.add_argument("--max-train", type=int, help="good training images for every row (evenly spaced)")
+    comparison.add_argument("--max-train", type=int, help="good training images per row (evenly spaced)")
     comparison.set_defaults(run=cmd_compare)
 
     bench = sub.add_parser("bench", help="batched vs unbatched, pipeline vs bare model")
