@@ -26,8 +26,9 @@ DEFAULT_LAYERS = {
     "wide_resnet50_2": ("layer2", "layer3"),
 }
 # Spatial feature maps for the scorers that localise (PaDiM, PatchCore): two mid-level layers,
-# brought to the coarser one's grid. On deeppcb-patches features.10 + features.13 (stride 16)
-# localised better than features.6 (stride 8) at a quarter of the patches.
+# brought to the coarser one's grid (stride 16: a quarter of the patches of stride 8). With all
+# 1,500 good deeppcb-patches images at 320 px PatchCore reaches 0.998 image AUROC on it; with 200
+# images at 224 px the stride-8 grid (features.6 + features.13) measured 0.995 against 0.964.
 DEFAULT_MAP_LAYERS = {
     "mobilenet_v2": ("features.10", "features.13"),
     "resnet18": ("layer2", "layer3"),

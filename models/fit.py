@@ -14,7 +14,7 @@ from models.encoding import encode_views
 from models.fit_types import TypeFit, fit_types, has_defect_types, labelled_defects
 from models.latent_reference import LatentReference
 from models.open_set import OpenSetClassifier
-from models.scorer import Scorer, held_back_scores
+from models.scorer import Scorer, encoder_inputs, held_back_scores
 from models.scorer import registry as scorers
 from models.threshold import Thresholds
 
@@ -60,8 +60,7 @@ def fit_bundle(
         raise ValueError(f"need at least {MIN_GOOD_IMAGES} good training images, found {len(paths)}")
     scorer = scorer or make_scorer()
     encoder = PooledEncoder(encoder_config, device=device)
-    views = encode_views(encoder, paths, progress=progress, maps=scorer.needs_maps,
-                         pixels=scorer.needs_pixels)
+    views = encode_views(encoder, paths, progress=progress, **encoder_inputs(scorer))
     latents = views.full
     held_back = held_back_scores(scorer, views, holdout, progress=progress)
     thresholds = Thresholds.from_good_scores(held_back, target_fpr, review_fpr)

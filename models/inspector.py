@@ -12,6 +12,7 @@ from models.encoder import Latents, PooledEncoder
 from models.encoding import encode_views
 from models.images import dihedral_view
 from models.open_set import OpenSetClassifier, TypeDecision
+from models.scorer import encoder_inputs
 from schemas import Decision
 
 
@@ -51,14 +52,12 @@ class Inspector:
 
     def encode_files(self, paths: list[Path], progress: bool = True, **options) -> Latents:
         """Latents of image files with what this bundle's scorer needs (models/encoding.py)."""
-        scorer = self.bundle.scorer
-        return encode_views(self.encoder, paths, progress=progress, maps=scorer.needs_maps,
-                            pixels=scorer.needs_pixels, **options)
+        return encode_views(self.encoder, paths, progress=progress, **encoder_inputs(self.bundle.scorer),
+                            **options)
 
     def infer(self, batch: np.ndarray) -> BatchResult:
         started = time.perf_counter()
-        scorer = self.bundle.scorer
-        latents = self.encoder.encode_views(batch, maps=scorer.needs_maps, pixels=scorer.needs_pixels)
+        latents = self.encoder.encode_views(batch, **encoder_inputs(self.bundle.scorer))
         encoded = time.perf_counter()
         assessment = self.assess(latents)
         return BatchResult(assessment, latents, encoded - started, time.perf_counter() - encoded)
@@ -83,20 +82,13 @@ class Inspector:
         return self.bundle.thresholds.normalise(self.bundle.scorer.anomaly_maps(latents))
 
     def _maps(self, latents: Latents, decisions: list[Decision]) -> list[np.ndarray | None]:
-        maps: list[np.ndarray | None] = [None] * len(decisions)
-        anomalous = [i for i, d in enumerate(decisions) if d is not Decision.OK]
-        if anomalous:
-            for i, anomaly_map in zip(anomalous, self.anomaly_maps(latents.take(anomalous))):
-                maps[i] = anomaly_map
-        return maps
+        return _for_anomalous(decisions, lambda anomalous: self.anomaly_maps(latents.take(anomalous)))
 
     def _types(self, centre: np.ndarray, decisions: list[Decision]) -> list[TypeDecision | None]:
-        types: list[TypeDecision | None] = [None] * len(decisions)
-        anomalous = [i for i, d in enumerate(decisions) if d is not Decision.OK]
-        if self.classifier is not None and anomalous:
-            for i, decision in zip(anomalous, self.classifier.decide(centre[anomalous])):
-                types[i] = decision
-        return types
+        classifier = self.classifier  # one classifier for the whole batch, even if labels swap it
+        if classifier is None:
+            return [None] * len(decisions)
+        return _for_anomalous(decisions, lambda anomalous: classifier.decide(centre[anomalous]))
 
     def example_latents(self, image: Image.Image) -> np.ndarray:
         """Centre latents of ``image`` flipped and turned [views, dim], as many views as the
@@ -109,3 +101,13 @@ class Inspector:
         """Know the bundle's types plus these operator-labelled centre latents."""
         if self.bundle.classifier is not None:
             self.classifier = self.bundle.classifier.learn(latents, labels)
+
+
+def _for_anomalous(decisions: list[Decision], compute) -> list:
+    """``compute(indices)`` for the parts that are not ok, None for the rest, in batch order."""
+    results: list = [None] * len(decisions)
+    anomalous = [i for i, d in enumerate(decisions) if d is not Decision.OK]
+    if anomalous:
+        for i, value in zip(anomalous, compute(anomalous)):
+            results[i] = value
+    return results

@@ -41,6 +41,11 @@ class Scorer(Protocol):
     def from_arrays(cls, params: dict, arrays: dict[str, np.ndarray]) -> Self: ...
 
 
+def encoder_inputs(scorer: Scorer) -> dict[str, bool]:
+    """What to ask the encoder for on behalf of ``scorer`` (``encode_views``' keyword flags)."""
+    return {"maps": scorer.needs_maps, "pixels": scorer.needs_pixels}
+
+
 def registry() -> dict[str, type[Scorer]]:
     """Every scorer by name: what a bundle manifest may name, what the conformance test runs."""
     # imported here: implementations may import this module

@@ -202,19 +202,22 @@ class BatchProcessor:
     async def _keep_anomaly_maps(self, items: list[Item], maps: list) -> list[str | None]:
         """Overlay PNGs of the anomalous parts in the evidence bucket, before their verdicts go
         out (a subscriber may fetch one at once). A failed upload costs the link, not the verdict."""
+        uris: list[str | None] = [None] * len(items)
+        jobs = {k: (items[k], m) for k, m in enumerate(maps) if m is not None}
+        if not jobs:
+            return uris
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
-        uris = await asyncio.gather(*(
+        stored = await asyncio.gather(*(
             loop.run_in_executor(self.io_pool, self._keep_anomaly_map, item, anomaly_map)
-            for item, anomaly_map in zip(items, maps)
+            for item, anomaly_map in jobs.values()
         ))
-        if any(m is not None for m in maps):
-            self.metrics.stage_seconds.labels("evidence").observe(time.perf_counter() - started)
-        return list(uris)
+        self.metrics.stage_seconds.labels("evidence").observe(time.perf_counter() - started)
+        for k, uri in zip(jobs, stored):
+            uris[k] = uri
+        return uris
 
-    def _keep_anomaly_map(self, item: Item, anomaly_map: np.ndarray | None) -> str | None:
-        if anomaly_map is None or item.image is None:
-            return None
+    def _keep_anomaly_map(self, item: Item, anomaly_map: np.ndarray) -> str | None:
         uri = f"s3://{self.settings.evidence_bucket}/heatmaps/{item.event.event_id}.png"
         try:
             self.store.put(uri, overlay_png(item.image, anomaly_map), "image/png")

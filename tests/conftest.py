@@ -23,15 +23,19 @@ TYPED_COUNTS = {("train", "good"): 60, ("test", "good"): 30, **{("train", t): 12
                 **{("test", t): 15 for t in (*KNOWN_TYPES, "spur")}}
 
 
-@pytest.fixture(scope="session")
-def typed_dir(tmp_path_factory, pcb_dir) -> Path:
-    root = tmp_path_factory.mktemp("pcb-types")
-    for (split, label), n in TYPED_COUNTS.items():
+def copy_subset(pcb_dir: Path, root: Path, counts: dict[tuple[str, str], int]) -> Path:
+    """The first ``n`` images of each (split, label) folder of the real data, under ``root``."""
+    for (split, label), n in counts.items():
         target = root / split / label
         target.mkdir(parents=True)
         for path in sorted((pcb_dir / split / label).glob("*.png"))[:n]:
             shutil.copy(path, target / path.name)
     return root
+
+
+@pytest.fixture(scope="session")
+def typed_dir(tmp_path_factory, pcb_dir) -> Path:
+    return copy_subset(pcb_dir, tmp_path_factory.mktemp("pcb-types"), TYPED_COUNTS)
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 anomalib is an optional extra ('latentline[compare]'), not installed in CI: skipped there.
 """
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,19 +12,14 @@ import models  # noqa: F401  # models/compat.py before anomalib imports torchvis
 pytest.importorskip("anomalib")
 
 from streams.peer import run_anomalib  # noqa: E402
+from tests.conftest import copy_subset  # noqa: E402
 
 TINY = {("train", "good"): 20, ("test", "good"): 10, ("test", "open"): 10}
 
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory, pcb_dir) -> Path:
-    root = tmp_path_factory.mktemp("deeppcb-tiny")
-    for (split, label), count in TINY.items():
-        target = root / split / label
-        target.mkdir(parents=True)
-        for path in sorted((pcb_dir / split / label).glob("*.png"))[:count]:
-            shutil.copy(path, target / path.name)
-    return root
+    return copy_subset(pcb_dir, tmp_path_factory.mktemp("deeppcb-tiny"), TINY)
 
 
 @pytest.mark.parametrize("method", ["padim", "patchcore"])
