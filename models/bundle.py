@@ -16,7 +16,8 @@ from models.open_set import OpenSetClassifier
 from models.scorer import Scorer, registry
 from models.threshold import Thresholds
 
-FORMAT = 4  # 2: latent reference (drift, novelty); 3: defect types; 4: feature maps, scorer choice
+FORMAT = 5  # 2: latent reference (drift, novelty); 3: defect types; 4: feature maps, scorer choice;
+# 5: a fixed patch grid (EncoderConfig.map_grid)
 MANIFEST = "manifest.json"
 SCORER_ARRAYS = "scorer.npz"
 REFERENCE_ARRAYS = "reference.npz"

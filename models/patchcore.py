@@ -3,7 +3,7 @@
 Every patch of every good image goes into a memory bank, subsampled by the batched greedy
 k-centre coreset (models/coreset.py: the step that makes PatchCore slow on a CPU). A patch's
 anomaly is its distance to the nearest patch in the bank, wherever that patch came from, so
-it needs no alignment. On deeppcb-patches (MobileNetV2, 320 px, 1 % coreset) it reaches 0.998
+it needs no alignment. On deeppcb-patches (MobileNetV2, 320 px, 1 % coreset) it reaches 0.9995
 image AUROC against 0.960 for the global Mahalanobis distance.
 """
 

@@ -71,7 +71,7 @@ def test_fit_bundle_contents(bundle, dataset):
     assert bundle.created_at.tzinfo is not None
     assert bundle.encoder == ENCODER
     assert isinstance(bundle.scorer, PatchCoreScorer)
-    assert bundle.scorer.bank_.shape[1] == 64 + 96  # features.10 and features.13 channels
+    assert bundle.scorer.bank_.shape[1] == 32 + 96  # features.6 and features.13 channels
     assert bundle.training["n_held_back"] == N_IMAGES // 5
     assert bundle.thresholds.good_median <= bundle.thresholds.review_threshold <= bundle.thresholds.threshold
     quantiles = bundle.training["held_back_good_score_quantiles"]

@@ -136,3 +136,23 @@ def test_fp16_encoder_on_cpu_fails_loudly(batch):
     encoder = PooledEncoder(EncoderConfig(weights=None, image_size=SIZE, precision="fp16"), device="cpu")
     with pytest.raises(ValueError, match="fp16"):
         encoder.encode(batch)
+
+
+def test_feature_maps_on_the_fixed_grid(encoder, batch):
+    """At 64 px features.6 is 8 x 8 and features.13 4 x 4: both come out on the 28 x 28 grid
+    (the coarser upsampled), one patch vector of both layers' channels per grid cell."""
+    latents = encoder.encode_views(batch, maps=True)
+    assert latents.maps.shape == (len(batch), 32 + 96, 28, 28)
+    assert latents.maps.dtype == np.float32 and np.isfinite(latents.maps).all()
+    assert latents.pixels is None
+    np.testing.assert_array_equal(latents.full, encoder.encode(batch))  # maps change nothing pooled
+
+
+@pytest.mark.parametrize("grid, side", [(4, 4), (None, 4), (6, 6)])
+def test_feature_map_grid_is_configurable(batch, grid, side):
+    """A finer layer is area-pooled down, a coarser one interpolated up; None keeps the coarsest."""
+    torch.manual_seed(0)
+    config = EncoderConfig(weights=None, image_size=SIZE, precision="fp32", map_grid=grid)
+    maps = PooledEncoder(config, device="cpu").encode_views(batch, maps=True, pixels=True)
+    assert maps.maps.shape == (len(batch), 32 + 96, side, side)
+    np.testing.assert_array_equal(maps.pixels, batch)
