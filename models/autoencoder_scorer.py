@@ -94,6 +94,20 @@ class AutoencoderScorer:
         """[N, image_size, image_size] smoothed squared reconstruction error, channel mean."""
         return self._forward(_pixels(latents), decode=True)[1]
 
+    @torch.inference_mode()
+    def codes(self, latents: Latents) -> np.ndarray:
+        """[N, latent_dim]: what the decoder reads (the VAE's posterior mean), the latent that
+        quantities are measured in for autoencoder bundles (models/measurement.py)."""
+        heads = torch.from_numpy(self._forward(_pixels(latents), decode=False)[0]).to(self.device_)
+        return self.network_.code(heads).float().cpu().numpy()
+
+    @torch.inference_mode()
+    def decode_codes(self, codes: np.ndarray) -> np.ndarray:
+        """Images uint8 [N, image_size, image_size, 3] the decoder draws from ``codes``."""
+        code = torch.from_numpy(np.asarray(codes, np.float32)).to(self.device_)
+        images = self.network_.decode(code).clamp(0, 1).mul(255).round().byte()
+        return images.permute(0, 2, 3, 1).cpu().numpy()
+
     def to_arrays(self) -> dict[str, np.ndarray]:
         network = {NETWORK_PREFIX + key: value.detach().cpu().numpy()
                    for key, value in self.network_.state_dict().items()}

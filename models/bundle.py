@@ -13,6 +13,7 @@ import numpy as np
 from models.encoder import EncoderConfig
 from models.latent_reference import LatentReference
 from models.open_set import OpenSetClassifier
+from models.quantity import QuantityScale
 from models.scorer import Scorer, registry
 from models.threshold import Thresholds
 
@@ -22,6 +23,7 @@ MANIFEST = "manifest.json"
 SCORER_ARRAYS = "scorer.npz"
 REFERENCE_ARRAYS = "reference.npz"
 CLASSIFIER_ARRAYS = "classifier.npz"
+QUANTITY_ARRAYS = "quantities.npz"
 
 
 @dataclass
@@ -34,6 +36,7 @@ class ModelBundle:
     reference: LatentReference
     classifier: OpenSetClassifier | None = None  # when fitted with labelled defect types
     training: dict = field(default_factory=dict)
+    quantities: dict[str, QuantityScale] = field(default_factory=dict)  # ``latentline calibrate``
 
     def manifest(self) -> dict:
         return {
@@ -46,6 +49,7 @@ class ModelBundle:
             "reference": {"params": self.reference.get_params()},
             "classifier": {"params": self.classifier.get_params()} if self.classifier else None,
             "training": self.training,
+            "quantities": {name: scale.to_dict() for name, scale in self.quantities.items()},
         }
 
     def save(self, directory: Path) -> Path:
@@ -55,6 +59,10 @@ class ModelBundle:
         np.savez(directory / REFERENCE_ARRAYS, **self.reference.to_arrays())
         if self.classifier:
             np.savez(directory / CLASSIFIER_ARRAYS, **self.classifier.to_arrays())
+        if self.quantities:
+            arrays = {f"{name}/{key}": value for name, scale in self.quantities.items()
+                      for key, value in scale.to_arrays().items()}
+            np.savez(directory / QUANTITY_ARRAYS, **arrays)
         # The manifest goes last: a directory with a manifest is a complete bundle.
         (directory / MANIFEST).write_text(json.dumps(self.manifest(), indent=2) + "\n")
         return directory
@@ -75,6 +83,7 @@ class ModelBundle:
             with np.load(directory / CLASSIFIER_ARRAYS, allow_pickle=False) as arrays:
                 classifier = OpenSetClassifier.from_arrays(manifest["classifier"]["params"], dict(arrays))
         return cls(
+            quantities=_load_quantities(directory, manifest.get("quantities") or {}),
             version=manifest["version"],
             created_at=datetime.fromisoformat(manifest["created_at"]),
             encoder=EncoderConfig.from_dict(manifest["encoder"]),
@@ -88,3 +97,13 @@ class ModelBundle:
     @staticmethod
     def is_bundle(directory: Path) -> bool:
         return (Path(directory) / MANIFEST).is_file()
+
+
+def _load_quantities(directory: Path, described: dict) -> dict[str, QuantityScale]:
+    if not described:
+        return {}
+    with np.load(directory / QUANTITY_ARRAYS, allow_pickle=False) as stored:
+        arrays = {tuple(key.split("/", 1)): stored[key] for key in stored.files}
+    return {name: QuantityScale.from_parts(parts, {key: value for (owner, key), value in arrays.items()
+                                                   if owner == name})
+            for name, parts in described.items()}

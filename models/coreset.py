@@ -37,12 +37,12 @@ def greedy_coreset(
     batch = max(1, -(-n // passes))
     norms = (points * points).sum(dim=1)
     chosen = [int(torch.randint(len(points), (1,), generator=generator))]
-    nearest = nearest_distances(points, points[chosen], norms)
+    uncovered = nearest_distances(points, points[chosen], norms)
     with tqdm(total=n, desc="coreset", unit="patch", disable=not progress) as bar:
         bar.update(1)
         while len(chosen) < n:
-            picks = _pick_batch(points, nearest, min(batch, n - len(chosen)), candidates_per_pick)
-            nearest = torch.minimum(nearest, nearest_distances(points, points[picks], norms))
+            picks = _pick_batch(points, uncovered, min(batch, n - len(chosen)), candidates_per_pick)
+            uncovered = torch.minimum(uncovered, nearest_distances(points, points[picks], norms))
             chosen.extend(picks.tolist())
             bar.update(len(picks))
     return np.array(chosen, dtype=np.int64)
@@ -72,21 +72,28 @@ def _pick_batch(points: torch.Tensor, nearest: torch.Tensor, size: int,
 
 def nearest_distances(points: torch.Tensor, centres: torch.Tensor, point_norms: torch.Tensor | None = None,
                       block_elements: int = 2**24) -> torch.Tensor:
-    """Euclidean distance of every point to its nearest centre, in blocks of at most
-    ``block_elements`` distances (64 MB) to bound memory.
+    """Euclidean distance of every point to its nearest centre (``nearest``'s distances)."""
+    return nearest(points, centres, point_norms, block_elements)[0]
+
+
+def nearest(points: torch.Tensor, centres: torch.Tensor, point_norms: torch.Tensor | None = None,
+            block_elements: int = 2**24) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distance of every point to its nearest centre and that centre's index, in blocks of at
+    most ``block_elements`` distances (64 MB) to bound memory.
 
     |p - c|^2 = |p|^2 - 2 p.c + |c|^2 as one matrix product: several times faster than
     torch.cdist on a CPU. ``point_norms``: the points' squared norms, when already known."""
     if point_norms is None:
         point_norms = (points * points).sum(dim=1)
     centre_norms = (centres * centres).sum(dim=1)
-    out = torch.empty(len(points))
+    distances, indices = torch.empty(len(points)), torch.empty(len(points), dtype=torch.long)
     chunk = max(1, block_elements // len(centres))
     for start in range(0, len(points), chunk):
         squared = torch.addmm(centre_norms[None], points[start : start + chunk], centres.T, alpha=-2)
         squared += point_norms[start : start + chunk, None]
-        out[start : start + chunk] = squared.amin(dim=1).clamp_min(0).sqrt()
-    return out
+        low, at = squared.min(dim=1)
+        distances[start : start + chunk], indices[start : start + chunk] = low.clamp_min(0).sqrt(), at
+    return distances, indices
 
 
 def _project(points: torch.Tensor, dim: int | None, generator: torch.Generator) -> torch.Tensor:

@@ -44,7 +44,7 @@ def roc(path: Path, scores: np.ndarray, truth: np.ndarray) -> None:
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
     ax.set(xlabel="false positive rate (good parts)", ylabel="true positive rate", title="Image ROC")
     ax.legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def histograms(path: Path, scores: np.ndarray, truth: np.ndarray, threshold: float, review: float) -> None:
@@ -59,7 +59,7 @@ def histograms(path: Path, scores: np.ndarray, truth: np.ndarray, threshold: flo
     ax.axvline(threshold, color="red", linestyle="--", label="defect threshold")
     ax.set(xlabel="anomaly score", ylabel="density", title="Anomaly scores per type (test)")
     ax.legend(fontsize=8, ncols=2)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def confusion(path: Path, truth: np.ndarray, shown: list[str], classes: list[str]) -> None:
@@ -77,7 +77,7 @@ def confusion(path: Path, truth: np.ndarray, shown: list[str], classes: list[str
     ax.set_xticks(range(len(columns)), columns, rotation=30, ha="right")
     ax.set_yticks(range(len(rows)), [r if r in classes else f"{r} (new)" for r in rows])
     ax.set(xlabel="decision", ylabel="true type", title="Defect types: named, review, unknown")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def latent_map(path: Path, vectors: np.ndarray, truth: np.ndarray, shown: list[str],
@@ -89,14 +89,15 @@ def latent_map(path: Path, vectors: np.ndarray, truth: np.ndarray, shown: list[s
                       perplexity=min(30, max(2, len(vectors) // 4))).fit_transform(vectors),
     }
     # one colour per type in both panels; review and unknown as dark crosses
-    colours = {t: plt.cm.tab10(k % 10) for k, t in enumerate(sorted(set(truth)))}
+    # (types decided but absent from the truth too: a reference set's spots called pin holes)
+    colours = {t: plt.cm.tab10(k % 10) for k, t in enumerate(sorted(set(truth) | set(shown)))}
     colours |= {TypeStatus.REVIEW.value: "dimgrey", TypeStatus.UNKNOWN.value: "black"}
     fig, axes = plt.subplots(2, 2, figsize=(12, 11))
     for row, (name, xy) in enumerate(projections.items()):
         _scatter(axes[row, 0], xy, truth, colours, f"{name}, true type",
                  lambda t: t if t in trained else f"{t} (new)")
         _scatter(axes[row, 1], xy, np.array(shown), colours, f"{name}, decision", str)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _scatter(ax, xy: np.ndarray, groups: np.ndarray, colours: dict, title: str, name) -> None:
@@ -111,7 +112,7 @@ def _scatter(ax, xy: np.ndarray, groups: np.ndarray, colours: dict, title: str, 
     ax.legend(fontsize=8, markerscale=2)
 
 
-def _save(fig, path: Path) -> None:
+def save_figure(fig, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -129,7 +130,7 @@ def image_grid(path: Path, panels: list[tuple], columns: int) -> None:
         axes[2 * row, column].imshow(image.convert("RGB"))
         axes[2 * row, column].set_title(caption, fontsize=8)
         axes[2 * row + 1, column].imshow(overlaid)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def loss_curve(path: Path, history: dict) -> None:
@@ -140,7 +141,7 @@ def loss_curve(path: Path, history: dict) -> None:
             ax.plot(np.arange(1, len(values) + 1), values, label=name.replace("_", " "))
     ax.set(xlabel="epoch", ylabel="loss", yscale="log", title="Autoencoder training (good images only)")
     ax.legend()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def separation(path: Path, groups: dict[str, dict[str, np.ndarray]]) -> None:
@@ -156,4 +157,4 @@ def separation(path: Path, groups: dict[str, dict[str, np.ndarray]]) -> None:
                     label=f"{split} (median {np.median(scores[name]):.3g})")
         ax.set(xlabel=f"{name} score", ylabel="density", title=f"{name} score: train, validation, defect")
         ax.legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)

@@ -24,6 +24,7 @@ from models.dataset import GOOD, list_images
 from models.images import decode_image
 from models.inspector import Assessment, Inspector
 from models.map_eval import anomaly_grid, pixel_auroc
+from models.measurement_eval import measurement_report
 from models.open_set import OpenSetClassifier, TypeDecision
 from schemas import Decision, TypeStatus
 
@@ -45,7 +46,9 @@ def evaluate(inspector: Inspector, data_dir: Path, out_dir: Path, progress: bool
     if hasattr(scorer, "expensive_share_"):  # a cascade: how much of the expensive stage ran
         metrics["expensive_share"] = scorer.expensive_share_
     classifier = inspector.classifier
-    trained = {i.label for i in list_images(data_dir, "train")} - {GOOD}
+    # a reference set (models/reference_set.py) has test/ only: every defect type is then new
+    has_train = (Path(data_dir) / "train").is_dir()
+    trained = {i.label for i in list_images(data_dir, "train")} - {GOOD} if has_train else set()
     defects = truth != GOOD
     decisions = None  # defect-type decisions of the defect images, when the model has types
     if classifier is not None and defects.any():
@@ -56,6 +59,8 @@ def evaluate(inspector: Inspector, data_dir: Path, out_dir: Path, progress: bool
         metrics["new_type_learning"] = new_type_learning(inspector, paths, latents.centre[defects],
                                                          truth[defects], trained)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if inspector.bundle.quantities:
+        metrics["measurements"] = measurement_report(inspector, data_dir, items, latents, out_dir)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     from models import eval_plots  # matplotlib only when a report is written
 

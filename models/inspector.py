@@ -11,6 +11,7 @@ from models.bundle import ModelBundle
 from models.encoder import Latents, PooledEncoder
 from models.encoding import encode_views
 from models.images import dihedral_view
+from models.measurement import measure
 from models.open_set import OpenSetClassifier, TypeDecision
 from models.scorer import encoder_inputs
 from schemas import Decision
@@ -24,6 +25,7 @@ class Assessment:
     directions: np.ndarray  # [N, components] deviation directions (novelty clustering)
     types: list[TypeDecision | None]  # for anomalous parts when the model knows defect types
     maps: list[np.ndarray | None]  # normalised anomaly maps [h, w] of the anomalous parts
+    measurements: dict[str, np.ndarray]  # {quantity: [N] values} of the calibrated quantities
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class Inspector:
             reference.directions(latents.full),
             self._types(latents.centre, decisions),
             self._maps(latents, decisions) if maps else [None] * len(decisions),
+            measure(self.bundle.quantities, self.bundle.scorer, latents),
         )
 
     def anomaly_maps(self, latents: Latents) -> np.ndarray:

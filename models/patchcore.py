@@ -12,7 +12,7 @@ from typing import Self
 import numpy as np
 import torch
 
-from models.coreset import greedy_coreset, nearest_distances
+from models.coreset import greedy_coreset, nearest
 from models.encoder import Latents
 from models.scorer import patch_rows, top_mean
 
@@ -50,7 +50,17 @@ class PatchCoreScorer:
     def anomaly_maps(self, latents: Latents) -> np.ndarray:
         n, _, h, w = latents.maps.shape
         patches = torch.from_numpy(patch_rows(latents.maps))
-        return nearest_distances(patches, torch.from_numpy(self.bank_)).numpy().reshape(n, h, w)
+        return nearest(patches, torch.from_numpy(self.bank_))[0].numpy().reshape(n, h, w)
+
+    def defect_latents(self, latents: Latents) -> np.ndarray:
+        """[N, channels]: each patch minus its nearest good patch, averaged over the image. The
+        board around a defect cancels (its patches have close neighbours in the bank), what the
+        defect adds remains: the latent that a defect's size is measured in (models/measurement.py)."""
+        n, channels, h, w = latents.maps.shape
+        patches = torch.from_numpy(patch_rows(latents.maps))
+        bank = torch.from_numpy(self.bank_)
+        residuals = patches - bank[nearest(patches, bank)[1]]
+        return residuals.reshape(n, h * w, channels).mean(dim=1).numpy()
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {"bank": self.bank_}

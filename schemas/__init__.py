@@ -12,7 +12,7 @@ from schemas.label import Label
 from schemas.review import ReviewReason, ReviewRequest
 from schemas.sighting import NoveltyInput, Sighting
 from schemas.topics import TOPICS, Topic
-from schemas.verdict import Classification, Decision, StageTimings, TypeStatus, Verdict
+from schemas.verdict import Classification, Decision, Measurement, StageTimings, TypeStatus, Verdict
 
 __all__ = [
     "Alert",
@@ -25,6 +25,7 @@ __all__ = [
     "Sighting",
     "CameraEvent",
     "Classification",
+    "Measurement",
     "DeadLetter",
     "Decision",
     "ErrorKind",

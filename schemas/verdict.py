@@ -33,6 +33,21 @@ class Classification(Record):
     reason: str | None = Field(description="Why an operator should look (review and unknown).")
 
 
+class Measurement(Record):
+    """A quality characteristic measured from the latent space (``latentline calibrate``)."""
+
+    value: float = Field(description="In unit.")
+    unit: str
+    uncertainty: NonNegativeFloat = Field(
+        description="Expanded uncertainty U: the true value lies within value +- U with probability "
+        "coverage, as estimated from out-of-fold calibration residuals.")
+    coverage: float = Field(gt=0, lt=1, description="The coverage probability of U (0.95).")
+    coverage_factor: float = Field(gt=0, description="k in U = k u, u the standard uncertainty.")
+    in_range: bool = Field(
+        description="Inside the calibrated range widened by U; outside it the calibration extrapolates "
+        "and U does not hold (a defect size measured on a part without the defect, for one).")
+
+
 class StageTimings(Record):
     """Seconds spent per stage for this event (batch stages are the batch's wall time)."""
 
@@ -61,6 +76,8 @@ class Verdict(Record):
     heatmap_uri: str | None = Field(
         default=None, description="Anomaly-map overlay (PNG) in the evidence bucket; anomalous parts only.")
     classification: Classification | None = None
+    measurements: dict[Identifier, Measurement] = Field(
+        default_factory=dict, description="Every calibrated quantity of the model, by name.")
     batch_size: int = Field(ge=1, description="Events encoded together with this one.")
     timings: StageTimings
     processed_at: AwareDatetime

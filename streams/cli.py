@@ -1,4 +1,5 @@
-"""``latentline``: fit, evaluate, compare, publish, worker, demo, evaluate-stream, bench."""
+"""``latentline``: fit, evaluate, calibrate, make-reference, compare, publish, worker, demo,
+evaluate-stream, bench."""
 
 import argparse
 import asyncio
@@ -142,6 +143,37 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
+    from models.bundle import ModelBundle
+    from models.inspector import Inspector
+    from models.measurement import calibrate
+
+    bundle = ModelBundle.load(args.model_dir)
+    inspector = Inspector(bundle, device=settings.device)
+    scale = calibrate(inspector, args.reference_dir, args.quantity, args.unit, space=args.space,
+                      coverage=args.coverage)
+    bundle.quantities[args.quantity] = scale
+    bundle.save(args.model_dir)
+    report = scale.report()
+    print(json.dumps({k: v for k, v in report.items() if k != "cv_mae"}, indent=2))
+    print(f"{args.quantity} stored in {args.model_dir} ({scale.space} latent, {scale.direction_kind_} "
+          f"direction, U = {scale.expanded_uncertainty_:.3g} {args.unit} at k = {scale.coverage_factor_:.2f})")
+    return 0
+
+
+def cmd_make_reference(args: argparse.Namespace, settings: Settings) -> int:
+    from models.reference_set import ReferenceDefect, make_reference_set
+
+    defect = ReferenceDefect(kind=args.kind, pixel_pitch_mm=args.pixel_pitch, min_mm=args.min_mm,
+                             max_mm=args.max_mm)
+    description = make_reference_set(args.data_dir, args.out, defect, n_reference=args.n_reference,
+                                     n_test=args.n_test, n_good=args.n_good, seed=args.seed)
+    print(json.dumps(description, indent=2))
+    print(f"calibrate with: latentline calibrate MODEL_DIR {args.out / 'reference'} "
+          f"--quantity {defect.quantity} --unit mm")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="latentline", description=__doc__)
     sub = root.add_subparsers(dest="command", required=True)
@@ -172,6 +204,31 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("data_dir", type=Path)
     evaluate.add_argument("--out", type=Path, required=True, help="report folder")
     evaluate.set_defaults(run=cmd_evaluate)
+
+    cal = sub.add_parser("calibrate", help="measure a quantity in physical units: fit it on reference "
+                         "images of known value and store it in the bundle")
+    cal.add_argument("model_dir", type=Path)
+    cal.add_argument("reference_dir", type=Path, help="images and values.csv (header file,value)")
+    cal.add_argument("--quantity", required=True, help="its name in verdicts, e.g. spot_diameter")
+    cal.add_argument("--unit", required=True, help="e.g. mm")
+    cal.add_argument("--space", choices=("defect", "code", "pooled"),
+                     help="the latent to measure in (default: the best the bundle's scorer offers)")
+    cal.add_argument("--coverage", type=float, default=0.95, help="coverage of the expanded uncertainty")
+    cal.set_defaults(run=cmd_calibrate)
+
+    ref = sub.add_parser("make-reference", help="draw defects of known size onto good images: a "
+                         "reference set for calibrate and evaluate")
+    ref.add_argument("data_dir", type=Path, help="a dataset with train/good and test/good")
+    ref.add_argument("--out", type=Path, required=True)
+    ref.add_argument("--kind", choices=("spot", "scratch"), default="spot")
+    ref.add_argument("--pixel-pitch", type=float, default=0.05, help="mm per pixel of the source images")
+    ref.add_argument("--min-mm", type=float, default=0.15)
+    ref.add_argument("--max-mm", type=float, default=1.5)
+    ref.add_argument("--n-reference", type=int, default=300)
+    ref.add_argument("--n-test", type=int, default=200)
+    ref.add_argument("--n-good", type=int, default=100)
+    ref.add_argument("--seed", type=int, default=0)
+    ref.set_defaults(run=cmd_make_reference)
 
     publish = sub.add_parser("publish", help="upload images and publish their camera events")
     publish.add_argument("directory", type=Path)

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from models.heatmap import overlay_png
 from models.images import ImageError, decode_image
 from models.inspector import Inspector
-from schemas import CameraEvent, DeadLetter, ErrorKind, StageTimings, Verdict
+from schemas import CameraEvent, DeadLetter, ErrorKind, Measurement, StageTimings, Verdict
 from streams.metrics import WorkerMetrics
 from streams.ports import Publisher
 from streams.review import classification_of
@@ -181,14 +181,17 @@ class BatchProcessor:
         self.metrics.stage_seconds.labels("score").observe(result.score_seconds)
         a = result.assessment
         heatmaps = await self._keep_anomaly_maps(items, a.maps)
+        quantities = self.inspector.bundle.quantities
         observations = [
             Observation(item.incoming.handle, item.event, float(a.scores[k]), a.decisions[k],
-                        a.summaries[k], a.directions[k], a.types[k], result.latents.centre[k], heatmaps[k])
+                        a.summaries[k], a.directions[k], a.types[k], result.latents.centre[k], heatmaps[k],
+                        measurements_of(quantities, a.measurements, k))
             for k, item in enumerate(items)
         ]
         for item, o in zip(items, observations):
             verdict = self._verdict(item, o, result, started, len(items))
             self.metrics.count_verdict(item.event.camera_id, o.decision)
+            self.metrics.observe_measurements(item.event.camera_id, o.measurements)
             deliveries.append(
                 self.publisher.send(self.settings.verdicts_topic, item.event.camera_id, verdict.to_bytes())
             )
@@ -245,6 +248,7 @@ class BatchProcessor:
             decision=o.decision,
             heatmap_uri=o.heatmap_uri,
             classification=classification_of(o.defect_type),
+            measurements=o.measurements,
             batch_size=size,
             timings=StageTimings(
                 queue_seconds=max(0.0, started - event.captured_at.timestamp()),
@@ -314,3 +318,15 @@ def _as_text(value: bytes) -> str | None:
         return value.decode("utf-8")
     except UnicodeDecodeError:
         return None
+
+
+def measurements_of(quantities: dict, measured: dict[str, np.ndarray], k: int) -> dict[str, Measurement]:
+    """Part ``k``'s measurements as the Verdict states them (``quantities``: the bundle's
+    models.quantity.QuantityScale by name)."""
+    records = {}
+    for name, values in measured.items():
+        scale, value = quantities[name], float(values[k])
+        records[name] = Measurement(value=value, unit=scale.unit, uncertainty=scale.expanded_uncertainty_,
+                                    coverage=scale.coverage, coverage_factor=scale.coverage_factor_,
+                                    in_range=bool(scale.in_range(np.array([value]))[0]))
+    return records

@@ -16,6 +16,9 @@ LATENCY_BUCKETS = (
 )
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 FILL_BUCKETS = (0.125, 0.25, 0.5, 0.75, 1.0)
+# One bucket set for every quantity and unit (a histogram's buckets cannot differ by label):
+# 1-2-5 steps from 1e-3 to 1e4 resolve any calibrated range to within a factor of 2.5.
+MEASUREMENT_BUCKETS = tuple(m * 10.0**e for e in range(-3, 5) for m in (1, 2, 5))
 # evidence: rendering and storing the anomaly-map overlays of a batch's anomalous parts
 STAGES = ("fetch", "decode", "encode", "score", "evidence", "publish")
 MAP_OUTCOMES = ("stored", "failed")
@@ -104,6 +107,15 @@ class WorkerMetrics:
             "latentline_anomaly_maps", "Anomaly-map overlays of anomalous parts, by outcome", ["outcome"],
             registry=r,
         )
+        self.measurements = Histogram(
+            "latentline_measurement", "Calibrated quantities measured in range, in their unit",
+            ["camera", "quantity", "unit"], buckets=MEASUREMENT_BUCKETS, registry=r,
+        )
+        self.measurements_out_of_range = Counter(
+            "latentline_measurements_out_of_range",
+            "Measurements outside the calibrated range (extrapolated; not in latentline_measurement)",
+            ["camera", "quantity"], registry=r,
+        )
         # every label visible at 0, so rates and panels exist before the first occurrence
         for kind in ErrorKind:
             self.dead_letters.labels(kind.value)
@@ -120,6 +132,14 @@ class WorkerMetrics:
 
     def count_verdict(self, camera: str, decision: Decision) -> None:
         self.verdicts.labels(camera, decision.value).inc()
+
+    def observe_measurements(self, camera: str, measurements: dict) -> None:
+        """``measurements``: {quantity: schemas.Measurement} of one verdict."""
+        for name, m in measurements.items():
+            if m.in_range:
+                self.measurements.labels(camera, name, m.unit).observe(m.value)
+            else:
+                self.measurements_out_of_range.labels(camera, name).inc()
 
     def watch_device(self, device) -> None:
         """GPU memory and utilisation, read at scrape time; nothing on a CPU-only worker."""

@@ -10,7 +10,7 @@ per cent of events, so one owner keeps up, and labels reach it in the same order
 import asyncio
 import logging
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import groupby
 from pathlib import PurePosixPath
@@ -57,6 +57,7 @@ class Observation:
     defect_type: TypeDecision | None = None
     centre: np.ndarray | None = None  # the latent the defect classifier reads
     heatmap_uri: str | None = None  # the anomaly-map overlay in the evidence bucket
+    measurements: dict = field(default_factory=dict)  # {quantity: schemas.Measurement}
 
     @property
     def unexplained(self) -> bool:
