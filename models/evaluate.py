@@ -177,6 +177,7 @@ def new_type_learning(inspector: Inspector, paths: list[Path], centre: np.ndarra
             "labels_given": len(taught),
             "recall_as_type": float((predicted[mine] == new_type).mean()),
             "auto_as_type": float(((predicted == new_type) & auto)[mine].mean()),
-            "known_types_accuracy_after": float((predicted[known] == truth[rest][known]).mean()),
+            "known_types_accuracy_after": float((predicted[known] == truth[rest][known]).mean())
+            if known.any() else None,
         }
     return report

@@ -76,7 +76,8 @@ def _coverage(shape: tuple[int, int], size_px: float, defect: ReferenceDefect,
     canvas = ImageDraw.Draw(mask)
     if defect.kind == "spot":
         r = size_px / 2
-        canvas.ellipse([(cx - r) * s, (cy - r) * s, (cx + r) * s, (cy + r) * s], fill=255)
+        # PIL's box includes its last pixel: one supersampled pixel less keeps the stated diameter
+        canvas.ellipse([(cx - r) * s, (cy - r) * s, (cx + r) * s - 1, (cy + r) * s - 1], fill=255)
     else:
         dx, dy = math.cos(angle) * size_px / 2, math.sin(angle) * size_px / 2
         line_width = max(1, round(defect.width_mm / defect.pixel_pitch_mm * s))

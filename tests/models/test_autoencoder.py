@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from sklearn.metrics import roc_auc_score
 
 from models.autoencoder import ConvAutoencoder, ConvVAE, kl_divergence, prepare_pixels, train
@@ -192,3 +193,33 @@ def test_pixels_are_required():
     empty = np.zeros((2, 1), np.float32)
     with pytest.raises(ValueError, match="pixels"):
         AutoencoderScorer(**FAST).fit(Latents(empty, empty))
+
+
+def test_codes_measure_and_decode_along_a_direction(tmp_path):
+    """Autoencoder bundles measure in the code space; walking along a calibrated direction and
+    decoding shows the quantity (models/measurement_plots.py draws that strip). The quantity
+    here is brightness, which a small autoencoder trained on varied brightness must encode."""
+    from models import measurement_plots
+    from models.measurement import default_space, features
+    from models.quantity import QuantityScale
+
+    brightness = np.linspace(60, 200, 80)
+    images = np.stack([textures(1, seed=int(i), brightness=int(b))[0] for i, b in enumerate(brightness)])
+    scorer = AutoencoderScorer(image_size=SIZE, latent_dim=8, epochs=30, batch_size=16).fit(latents(images))
+    assert default_space(scorer) == "code"
+    codes = features(scorer, latents(images), "code")
+    assert codes.shape == (80, 8) and codes.dtype == np.float32
+    scale = QuantityScale("brightness", "grey", space="code", degrees=(1,), ridge_alpha=1.0)
+    scale.fit(codes, brightness)
+    walked, values = scale.walk(4)
+    decoded = scorer.decode_codes(walked)
+    assert decoded.shape == (4, SIZE, SIZE, 3) and decoded.dtype == np.uint8
+    assert np.all(np.diff([d.mean() for d in decoded]) > 0)  # the walk goes from dark to bright
+    paths = []
+    for k, image in enumerate(images):
+        paths.append(tmp_path / f"{k}.png")
+        Image.fromarray(image).save(paths[-1])
+    measured = scale.measure(codes)
+    measurement_plots.write_all(tmp_path, scale, measured, brightness, scale.position(codes), paths, scorer)
+    for name in ("measurement_brightness", "sorted_brightness", "decoded_brightness"):
+        assert (tmp_path / f"{name}.png").stat().st_size > 5_000
