@@ -11,6 +11,9 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from models.fit import TypeOptions, fit_bundle
+from models.inspector import Inspector
+from models.measurement import calibrate
+from models.reference_set import make_reference_set
 from streams.collector import Collector, Outcomes
 from streams.embedded import free_port, s3_server, scrape, tansu_broker, worker_process
 from streams.producer import CameraSimulator, kafka_producer
@@ -18,12 +21,24 @@ from streams.settings import Settings, settings_env
 from streams.store import ObjectStore
 from streams.topics import ensure_topics
 
+SPOT = "spot_diameter"  # the quantity the integration bundle measures
+
 
 @pytest.fixture(scope="session")
-def bundle_dir(pcb_dir: Path, tmp_path_factory) -> Path:
+def spots_dir(pcb_dir: Path, tmp_path_factory) -> Path:
+    """A generated reference set of spots of known diameter (models/reference_set.py)."""
+    root = tmp_path_factory.mktemp("spots")
+    make_reference_set(pcb_dir, root, n_reference=80, n_test=12, n_good=0, progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def bundle_dir(pcb_dir: Path, spots_dir: Path, tmp_path_factory) -> Path:
     # Fewer defect examples and views than a real fit: quicker, and spur stays unknown to it.
     types = TypeOptions(views=2, max_per_type=20)
     bundle = fit_bundle(pcb_dir, max_images=300, progress=False, types=types)
+    inspector = Inspector(bundle, device="cpu")
+    bundle.quantities[SPOT] = calibrate(inspector, spots_dir / "reference", SPOT, "mm", progress=False)
     return bundle.save(tmp_path_factory.mktemp("bundle"))
 
 

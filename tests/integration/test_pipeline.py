@@ -9,11 +9,13 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 from PIL import Image
+from scipy.stats import spearmanr
 
 from models.dataset import list_images
+from models.reference_set import read_values
 from schemas import CameraEvent, ErrorKind
 from streams.store import ObjectStore, sha256_hex
-from tests.integration.conftest import make_stack, send_raw
+from tests.integration.conftest import SPOT, make_stack, send_raw
 
 pytestmark = pytest.mark.integration
 MAX_PIXELS = 1_000_000
@@ -162,3 +164,28 @@ def test_bad_input_goes_to_dead_letters_and_next_event_is_inspected(stack, pcb_d
     assert matching[0].error_message
     assert marker["good"] in outcomes.verdicts
     assert stack.metrics()["latentline_dead_letters_total"] >= before + 1
+
+
+def test_verdicts_measure_spots_in_millimetres(stack, spots_dir):
+    """The bundle measures spot_diameter (calibrated on generated spots); verdicts of spots it has
+    not seen state the diameter with its uncertainty, in the right order, and Prometheus counts
+    every measurement."""
+    truth = read_values(spots_dir / "test" / SPOT)
+    true_of: dict[str, float] = {}
+    counts = ("latentline_measurement_count", "latentline_measurements_out_of_range_total")
+    before = sum(stack.metrics().get(name, 0) for name in counts)
+
+    async def scenario(producer, simulator):
+        for name, value in truth.items():
+            true_of[(await simulator.publish(spots_dir / "test" / SPOT / name, "cam-spots")).event_id] = value
+        return list(true_of)
+
+    outcomes = stack.run(scenario)
+    assert set(true_of) <= set(outcomes.verdicts)  # (the topic also holds earlier tests' verdicts)
+    measured = {}
+    for event_id in true_of:
+        spot = outcomes.verdicts[event_id].measurements[SPOT]
+        assert spot.unit == "mm" and spot.uncertainty > 0 and spot.coverage == 0.95
+        measured[event_id] = spot.value
+    assert spearmanr([measured[e] for e in true_of], list(true_of.values()))[0] > 0.8
+    assert sum(stack.metrics().get(name, 0) for name in counts) == before + len(truth)

@@ -6,12 +6,14 @@ import io
 import uuid
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from models.encoder import EncoderConfig
 from models.fit import fit_bundle
 from models.inspector import Inspector
+from models.quantity import QuantityScale
 from models.threshold import Thresholds
 from schemas import CameraEvent, DeadLetter, ErrorKind, Verdict
 from streams.embedded import s3_server
@@ -142,3 +144,28 @@ def test_a_failed_overlay_upload_costs_the_link_not_the_verdict(bundle, settings
     [verdict] = [Verdict.from_bytes(v) for v in publisher.on(settings.verdicts_topic)]
     assert verdict.decision.value == "defect" and verdict.heatmap_uri is None
     assert processor.metrics.anomaly_maps.labels("failed")._value.get() == 1
+
+
+def test_verdicts_carry_the_calibrated_measurements_and_metrics_count_them(bundle, settings, pcb_dir,
+                                                                         publisher):
+    """A quantity calibrated on random pooled latents: its values mean nothing, but every verdict
+    states it with unit and uncertainty, and each lands in the histogram or the out-of-range count."""
+    rng = np.random.default_rng(0)
+    dim = 32 + 96 + 1280  # the pooled MobileNetV2 latent
+    scale = QuantityScale("spot_diameter", "mm", degrees=(1,)).fit(rng.normal(size=(40, dim)),
+                                                                    np.linspace(0.1, 1.0, 40))
+    measuring = dataclasses.replace(bundle, quantities={"spot_diameter": scale})
+    processor, publisher = processor_for(Inspector(measuring, "cpu"), settings, publisher)
+    run(processor, [upload_event(settings, pcb_dir) for _ in range(3)])
+    verdicts = [Verdict.from_bytes(v) for v in publisher.on(settings.verdicts_topic)]
+    assert len(verdicts) == 3
+    for verdict in verdicts:
+        measurement = verdict.measurements["spot_diameter"]
+        assert measurement.unit == "mm" and measurement.coverage == 0.95
+        assert measurement.uncertainty == pytest.approx(scale.expanded_uncertainty_)
+        assert measurement.in_range == bool(scale.in_range(np.array([measurement.value]))[0])
+    metrics = processor.metrics
+    counted = sum(b.get() for b in metrics.measurements.labels("cam-1", "spot_diameter", "mm")._buckets)
+    outside = metrics.measurements_out_of_range.labels("cam-1", "spot_diameter")._value.get()
+    assert counted == sum(v.measurements["spot_diameter"].in_range for v in verdicts)
+    assert counted + outside == 3
