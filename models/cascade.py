@@ -9,8 +9,8 @@ much of the expensive work ran.
 
 The default band starts at the median good part (0.1 on the normalised scale), so about half of
 the good parts never reach the expensive stage. On deeppcb-patches (Mahalanobis, then PatchCore)
-it resolved 19 % of the test images (half of its good ones) with the same decisions as PatchCore
-alone on every image and the same image AUROC (0.998); a band starting at 0.02 saved nothing.
+it resolved 16 % of the test images cheaply with image AUROC 0.9994 against 0.9995 and
+F1 0.992 against 0.993 for PatchCore alone; a band starting at 0.02 saved nothing.
 """
 
 from typing import Self
