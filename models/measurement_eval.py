@@ -38,8 +38,8 @@ def measurement_report(inspector, data_dir: Path, items: list[LabelledImage], la
     for name, folders in measured_folders(data_dir, quantities).items():
         scale = quantities[name]
         index, truth = _truth(data_dir, items, folders)
-        position = scale.position(features(scorer, latents.take(index), scale.space))
-        measured = np.polyval(scale.coefficients_, position)
+        latent = features(scorer, latents.take(index), scale.space)
+        position, measured = scale.position(latent), scale.measure(latent)
         report[name] = _metrics(scale, measured, truth) | {"folders": folders}
         if out_dir is not None:
             from models import measurement_plots
