@@ -156,8 +156,9 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     bundle.save(args.model_dir)
     report = scale.report()
     print(json.dumps({k: v for k, v in report.items() if k != "cv_mae"}, indent=2))
+    u, k = scale.expanded_uncertainty_, scale.coverage_factor_
     print(f"{args.quantity} stored in {args.model_dir} ({scale.space} latent, {scale.direction_kind_} "
-          f"direction, U = {scale.expanded_uncertainty_:.3g} {args.unit} at k = {scale.coverage_factor_:.2f})")
+          f"direction, U = {u:.3g} {args.unit} at k = {k:.2f})")
     return 0
 
 
