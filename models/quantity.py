@@ -64,12 +64,13 @@ class QuantityScale:
         values = np.asarray(values, np.float64)
         if len(values) < 2 * self.folds:
             raise ValueError(f"need at least {2 * self.folds} reference images, got {len(values)}")
-        self.cv_mae_ = {f"{d}/{k}": _mae(self._out_of_fold(features, values, d, k), values)
-                        for d in self.directions for k in self.degrees}
+        predicted = {f"{d}/{k}": self._out_of_fold(features, values, d, k)
+                     for d in self.directions for k in self.degrees}
+        self.cv_mae_ = {variant: _mae(p, values) for variant, p in predicted.items()}
         best = min(self.cv_mae_, key=self.cv_mae_.get)
         self.direction_kind_, degree = best.split("/")
         self.degree_ = int(degree)
-        residuals = self._out_of_fold(features, values, self.direction_kind_, self.degree_) - values
+        residuals = predicted[best] - values
         self._fit_all(features, values, self.direction_kind_, self.degree_)
         self.standard_uncertainty_ = float(np.sqrt(np.mean(residuals**2)))
         self.coverage_factor_ = float(stats.t.ppf((1 + self.coverage) / 2, df=len(values) - 1))
