@@ -25,3 +25,14 @@ def autocast(device: torch.device, precision: Precision):
     if precision == "fp16" and device.type == "cpu":
         raise ValueError("fp16 autocast is not supported on CPU; use bf16 or fp32")
     return torch.autocast(device_type=device.type, dtype=_DTYPES[precision])
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """The device ran out of memory: a transient fault (another batch or process held it), which
+    the worker waits out and retries rather than blaming the events."""
+    return isinstance(exc, torch.OutOfMemoryError)
+
+
+def release_cached_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()

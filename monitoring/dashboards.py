@@ -75,6 +75,12 @@ OPERATIONS = {
         PanelSpec("Partitions per worker", q.ASSIGNED_PARTITIONS, "none", "{{instance}}"),
         PanelSpec("Redelivered duplicates per second", q.DUPLICATES, "ops"),
     ],
+    "Never losing a part": [
+        PanelSpec("Paused on a transient fault", q.PAUSED_BY_CAUSE, "none", "{{instance}} {{cause}}"),
+        PanelSpec("Retries of transient faults", q.TRANSIENT_RETRIES, "short", "{{cause}}"),
+        PanelSpec("Stalled partitions", q.STALLED_PARTITIONS, "none", "{{instance}} partition {{partition}}"),
+        PanelSpec("Rejected state records", q.STATE_REJECTED, "short", "{{table}}"),
+    ],
     "Latency": [
         PanelSpec("End-to-end latency p50", q.E2E_P50, "s"),
         PanelSpec("End-to-end latency p99", q.E2E_P99, "s"),

@@ -48,6 +48,24 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
             guard=f"deriv({q.TOTAL_LAG}[10m:1m]) > 0",
         ),
         AlertRule(
+            "LatentlinePartitionStalled", q.STALLED_PARTITIONS, ">", 0, "1m", "critical",
+            "An input partition has waiting events and has answered none for stall_seconds",
+            "Read the worker's log for that partition: a batch stuck on a fault that is not retried, "
+            "or a worker that consumes nothing; restarting the worker moves the partition on.",
+        ),
+        AlertRule(
+            "LatentlinePausedOnTransientFault", q.PAUSED_BY_CAUSE, ">", 0, "2m", "warning",
+            "Inspection waits for the object store or the device; events queue, none is lost",
+            "cause=store: check MinIO and the workers' credentials; cause=device: GPU memory held by "
+            "another process. Verdicts resume by themselves once it clears.",
+        ),
+        AlertRule(
+            "LatentlineStateRejected", q.STATE_REJECTED, ">", 0, "0m", "warning",
+            "A drift or novelty state record was refused on restore (tampered or unknown format)",
+            "Someone wrote to a latentline changelog topic, or a worker of another version did: "
+            "check topic ACLs; the affected camera's detectors started afresh.",
+        ),
+        AlertRule(
             "LatentlineLatencyP99High", q.E2E_P99, ">", settings.alert_p99_latency_seconds, "5m",
             "warning", "p99 end-to-end latency is over the configured limit",
             "Look at the per-stage latency panel: fetch (object store), encode (device) or queue.",

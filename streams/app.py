@@ -4,10 +4,11 @@ import asyncio
 import contextlib
 import logging
 import os
-import pickle
+import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import faust
 from aiokafka.errors import KafkaError
@@ -15,18 +16,23 @@ from faust.streams import _current_event
 from pydantic import ValidationError
 
 from schemas import Label, NoveltyInput
+from streams.dead_letters import DeadLetterWriter, Incoming, rejection
 from streams.examples import ExampleSync, LabelLearner
-from streams.inspect import BatchProcessor, Incoming, rejection, send_dead_letter
+from streams.inspect import BatchProcessor
+from streams.kafka_security import faust_credentials
+from streams.ledger import TableLedger
 from streams.metrics import WorkerMetrics
+from streams.quarantine import Quarantine
 from streams.settings import Settings
+from streams.state_codecs import DRIFT_CODEC, NOVELTY_CODEC, Codec, StateRejected
 from streams.watch import NoveltyWatch
 
 log = logging.getLogger(__name__)
 
-# Exit code when verdicts cannot be published: offsets stay uncommitted and a restarted worker
-# (compose restart policy) gets the batch again; the ledger keeps that from doubling verdicts.
-EXIT_PUBLISH_FAILED = 75
-
+# Exit code when a batch fails in a way no single event explains (the broker refuses verdicts):
+# offsets stay uncommitted and a restarted worker (compose restart policy) gets the batch again;
+# the ledger keeps that from doubling verdicts, the quarantine from looping on one message.
+EXIT_BATCH_FAILED = 75
 
 
 @contextlib.contextmanager
@@ -62,46 +68,49 @@ class FaustPublisher:
 class FaustState:
     """A Faust table as a ``StateTable``: each write lands in its message's changelog partition.
 
-    ``pickled``: values are Python objects (river detectors and clusters) stored as pickles.
-    Those changelogs are written and read by latentline workers only, inside the broker's
-    trust boundary; the model bundle, which travels between teams, stays free of pickle.
+    ``codec``: values are domain objects (drift monitors, novelty detectors) kept as explicit,
+    versioned JSON (streams/state_codecs.py); never pickle, so a record written by anyone who can
+    reach the changelog topic is parsed and validated, not executed. A record that fails is
+    dropped, logged and counted (``on_reject``): that key starts afresh.
     """
 
-    def __init__(self, table: faust.Table, pickled: bool = False):
-        self.table = table
-        self.pickled = pickled
+    def __init__(self, table: faust.Table, codec: Codec | None = None,
+                 on_reject: Callable[[str], None] = lambda key: None):
+        self.table, self.codec, self.on_reject = table, codec, on_reject
 
     def get(self, key: str):
         value = self.table.get(key)
-        return pickle.loads(value) if self.pickled and value is not None else value
+        return self._decode(key, value) if self.codec and value is not None else value
 
     def put(self, handle, key: str, value) -> None:
         with event_context(handle):
-            self.table[key] = pickle.dumps(value) if self.pickled else value
+            self.table[key] = self.codec.encode(value) if self.codec else value
+
+    def delete(self, handle, key: str) -> None:
+        with event_context(handle):
+            self.table.pop(key, None)
 
     def items(self):
-        for key, value in self.table.items():
-            yield key, pickle.loads(value) if self.pickled else value
+        for key, value in list(self.table.items()):
+            decoded = self._decode(key, value) if self.codec else value
+            if decoded is not None:
+                yield key, decoded
 
-
-class TableLedger:
-    """event_id -> processed; a Faust table, so it survives restarts and follows rebalances."""
-
-    def __init__(self, state: FaustState):
-        self.state = state
-
-    def answered(self, event_id: str) -> bool:
-        return self.state.get(event_id) is not None
-
-    def record(self, incoming: Incoming, event_id: str) -> None:
-        self.state.put(incoming.handle, event_id, 1)
+    def _decode(self, key: str, value: bytes):
+        try:
+            return self.codec.decode(value)
+        except StateRejected as exc:
+            log.error("state record %r of %s rejected: %s", key, self.table.name, exc)
+            self.on_reject(key)
+            return None
 
 
 def create_app(settings: Settings) -> faust.App:
     return faust.App(
         settings.app_id,
         broker=settings.broker_url,
-        processing_guarantee="at_least_once",  # exactly_once needs transactions Tansu lacks
+        broker_credentials=faust_credentials(settings),
+        processing_guarantee=settings.processing_guarantee,
         broker_session_timeout=settings.session_timeout_seconds,
         broker_heartbeat_interval=settings.heartbeat_seconds,
         broker_commit_interval=settings.commit_interval_seconds,
@@ -115,22 +124,88 @@ def create_app(settings: Settings) -> faust.App:
     )
 
 
+@dataclass
+class Progress:
+    """What the watchdog reads: per partition, the next offset to answer and when it moved."""
+
+    next_offsets: dict[int, int]
+    moved_at: dict[int, float]
+    inflight: frozenset[int] = frozenset()
+    inflight_since: float = 0.0
+
+    def begin(self, batch: list[Incoming]) -> None:
+        self.inflight, self.inflight_since = frozenset(m.partition for m in batch), time.monotonic()
+
+    def answered(self, batch: list[Incoming]) -> None:
+        now = time.monotonic()
+        for message in batch:
+            self.next_offsets[message.partition] = max(
+                self.next_offsets.get(message.partition, 0), message.offset + 1)
+            self.moved_at[message.partition] = now
+        self.inflight = frozenset()
+
+    def stalled(self, partition: int, lag: int, after: float) -> bool:
+        now = time.monotonic()
+        stuck_batch = partition in self.inflight and now - self.inflight_since > after
+        idle_with_lag = lag > 0 and now - self.moved_at.get(partition, now) > after
+        return stuck_batch or idle_with_lag
+
+
 def install_inspect_agent(
     app: faust.App, settings: Settings, make_processor, metrics: WorkerMetrics
 ) -> None:
     """``make_processor(publisher, ledger, drift_state)`` builds the BatchProcessor once topics exist."""
     events = app.topic(settings.events_topic, value_serializer="raw", key_serializer="raw")
-    seen = app.Table("answered-events", default=None, partitions=settings.partitions)
+    seen = app.Table("answered-events", default=None, partitions=settings.partitions, value_serializer="json")
+    inflight = app.Table("inflight-batches", default=None, partitions=settings.partitions,
+                         value_serializer="json")
     monitors = app.Table("drift-monitors", default=None, partitions=settings.partitions, value_type=bytes)
     publisher = FaustPublisher(app, [
         settings.verdicts_topic, settings.dlq_topic, settings.alerts_topic, settings.novelty_topic,
         settings.review_topic,
     ])
+    rejected = metrics.state_rejected.labels("drift-monitors").inc
     processor: BatchProcessor = make_processor(
-        publisher, TableLedger(FaustState(seen)), FaustState(monitors, pickled=True)
+        publisher, TableLedger(FaustState(seen), settings.ledger_retention_seconds),
+        FaustState(monitors, DRIFT_CODEC, lambda key: rejected()),
     )
+    quarantine = Quarantine(FaustState(inflight), app.producer.flush, settings.poison_attempts)
+    progress = Progress({}, {})
+    _install_watchdog(app, settings, metrics, progress)
 
-    next_offsets: dict[int, int] = {}  # partition -> offset after the last one answered
+    @app.agent(events, name="inspect")
+    async def inspect(stream):
+        batches = stream.take_events(settings.batch_max_size, within=settings.batch_max_wait_seconds)
+        async for batch in batches:
+            incoming = [incoming_of(e) for e in batch]
+            progress.begin(incoming)
+            try:
+                await run_batch(processor, quarantine, incoming)
+            except Exception:
+                # Every error about one event became its dead letter; what is left (the broker
+                # refusing verdicts, a bug) must not ack the batch: take_events acks in a finally
+                # block even when the body raised, so leave at once, before it can.
+                log.critical("batch failed as a whole; exiting uncommitted so it is redelivered",
+                             exc_info=True)
+                os._exit(EXIT_BATCH_FAILED)
+            progress.answered(incoming)
+
+
+async def run_batch(processor: BatchProcessor, quarantine: Quarantine, batch: list[Incoming]) -> None:
+    """Poison first, then suspects one at a time, then the rest as one batch (streams/quarantine.py)."""
+    plan = quarantine.plan(batch)
+    for message in plan.poison:
+        await processor.quarantine(message, quarantine.limit)
+    for message in plan.singles:
+        await quarantine.begin([message], plan)
+        await processor.process([message])
+    if plan.rest:
+        await quarantine.begin(plan.rest)
+        await processor.process(plan.rest)
+
+
+def _install_watchdog(app: faust.App, settings: Settings, metrics: WorkerMetrics, progress: Progress) -> None:
+    """Lag per owned partition, and whether it is stalled: work waiting, nothing answered."""
 
     def owned() -> list:
         return [tp for tp in app.consumer.assignment() if tp.topic == settings.events_topic]
@@ -140,32 +215,31 @@ def install_inspect_agent(
         partitions = owned()
         metrics.assigned_partitions.set(len(partitions))
         metrics.consumer_lag.clear()  # partitions moved away must not report a stale lag
+        metrics.partition_stalled.clear()
+        now = time.monotonic()
+        for tp in partitions:
+            progress.moved_at.setdefault(tp.partition, now)
         log.info("rebalance complete: %d partitions of %s", len(partitions), settings.events_topic)
 
     @app.timer(interval=settings.lag_interval_seconds)
     async def measure_lag() -> None:
-        # Only partitions with an answered event: before that the position is unknown here.
         for tp in owned():
-            highwater = app.consumer.highwater(tp)
-            if tp.partition in next_offsets and highwater is not None and highwater >= 0:
-                lag = max(0, highwater - next_offsets[tp.partition])
+            lag = _lag(app, tp, progress)
+            if lag is not None:
                 metrics.consumer_lag.labels(str(tp.partition)).set(lag)
+            stalled = progress.stalled(tp.partition, lag or 0, settings.stall_seconds)
+            if stalled:
+                log.error("partition %d is stalled: events wait and none was answered for %.0fs",
+                          tp.partition, settings.stall_seconds)
+            metrics.partition_stalled.labels(str(tp.partition)).set(int(stalled))
 
-    @app.agent(events, name="inspect")
-    async def inspect(stream):
-        batches = stream.take_events(settings.batch_max_size, within=settings.batch_max_wait_seconds)
-        async for batch in batches:
-            incoming = [incoming_of(e) for e in batch]
-            try:
-                await processor.process(incoming)
-                for message in incoming:
-                    next_offsets[message.partition] = max(
-                        next_offsets.get(message.partition, 0), message.offset + 1
-                    )
-            except KafkaError:
-                log.critical("cannot publish to the broker; exiting so the batch is redelivered",
-                             exc_info=True)
-                os._exit(EXIT_PUBLISH_FAILED)
+
+def _lag(app: faust.App, tp, progress: Progress) -> int | None:
+    """Known only for partitions with an answered event: before that the position is unknown here."""
+    highwater = app.consumer.highwater(tp)
+    if tp.partition not in progress.next_offsets or highwater is None or highwater < 0:
+        return None
+    return max(0, highwater - progress.next_offsets[tp.partition])
 
 
 def install_novelty_agents(app: faust.App, settings: Settings, make_watch, learner: LabelLearner,
@@ -177,14 +251,16 @@ def install_novelty_agents(app: faust.App, settings: Settings, make_watch, learn
     novelty = app.topic(settings.novelty_topic, partitions=1, value_serializer="raw", key_serializer="raw")
     detectors = app.Table("novelty-detectors", default=None, partitions=1, value_type=bytes)
     publisher = FaustPublisher(app, [settings.novelty_topic, settings.alerts_topic, settings.dlq_topic])
-    watch: NoveltyWatch = make_watch(publisher, FaustState(detectors, pickled=True))
+    rejected = metrics.state_rejected.labels("novelty-detectors").inc
+    watch: NoveltyWatch = make_watch(publisher, FaustState(detectors, NOVELTY_CODEC, lambda key: rejected()))
+    dead_letters = DeadLetterWriter(publisher, settings, metrics)
 
     async def parsed(event, record):
         """The record, or None after dead-lettering the payload with the reason."""
         try:
-            return record.from_bytes(event.value)
+            return record.from_bytes(event.value or b"")
         except ValidationError as exc:
-            await send_dead_letter(publisher, settings, metrics, incoming_of(event), rejection(exc))
+            await dead_letters.send(incoming_of(event), rejection(exc))
             return None
 
     @app.agent(labels, name="labels")
@@ -210,7 +286,7 @@ def install_novelty_agents(app: faust.App, settings: Settings, make_watch, learn
             except KafkaError:
                 log.critical("cannot publish to the broker; exiting so the input is redelivered",
                              exc_info=True)
-                os._exit(EXIT_PUBLISH_FAILED)
+                os._exit(EXIT_BATCH_FAILED)
             except Exception:  # novelty trouble must not stop the agent; verdicts are not at stake
                 log.exception("novelty watch failed at offset %d", event.message.offset)
 

@@ -1,5 +1,5 @@
 """``latentline``: fit, evaluate, calibrate, make-reference, compare, publish, worker, demo,
-evaluate-stream, bench."""
+chaos, evaluate-stream, bench."""
 
 import argparse
 import asyncio
@@ -88,6 +88,19 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     print_summary(summary, args.json)
     accounted = summary.verdicts + summary.dead_letters == summary.events_published
     return 0 if accounted and summary.duplicates == 0 else 1
+
+
+def cmd_chaos(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.chaos import ChaosOptions, print_report, run_chaos
+    from streams.elpv import layout
+
+    data_dir = args.data or layout(settings.cache_dir / "data", "mono")
+    options = ChaosOptions(data_dir, workers=args.workers, kills=args.kills, events=args.events,
+                           store_outage_seconds=args.store_outage_seconds, rate=args.rate or None,
+                           seed=args.seed, timeout=args.timeout, logs=args.logs)
+    report = run_chaos(options, settings)
+    print_report(report, args.json)
+    return 0 if report.passed() else 1
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
@@ -250,6 +263,22 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--timeout", type=float, default=600.0)
     demo.add_argument("--json", type=Path, help="write the summary here as JSON")
     demo.set_defaults(run=cmd_demo)
+
+    chaos = sub.add_parser("chaos", help="SIGKILL workers and take the object store away mid-stream; "
+                           "fails if any part is lost or given up as store_unavailable")
+    chaos.add_argument("--workers", type=int, default=2, help="worker processes in one consumer group")
+    chaos.add_argument("--kills", type=int, default=10, help="workers SIGKILLed (and restarted) in all")
+    chaos.add_argument("--events", type=int, default=2000)
+    chaos.add_argument("--store-outage-seconds", type=float, default=30.0, help="0: no outage")
+    chaos.add_argument("--rate", type=float, default=20.0, help="events per second (0: as fast as possible)")
+    chaos.add_argument("--data", type=Path, help="dataset folder for the model and the images "
+                       "(default: ELPV mono cells)")
+    chaos.add_argument("--seed", type=int, default=0, help="picks the moments and the victims")
+    chaos.add_argument("--timeout", type=float, default=900.0,
+                       help="seconds after the last event is published for every part to be answered")
+    chaos.add_argument("--logs", type=Path, help="keep worker and broker logs here")
+    chaos.add_argument("--json", type=Path, help="write the report here as JSON")
+    chaos.set_defaults(run=cmd_chaos)
 
     replay = sub.add_parser("evaluate-stream", help="replay a scripted stream: drift and new types")
     replay.add_argument("model_dir", type=Path)

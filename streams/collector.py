@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas import Alert, DeadLetter, ReviewRequest, Verdict
+from streams.kafka_security import aiokafka_options
 from streams.settings import Settings
 
 
@@ -37,7 +38,8 @@ class Collector:
 
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.bootstrap_servers(), enable_auto_commit=False
+            bootstrap_servers=self.settings.bootstrap_servers(), enable_auto_commit=False,
+            **aiokafka_options(self.settings),
         )
         await self._consumer.start()
         s = self.settings

@@ -2,66 +2,57 @@
 
 Framework-free on purpose: the Faust agent (streams/app.py) hands batches in, and the same code
 runs under unit tests. Every event leaves with exactly one outcome: a verdict, a dead letter,
-or (already answered earlier) a duplicate count.
+or (already answered earlier) a duplicate count. Any exception on one event becomes that event's
+dead letter; transient faults (store down, device out of memory) are waited out and the same
+events retried (streams/retry.py); only what cannot be attributed to an event (the broker
+refusing the verdicts) escapes ``process``, and the agent then stops without committing.
 """
 
 import asyncio
-import base64
 import logging
+import math
 import time
 from collections.abc import Awaitable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image
-from pydantic import ValidationError
 
+from models.device import is_out_of_memory, release_cached_memory
 from models.heatmap import overlay_png
 from models.images import ImageError, decode_image
 from models.inspector import Inspector
-from schemas import CameraEvent, DeadLetter, ErrorKind, Measurement, StageTimings, Verdict
+from schemas import CameraEvent, ErrorKind, Measurement, StageTimings, Verdict
+from streams.dead_letters import DeadLetterWriter, Incoming, Rejected, parse_event
 from streams.metrics import WorkerMetrics
-from streams.ports import Publisher
+from streams.ports import Ledger, Publisher, Watcher
+from streams.retry import Backoff, pause, until_clear
 from streams.review import classification_of
 from streams.settings import Settings
-from streams.store import MissingObject, ObjectStore, StoreUnavailable, sha256_hex
+from streams.store import (
+    BadLocation,
+    MissingObject,
+    ObjectStore,
+    ObjectTooLarge,
+    PolicyViolation,
+    SlowObject,
+    StoreUnavailable,
+    sha256_hex,
+)
 from streams.watch import Observation
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class Incoming:
-    """A consumed message; ``handle`` is the framework's event (for table writes)."""
-
-    value: bytes
-    topic: str
-    partition: int
-    offset: int
-    handle: Any = None
-
-
-class Ledger(Protocol):
-    """Which event ids already have a verdict: makes redelivery idempotent."""
-
-    def answered(self, event_id: str) -> bool: ...
-
-    def record(self, incoming: Incoming, event_id: str) -> None: ...
-
-
-class Watcher(Protocol):
-    """Sees every answered event (drift, novelty); returns the deliveries it queued."""
-
-    def observe(self, observations: list[Observation]) -> list[Awaitable]: ...
-
-
-class Rejected(Exception):
-    def __init__(self, kind: ErrorKind, message: str):
-        super().__init__(message)
-        self.kind = kind
+# Permanent store errors and the dead-letter kind each becomes; StoreUnavailable is transient.
+STORE_REJECTIONS = {
+    MissingObject: ErrorKind.MISSING_OBJECT,
+    BadLocation: ErrorKind.INVALID_URI,
+    PolicyViolation: ErrorKind.POLICY_VIOLATION,
+    ObjectTooLarge: ErrorKind.IMAGE_TOO_LARGE,
+    SlowObject: ErrorKind.SLOW_OBJECT,
+}
 
 
 @dataclass
@@ -73,6 +64,7 @@ class Item:
     fetch_seconds: float = 0.0
     decode_seconds: float = 0.0
     error: Rejected | None = field(default=None, repr=False)
+    transient: StoreUnavailable | None = field(default=None, repr=False)
 
 
 class BatchProcessor:
@@ -93,6 +85,7 @@ class BatchProcessor:
         self.publisher = publisher
         self.ledger = ledger
         self.watchers = watchers
+        self.dead_letters = DeadLetterWriter(publisher, settings, metrics, store)
         self.limits = settings.decode_limits()
         self.io_pool = ThreadPoolExecutor(settings.fetch_concurrency, thread_name_prefix="fetch")
         # One thread owns the model: batches are encoded one after another, never interleaved.
@@ -109,15 +102,24 @@ class BatchProcessor:
         publish_started = time.perf_counter()
         await asyncio.gather(*deliveries)
         self.metrics.stage_seconds.labels("publish").observe(time.perf_counter() - publish_started)
-        self._finish(answered)
+        self._finish(answered, batch)
+
+    async def quarantine(self, incoming: Incoming, attempts: int) -> None:
+        """Dead-letter a message that stopped workers ``attempts`` times, without processing it."""
+        try:
+            event = parse_event(incoming)
+        except Rejected:
+            event = None
+        reason = f"its batch stopped a worker {attempts} times; quarantined unprocessed"
+        await self.dead_letters.send(incoming, Rejected(ErrorKind.POISON, reason), event)
 
     def _parse(self, batch: list[Incoming], deliveries: list) -> list[Item]:
         items = []
         for incoming in batch:
             try:
-                items.append(Item(incoming, CameraEvent.from_bytes(incoming.value)))
-            except ValidationError as exc:
-                deliveries.append(self._dead_letter(incoming, rejection(exc)))
+                items.append(Item(incoming, parse_event(incoming)))
+            except Rejected as exc:
+                deliveries.append(self.dead_letters.send(incoming, exc))
         return items
 
     def _drop_answered(self, items: list[Item]) -> list[Item]:
@@ -133,74 +135,129 @@ class BatchProcessor:
         return fresh
 
     async def _fetch_and_decode(self, items: list[Item], deliveries: list) -> list[Item]:
+        """Loads every item; while the store is unavailable, waits and loads the same ones again."""
         loop = asyncio.get_running_loop()
-        started = time.perf_counter()
-        await asyncio.gather(*(loop.run_in_executor(self.io_pool, self._load, i) for i in items))
+        pending, backoff = items, self._backoff()
+        while pending:
+            await asyncio.gather(*(loop.run_in_executor(self.io_pool, self._load, i) for i in pending))
+            pending = [item for item in pending if item.transient]
+            if pending:
+                await pause(backoff, self.metrics, "store", pending[0].transient)
+                for item in pending:
+                    item.transient = None
+        self.metrics.paused.labels("store").set(0)
         self.metrics.stage_seconds.labels("fetch").observe(max((i.fetch_seconds for i in items), default=0))
         self.metrics.stage_seconds.labels("decode").observe(max((i.decode_seconds for i in items), default=0))
-        log.debug("fetched and decoded %d images in %.3fs", len(items), time.perf_counter() - started)
         for item in items:
             if item.error:
-                deliveries.append(self._dead_letter(item.incoming, item.error, item.event))
+                deliveries.append(self.dead_letters.send(item.incoming, item.error, item.event))
         return [item for item in items if item.error is None]
 
     def _load(self, item: Item) -> None:
-        """In an I/O thread: fetch, verify, decode, resize. Errors are kept on the item."""
-        started = time.perf_counter()
+        """In an I/O thread: fetch, verify, decode, resize. Outcomes are kept on the item."""
         try:
-            data = self.store.get(item.event.image_uri)
-            item.fetch_seconds = time.perf_counter() - started
-            if item.event.sha256 and sha256_hex(data) != item.event.sha256:
-                raise Rejected(ErrorKind.CHECKSUM_MISMATCH, "sha256 of the object differs from the event's")
-            decoded = time.perf_counter()
-            item.image = decode_image(data, self.limits)
-            item.pixels = self.inspector.prepare(item.image)
-            item.decode_seconds = time.perf_counter() - decoded
-        except MissingObject as exc:
-            item.error = Rejected(ErrorKind.MISSING_OBJECT, f"image not found: {exc}")
+            self._fetch_verify_decode(item)
         except StoreUnavailable as exc:
-            item.error = Rejected(ErrorKind.STORE_UNAVAILABLE, f"object store failed: {exc}")
+            item.transient = exc
+        except tuple(STORE_REJECTIONS) as exc:
+            kind = next(k for cls, k in STORE_REJECTIONS.items() if isinstance(exc, cls))
+            item.error = Rejected(kind, str(exc))
         except ImageError as exc:
             item.error = Rejected(exc.kind, str(exc))
         except Rejected as exc:
             item.error = exc
+        except Exception as exc:  # anything else about this one image is this event's fault
+            log.exception("event %s failed to load", item.event.event_id)
+            item.error = Rejected(ErrorKind.PROCESSING_ERROR, f"loading the image failed: {exc!r}")
+
+    def _fetch_verify_decode(self, item: Item) -> None:
+        s, started = self.settings, time.perf_counter()
+        data = self.store.fetch(item.event.image_uri, s.max_image_bytes, s.fetch_deadline_seconds,
+                                s.image_locations())
+        item.fetch_seconds = time.perf_counter() - started
+        if item.event.sha256 and sha256_hex(data) != item.event.sha256:
+            raise Rejected(ErrorKind.CHECKSUM_MISMATCH, "sha256 of the object differs from the event's")
+        decoded = time.perf_counter()
+        item.image = decode_image(data, self.limits)
+        item.pixels = self.inspector.prepare(item.image)
+        item.decode_seconds = time.perf_counter() - decoded
 
     async def _inspect(self, items: list[Item], started: float, deliveries: list) -> list[Item]:
+        """Verdicts for ``items``; a batch the model fails on is retried event by event, so
+        that only the events it fails on alone are dead-lettered."""
+        try:
+            result = await self._infer(items)
+        except Exception as exc:
+            if len(items) == 1:
+                error = Rejected(ErrorKind.PROCESSING_ERROR, f"inference failed: {exc!r}")
+                deliveries.append(self.dead_letters.send(items[0].incoming, error, items[0].event))
+                return []
+            log.exception("inference failed for a batch of %d; retrying event by event", len(items))
+            return [a for item in items for a in await self._inspect([item], started, deliveries)]
+        return await self._publish_verdicts(items, result, started, deliveries)
+
+    async def _infer(self, items: list[Item]):
         loop = asyncio.get_running_loop()
         batch = np.stack([item.pixels for item in items])
-        try:
-            result = await loop.run_in_executor(self.model_pool, self.inspector.infer, batch)
-        except Exception as exc:  # a model failure must not lose the batch
-            log.exception("inference failed for a batch of %d", len(items))
-            error = Rejected(ErrorKind.PROCESSING_ERROR, f"inference failed: {exc!r}")
-            deliveries.extend(self._dead_letter(i.incoming, error, i.event) for i in items)
-            return []
+
+        async def attempt():
+            try:
+                return await loop.run_in_executor(self.model_pool, self.inspector.infer, batch)
+            except Exception as exc:
+                if is_out_of_memory(exc):
+                    release_cached_memory(self.inspector.encoder.device)
+                raise
+
+        return await until_clear(attempt, is_out_of_memory, self._backoff(), self.metrics, "device")
+
+    async def _publish_verdicts(self, items: list[Item], result, started: float,
+                                deliveries: list) -> list[Item]:
         self.metrics.batch_size.observe(len(items))
         self.metrics.batch_fill.observe(len(items) / self.settings.batch_max_size)
         self.metrics.stage_seconds.labels("encode").observe(result.encode_seconds)
         self.metrics.stage_seconds.labels("score").observe(result.score_seconds)
-        a = result.assessment
-        heatmaps = await self._keep_anomaly_maps(items, a.maps)
-        quantities = self.inspector.bundle.quantities
-        observations = [
-            Observation(item.incoming.handle, item.event, float(a.scores[k]), a.decisions[k],
-                        a.summaries[k], a.directions[k], a.types[k], result.latents.centre[k], heatmaps[k],
-                        measurements_of(quantities, a.measurements, k))
-            for k, item in enumerate(items)
-        ]
-        for item, o in zip(items, observations):
-            verdict = self._verdict(item, o, result, started, len(items))
+        heatmaps = await self._keep_anomaly_maps(items, result.assessment.maps)
+        answered, observations = [], []
+        for k, item in enumerate(items):
+            try:
+                o = self._observation(item, result, k, heatmaps[k])
+                verdict = self._verdict(item, o, result, started, len(items))
+            except Exception as exc:  # a NaN score, a measurement out of its type: this event's
+                log.exception("no verdict for %s", item.event.event_id)
+                error = Rejected(ErrorKind.PROCESSING_ERROR, f"no valid verdict: {exc!r}"[:2000])
+                deliveries.append(self.dead_letters.send(item.incoming, error, item.event))
+                continue
             self.metrics.count_verdict(item.event.camera_id, o.decision)
             self.metrics.observe_measurements(item.event.camera_id, o.measurements)
             deliveries.append(
                 self.publisher.send(self.settings.verdicts_topic, item.event.camera_id, verdict.to_bytes())
             )
+            answered.append(item)
+            observations.append(o)
+        self._watch(observations, deliveries)
+        return answered
+
+    def _observation(self, item: Item, result, k: int, heatmap_uri: str | None) -> Observation:
+        a = result.assessment
+        score = float(a.scores[k])
+        if not math.isfinite(score):
+            raise ValueError(f"the anomaly score is {score}")
+        measurements = measurements_of(self.inspector.bundle.quantities, a.measurements, k)
+        return Observation(item.incoming.handle, item.event, score, a.decisions[k], a.summaries[k],
+                           a.directions[k], a.types[k], result.latents.centre[k], heatmap_uri,
+                           measurements)
+
+    def _watch(self, observations: list[Observation], deliveries: list) -> None:
+        if not observations:
+            return
         for watcher in self.watchers:
             try:
                 deliveries.extend(watcher.observe(observations))
             except Exception:  # drift or novelty trouble must never cost a verdict
                 log.exception("%s failed on a batch of %d", type(watcher).__name__, len(observations))
-        return items
+
+    def _backoff(self) -> Backoff:
+        return Backoff(self.settings.retry_initial_seconds, self.settings.retry_max_seconds)
 
     async def _keep_anomaly_maps(self, items: list[Item], maps: list) -> list[str | None]:
         """Overlay PNGs of the anomalous parts in the evidence bucket, before their verdicts go
@@ -260,64 +317,17 @@ class BatchProcessor:
             processed_at=datetime.now(UTC),
         )
 
-    def _finish(self, answered: Iterable[Item]) -> None:
+    def _finish(self, answered: Iterable[Item], batch: list[Incoming]) -> None:
         now = time.time()
         for item in answered:
-            self.ledger.record(item.incoming, item.event.event_id)
+            self.ledger.record(item.incoming.handle, item.incoming.partition, item.event.event_id)
             self.metrics.end_to_end_seconds.observe(max(0.0, now - item.event.captured_at.timestamp()))
-
-    def _dead_letter(self, incoming: Incoming, error: Rejected, event: CameraEvent | None = None):
-        return send_dead_letter(self.publisher, self.settings, self.metrics, incoming, error, event)
+        purged = self.ledger.purge({m.partition: m.handle for m in batch})
+        self.metrics.ledger_purged.inc(purged)
 
     def close(self) -> None:
         self.io_pool.shutdown(wait=False, cancel_futures=True)
         self.model_pool.shutdown(wait=False, cancel_futures=True)
-
-
-def send_dead_letter(publisher: Publisher, settings: Settings, metrics: WorkerMetrics,
-                     incoming: Incoming, error: Rejected, event: CameraEvent | None = None) -> Awaitable:
-    """Count it, log it, and queue it on the dead-letter topic with the original bytes."""
-    metrics.dead_letters.labels(error.kind.value).inc()
-    log.warning("dead letter %s at %s[%d]@%d: %s", error.kind, incoming.topic,
-                incoming.partition, incoming.offset, error)
-    letter = DeadLetter(
-        error_kind=error.kind,
-        error_message=str(error),
-        event_id=event.event_id if event else None,
-        camera_id=event.camera_id if event else None,
-        payload=_as_text(incoming.value),
-        payload_base64=base64.b64encode(incoming.value).decode(),
-        source_topic=incoming.topic,
-        source_partition=incoming.partition,
-        source_offset=incoming.offset,
-        failed_at=datetime.now(UTC),
-    )
-    key = event.camera_id if event else None
-    return publisher.send(settings.dlq_topic, key, letter.to_bytes())
-
-
-def rejection(exc: ValidationError) -> Rejected:
-    """A payload that failed validation: not JSON at all, or JSON breaking the contract."""
-    kind = ErrorKind.INVALID_JSON if _is_json_error(exc) else ErrorKind.SCHEMA_VIOLATION
-    return Rejected(kind, _summary(exc))
-
-
-def _is_json_error(exc: ValidationError) -> bool:
-    return any(error["type"] == "json_invalid" for error in exc.errors())
-
-
-def _summary(exc: ValidationError) -> str:
-    parts = [
-        f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}" for e in exc.errors()[:5]
-    ]
-    return "; ".join(parts)
-
-
-def _as_text(value: bytes) -> str | None:
-    try:
-        return value.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
 
 
 def measurements_of(quantities: dict, measured: dict[str, np.ndarray], k: int) -> dict[str, Measurement]:

@@ -25,6 +25,9 @@ MAP_OUTCOMES = ("stored", "failed")
 # learned: a training example now; good: a false alarm (novelty only); no_latent: the event's
 # latent was not kept (an ok part), so the classifier cannot use it; failed: the store failed
 LABEL_OUTCOMES = ("learned", "good", "no_latent", "failed")
+# transient faults the worker waits out (streams/retry.py)
+PAUSE_CAUSES = ("store", "device")
+STATE_TABLES = ("drift-monitors", "novelty-detectors")
 
 
 class WorkerMetrics:
@@ -39,6 +42,27 @@ class WorkerMetrics:
         )
         self.duplicates = Counter(
             "latentline_duplicate_events", "Redelivered events that already had a verdict",
+            registry=r,
+        )
+        self.paused = Gauge(
+            "latentline_paused", "1 while consumption waits out a transient fault, by cause", ["cause"],
+            registry=r,
+        )
+        self.retries = Counter(
+            "latentline_transient_retries", "Pauses for a transient fault before retrying the same events",
+            ["cause"], registry=r,
+        )
+        self.partition_stalled = Gauge(
+            "latentline_partition_stalled",
+            "1 while an owned input partition has lag and has answered nothing for stall_seconds",
+            ["partition"], registry=r,
+        )
+        self.state_rejected = Counter(
+            "latentline_state_rejected", "State records refused on restore (tampered, unknown format)",
+            ["table"], registry=r,
+        )
+        self.ledger_purged = Counter(
+            "latentline_ledger_purged", "Answered event ids forgotten after the retention window",
             registry=r,
         )
         self.batch_size = Histogram(
@@ -129,6 +153,11 @@ class WorkerMetrics:
             self.labels.labels(outcome)
         for outcome in MAP_OUTCOMES:
             self.anomaly_maps.labels(outcome)
+        for cause in PAUSE_CAUSES:
+            self.paused.labels(cause).set(0)
+            self.retries.labels(cause)
+        for table in STATE_TABLES:
+            self.state_rejected.labels(table)
 
     def count_verdict(self, camera: str, decision: Decision) -> None:
         self.verdicts.labels(camera, decision.value).inc()

@@ -1,4 +1,5 @@
-"""What the pipeline needs from the framework: publishing and partition-aware state.
+"""What the pipeline needs from the framework and its helpers: publishing, partition-aware state,
+the idempotency ledger and the watchers of answered events.
 
 streams/app.py implements both on Faust; unit tests use plain in-memory versions.
 """
@@ -20,4 +21,22 @@ class StateTable(Protocol):
 
     def put(self, handle: Any, key: str, value: Any) -> None: ...
 
+    def delete(self, handle: Any, key: str) -> None: ...
+
     def items(self) -> Iterator[tuple[str, Any]]: ...
+
+
+class Ledger(Protocol):
+    """Which event ids already have a verdict: makes redelivery idempotent (streams/ledger.py)."""
+
+    def answered(self, event_id: str) -> bool: ...
+
+    def record(self, handle: Any, partition: int, event_id: str) -> None: ...
+
+    def purge(self, handles: dict[int, Any]) -> int: ...
+
+
+class Watcher(Protocol):
+    """Sees every answered event (drift, novelty, review); returns the deliveries it queued."""
+
+    def observe(self, observations: list) -> list[Awaitable]: ...

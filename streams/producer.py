@@ -9,6 +9,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 
 from schemas import CameraEvent
+from streams.kafka_security import aiokafka_options
 from streams.settings import Settings
 from streams.store import ObjectStore, sha256_hex
 
@@ -18,7 +19,8 @@ CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg
 def kafka_producer(settings: Settings) -> AIOKafkaProducer:
     # acks=all without idempotence: Tansu (tests, demo) has no idempotent producer support.
     return AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers(), acks="all", linger_ms=5
+        bootstrap_servers=settings.bootstrap_servers(), acks="all", linger_ms=5,
+        **aiokafka_options(settings),
     )
 
 

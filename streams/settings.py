@@ -6,6 +6,7 @@ Read from the environment with the prefix ``LATENTLINE_`` (``LATENTLINE_BROKER_U
 
 import json
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,12 +32,28 @@ class Settings(BaseSettings):
     session_timeout_seconds: float = Field(6.0, description="Consumer group session timeout")
     heartbeat_seconds: float = Field(1.0, description="Consumer heartbeat interval")
     commit_interval_seconds: float = Field(1.0, description="How often consumed offsets are committed")
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        "at_least_once", description="exactly_once needs broker transactions (Apache Kafka; not Tansu)"
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="Kafka security protocol of every client (worker, producer, CLI)"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "PLAIN", description="SASL mechanism when the protocol is SASL_*"
+    )
+    kafka_sasl_username: str = Field("", description="SASL user name")
+    kafka_sasl_password: SecretStr = Field(SecretStr(""), description="SASL password")
+    kafka_ssl_cafile: Path | None = Field(None, description="CA bundle that signs the brokers' certificates")
     # Object store
     store_url: str = Field("http://127.0.0.1:9000", description="S3 endpoint (MinIO), http:// or https://")
     store_access_key: SecretStr = Field(SecretStr("minioadmin"), description="S3 access key")
     store_secret_key: SecretStr = Field(SecretStr("minioadmin"), description="S3 secret key")
     store_region: str = Field("us-east-1", description="S3 region")
     image_bucket: str = Field("camera-images", description="Bucket the reference producer uploads to")
+    allowed_image_locations: frozenset[str] = Field(
+        frozenset(), description="Buckets or bucket/prefixes events may name (JSON list; empty: image_bucket)"
+    )
+    fetch_deadline_seconds: float = Field(30.0, description="Longest time one image download may take")
     model_bucket: str = Field("latentline-models", description="Bucket for model bundles")
     evidence_bucket: str = Field("latentline-evidence", description="Exemplars and anomaly maps")
     # Model and batching
@@ -62,6 +79,17 @@ class Settings(BaseSettings):
     image_formats: frozenset[str] = Field(
         frozenset({"PNG", "JPEG"}), description="Accepted formats (JSON list)"
     )
+    # Never losing a part (README, "Delivery guarantees")
+    retry_initial_seconds: float = Field(0.5, description="First pause after a transient fault (store, GPU)")
+    retry_max_seconds: float = Field(30.0, description="Longest pause between retries of a transient fault")
+    poison_attempts: int = Field(3, description="Worker stops a message may cause before it is quarantined")
+    dead_letter_max_payload_bytes: int = Field(
+        65536, description="Larger payloads are truncated in the dead letter and kept whole in the store"
+    )
+    ledger_retention_seconds: float = Field(
+        3600.0, description="How long answered event ids are remembered against redelivery"
+    )
+    stall_seconds: float = Field(60.0, description="A partition waiting this long with no verdict is stalled")
     # Worker
     metrics_port: int = Field(9464, description="Port of /metrics (0: no metrics server)")
     lag_interval_seconds: float = Field(5.0, description="How often consumer lag is measured")
@@ -79,6 +107,10 @@ class Settings(BaseSettings):
     def decode_limits(self) -> DecodeLimits:
         return DecodeLimits(self.max_image_bytes, self.max_image_pixels, self.image_formats)
 
+    def image_locations(self) -> frozenset[str]:
+        """Where events may point: the allow-list, or the image bucket alone."""
+        return self.allowed_image_locations or frozenset({self.image_bucket})
+
     def bootstrap_servers(self) -> str:
         """``kafka://a:1;b:2`` -> ``a:1,b:2`` for plain Kafka clients."""
         return ",".join(url.split("://", 1)[-1] for url in self.broker_url.split(";"))
@@ -89,6 +121,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     env = {}
     for name in Settings.model_fields:
         value = getattr(settings, name)
+        if value is None:
+            continue
         if hasattr(value, "get_secret_value"):
             value = value.get_secret_value()
         elif isinstance(value, frozenset):
@@ -108,6 +142,8 @@ def markdown_table() -> str:
             default = json.dumps(sorted(default))
         elif name == "cache_dir":
             default = "~/.cache/latentline"
+        elif default is None:
+            default = ""
         rows.append(f"| `LATENTLINE_{name.upper()}` | `{default}` | {info.description} |")
     return "\n".join(rows)
 

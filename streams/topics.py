@@ -5,6 +5,7 @@ import asyncio
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
+from streams.kafka_security import aiokafka_options
 from streams.settings import Settings
 
 
@@ -17,7 +18,7 @@ def topic_partitions(settings: Settings) -> dict[str, int]:
 
 
 async def ensure_topics(settings: Settings, attempts: int = 20) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers())
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers(), **aiokafka_options(settings))
     for attempt in range(attempts):
         try:
             await admin.start()

@@ -15,7 +15,7 @@ from streams.inspect import BatchProcessor
 from streams.metrics import WorkerMetrics
 from streams.review import ReviewFeed
 from streams.settings import Settings
-from streams.store import ObjectStore, S3Location
+from streams.store import ObjectStore, S3Location, check_allow_list
 from streams.topics import ensure_topics
 from streams.watch import DriftWatch, NoveltyWatch, SightingFeed
 
@@ -33,6 +33,7 @@ def load_bundle(settings: Settings, store: ObjectStore) -> ModelBundle:
 
 
 def build_worker(settings: Settings) -> tuple[faust.App, WorkerMetrics]:
+    check_allow_list(settings.image_locations())  # a typo stops the start, not every event
     store = ObjectStore(settings)
     store.ensure_bucket(settings.evidence_bucket)
     bundle = load_bundle(settings, store)

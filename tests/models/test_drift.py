@@ -1,12 +1,15 @@
-"""DriftMonitor: quiet on a stable stream, an alarm with a dated start after a shift."""
+"""DriftMonitor: quiet on a stable stream, an alarm with a dated start after a shift; its state
+is an explicit record that restores the same behaviour and rejects anything else."""
 
-import pickle
+import copy
+import math
 
 import numpy as np
 import pytest
 from river import drift
 
-from models.drift import DriftMonitor, change_point
+from models.drift import STATE_KIND, STATE_VERSION, DriftMonitor, change_point
+from models.state import StateError, dumps_state, loads_state
 
 DETECTORS = {
     "adwin": None,  # the default
@@ -20,6 +23,11 @@ def feed(monitor, values, start=0):
     for i, value in enumerate(values, start):
         alarms += [(i, a) for a in monitor.update({"score": value}, captured_at=1000.0 + i)]
     return alarms
+
+
+def restart(monitor: DriftMonitor) -> DriftMonitor:
+    """What a restarted worker gets back from the changelog."""
+    return DriftMonitor.from_state(loads_state(dumps_state(monitor.to_state()), STATE_KIND, STATE_VERSION))
 
 
 @pytest.mark.parametrize("name", DETECTORS)
@@ -38,12 +46,12 @@ def test_every_detector_is_quiet_when_stable_and_alarms_after_a_shift(name):
     assert monitor.drifting
 
 
-def test_statistics_are_tracked_separately_and_state_survives_pickling():
+def test_statistics_are_tracked_separately_and_state_survives_a_restart():
     rng = np.random.default_rng(1)
     monitor = DriftMonitor()
     for i in range(800):
         monitor.update({"a": rng.normal(), "b": rng.normal()}, float(i))
-    restored = pickle.loads(pickle.dumps(monitor))
+    restored = restart(monitor)
     alarms = []
     for i in range(800, 1000):
         alarms += restored.update({"a": rng.normal(), "b": rng.normal(3.0)}, float(i))
@@ -62,3 +70,130 @@ def test_drifting_expires_after_hold_events():
 def test_change_point_finds_a_mean_shift():
     assert change_point([0.0] * 30 + [5.0] * 10) == 30
     assert change_point([1.0]) == 0
+
+
+@pytest.mark.parametrize("name", DETECTORS)
+def test_restored_mid_stream_it_continues_exactly_as_if_never_stopped(name):
+    # 600 values, fewer than ``history``: replay rebuilds each detector exactly (KSWIN: seeded)
+    rng = np.random.default_rng(11)
+    stable, shifted = rng.normal(0, 1, 600), rng.normal(1.5, 1, 300)
+    monitor = DriftMonitor(copy.deepcopy(DETECTORS[name]))
+    feed(monitor, stable)
+    restored = restart(monitor)
+    assert restored.to_state() == monitor.to_state()
+    expected, got = feed(monitor, shifted, start=600), feed(restored, shifted, start=600)
+    assert expected and got == expected
+    assert restored.events == 900 and restored.last_alarm_event == monitor.last_alarm_event
+    assert restored.drifting
+
+
+def test_a_long_window_restarts_with_its_last_history_values_and_still_alarms():
+    rng = np.random.default_rng(5)
+    monitor = DriftMonitor(history=256)
+    feed(monitor, rng.normal(0, 1, 1500))
+    assert monitor.tracks["score"].detector.width == 1500
+    restored = restart(monitor)
+    assert restored.tracks["score"].detector.width == 256, "replayed: the last `history` values"
+    assert restored.tracks["score"].seen == 1500 and restored.events == 1500 and not restored.drifting
+    alarms = feed(restored, rng.normal(1.5, 1, 300), start=1500)
+    assert alarms and 1500 <= alarms[0][0] < 1600
+    assert 1490 <= alarms[0][1].started_at - 1000 <= alarms[0][0]
+    assert restored.drifting and restored.events == 1800
+
+
+def test_restored_while_drifting_it_holds_the_state_and_does_not_alarm_twice():
+    rng = np.random.default_rng(2)
+    monitor = DriftMonitor(hold_events=300)
+    feed(monitor, rng.normal(0, 1, 1000))
+    (first, _), *_ = feed(monitor, rng.normal(2.0, 1, 200), start=1000)
+    assert monitor.tracks["score"].seen < 200, "the monitor restarted the detector at the alarm"
+    restored = restart(monitor)
+    assert restored.drifting and restored.last_alarm_event == monitor.last_alarm_event == first + 1
+    later = rng.normal(2.0, 1, 300)
+    assert feed(restored, later, start=1200) == feed(monitor, later, start=1200) == []
+    assert not restored.drifting
+
+
+def test_an_alarm_during_replay_is_not_reported_but_restarts_the_detector():
+    # as a window longer than `history` may look: an old shift inside the replayed values
+    values = [0.0] * 150 + [5.0] * 100
+    record = DriftMonitor(history=250).to_state() | {"events": 400, "tracks": {
+        "score": {"seen": 400, "recent": [[1000.0 + i, v] for i, v in enumerate(values)]}}}
+    restored = DriftMonitor.from_state(record)
+    track = restored.tracks["score"]
+    assert 0 < track.seen == track.detector.width < 100, "only what followed the replayed alarm"
+    assert len(track.recent) == 250 and restored.last_alarm_event is None
+
+
+def test_non_finite_values_are_skipped():
+    monitor = DriftMonitor()
+    assert monitor.update({"score": math.nan, "other": math.inf, "ok": 1.0}, 0.0) == []
+    assert set(monitor.tracks) == {"ok"} and monitor.events == 1
+    dumps_state(monitor.to_state())
+
+
+def valid_record() -> dict:
+    monitor = DriftMonitor(drift.KSWIN(alpha=1e-4, window_size=200, stat_size=60, seed=3), history=8)
+    for i in range(5):
+        monitor.update({"score": float(i), "other": 1.0}, 1000.0 + i)
+    return monitor.to_state()
+
+
+def mutated(path, value):
+    record = copy.deepcopy(valid_record())
+    *parents, key = path
+    target = record
+    for parent in parents:
+        target = target[parent]
+    if value is DELETE:
+        del target[key]
+    else:
+        target[key] = value
+    return record
+
+
+DELETE = object()
+TAMPERED = {
+    "unknown key": (("extra",), 1, r"unknown keys \['extra'\]"),
+    "missing key": (("events",), DELETE, r"missing keys \['events'\]"),
+    "other version": (("format",), "drift-monitor/2", "expected 'drift-monitor/1'"),
+    "unknown detector": (("detector", "name"), "os.system", "unknown detector 'os.system'"),
+    "unknown parameter": (("detector", "params", "window"), [1, 2], r"unknown keys \['window'\]"),
+    "parameter as text": (("detector", "params", "alpha"), "1e-4", "'alpha': '1e-4' is not a finite number"),
+    "bool for an int": (("detector", "params", "window_size"), True, "not an integer"),
+    "parameter out of range": (("detector", "params", "alpha"), 1.5, "outside"),
+    "combination river refuses": (("detector", "params", "stat_size"), 500, "refused"),
+    "negative count": (("events",), -1, "'events': -1 is below 0"),
+    "float count": (("hold_events",), 10.5, "must be int, not float"),
+    "huge history": (("history",), 2**70, "'history': 1180591620717411303424 is above"),
+    "zero history": (("history",), 0, "'history': 0 is below 1"),
+    "alarm after last event": (("last_alarm_event",), 99, "not within the 5 events"),
+    "negative alarm event": (("last_alarm_event",), -1, "not within"),
+    "NaN value": (("tracks", "score", "recent", 2, 1), math.nan, r"recent\[2\]: nan is not a finite"),
+    "infinite time": (("tracks", "score", "recent", 0, 0), math.inf, "inf is not a finite"),
+    "pair of three": (("tracks", "score", "recent", 0), [1.0, 2.0, 3.0], "expected 2"),
+    "more pairs than history": (("tracks", "score", "recent"), [[0.0, 1.0]] * 9, "more than history"),
+    "seen without pairs": (("tracks", "score", "seen"), 7, "only 5 recent pairs"),
+    "negative seen": (("tracks", "score", "seen"), -3, "below 0"),
+    "track not an object": (("tracks", "score"), [1, 2], "expected an object, not list"),
+    "overlong statistic name": (("tracks", "x" * 300), {"seen": 0, "recent": []}, "not within 1..256"),
+}
+
+
+def test_the_valid_record_restores():
+    record = valid_record()
+    assert DriftMonitor.from_state(record).to_state() == record
+
+
+@pytest.mark.parametrize("case", TAMPERED)
+def test_a_tampered_record_is_rejected_with_a_reason(case):
+    path, value, reason = TAMPERED[case]
+    with pytest.raises(StateError, match=reason):
+        DriftMonitor.from_state(mutated(path, value))
+
+
+def test_a_detector_outside_the_registry_cannot_be_stored():
+    with pytest.raises(StateError, match="NoDrift has no state format"):
+        DriftMonitor(drift.NoDrift()).to_state()
+    with pytest.raises(StateError, match="'delta': 0 is not strictly between 0 and 1"):
+        DriftMonitor(drift.ADWIN(delta=0)).to_state()

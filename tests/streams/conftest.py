@@ -1,8 +1,21 @@
 """In-memory stand-ins for the framework ports (streams/ports.py)."""
 
-import pickle
+import json
 
 import pytest
+
+from models.drift import DriftMonitor
+from models.novelty import NoveltyDetector
+from streams.state_codecs import DRIFT_CODEC, NOVELTY_CODEC, Codec
+
+JSON_CODEC = Codec(lambda value: json.dumps(value).encode(), json.loads)
+
+
+def codec_for(value) -> Codec:
+    """The codec the worker's table uses for this kind of value (streams/app.py)."""
+    if isinstance(value, DriftMonitor):
+        return DRIFT_CODEC
+    return NOVELTY_CODEC if isinstance(value, NoveltyDetector) else JSON_CODEC
 
 
 class RecordingPublisher:
@@ -19,20 +32,26 @@ class RecordingPublisher:
 
 
 class DictState:
-    """A StateTable without partitions; values round-trip through pickle like the real one."""
+    """A StateTable without partitions; values round-trip through the worker's codecs, as bytes."""
 
     def __init__(self):
-        self.data: dict[str, bytes] = {}
+        self.data: dict[str, tuple[Codec, bytes]] = {}
 
     def get(self, key):
-        value = self.data.get(key)
-        return None if value is None else pickle.loads(value)
+        if key not in self.data:
+            return None
+        codec, data = self.data[key]
+        return codec.decode(data)
 
     def put(self, handle, key, value):
-        self.data[key] = pickle.dumps(value)
+        codec = codec_for(value)
+        self.data[key] = (codec, codec.encode(value))
+
+    def delete(self, handle, key):
+        self.data.pop(key, None)
 
     def items(self):
-        return [(k, pickle.loads(v)) for k, v in self.data.items()]
+        return [(key, self.get(key)) for key in list(self.data)]
 
 
 @pytest.fixture

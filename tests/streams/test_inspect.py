@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+import torch
+from moto.server import ThreadedMotoServer
 from PIL import Image
 
 from models.encoder import EncoderConfig
@@ -16,27 +18,44 @@ from models.inspector import Inspector
 from models.quantity import QuantityScale
 from models.threshold import Thresholds
 from schemas import CameraEvent, DeadLetter, ErrorKind, Verdict
-from streams.embedded import s3_server
+from streams.embedded import free_port, s3_server, wait_for_port
 from streams.inspect import BatchProcessor, Incoming
+from streams.ledger import TableLedger
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
 from streams.store import ObjectStore
-
-
-class DictLedger:
-    def __init__(self):
-        self.ids: set[str] = set()
-
-    def answered(self, event_id):
-        return event_id in self.ids
-
-    def record(self, incoming, event_id):
-        self.ids.add(event_id)
+from tests.streams.conftest import DictState
 
 
 class BrokenInspector(Inspector):
     def infer(self, batch):
-        raise MemoryError("device out of memory")
+        raise RuntimeError("the model cannot run")
+
+
+class FailsOnDarkImages(Inspector):
+    """Fails whenever its batch holds a uniformly dark image: only that event is to blame."""
+
+    def infer(self, batch):
+        if any(float(np.ptp(image)) == 0.0 for image in batch):
+            raise ValueError("cannot normalise a flat image")
+        return super().infer(batch)
+
+
+class RunsOutOfMemoryTwice(Inspector):
+    failures = 0
+
+    def infer(self, batch):
+        if self.failures < 2:
+            self.failures += 1
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return super().infer(batch)
+
+
+class ScoresNaN(Inspector):
+    def infer(self, batch):
+        result = super().infer(batch)
+        result.assessment.scores[0] = np.nan
+        return result
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +89,7 @@ def upload_event(settings, pcb_dir) -> CameraEvent:
 
 def processor_for(inspector, settings, publisher):
     processor = BatchProcessor(inspector, ObjectStore(settings), settings, WorkerMetrics(),
-                               publisher, DictLedger())
+                               publisher, TableLedger(DictState(), 3600))
     return processor, publisher
 
 
@@ -85,26 +104,85 @@ def test_same_event_twice_in_a_batch_gets_one_verdict(bundle, settings, pcb_dir,
     assert len(publisher.sent) == 1
 
 
-def test_inference_failure_dead_letters_every_event_of_the_batch(bundle, settings, pcb_dir, publisher):
+def letters_of(publisher, settings) -> list[DeadLetter]:
+    return [DeadLetter.from_bytes(v) for v in publisher.on(settings.dlq_topic)]
+
+
+def test_a_model_failing_on_every_event_dead_letters_each_with_the_reason(bundle, settings, pcb_dir,
+                                                                         publisher):
     processor, publisher = processor_for(BrokenInspector(bundle, "cpu"), settings, publisher)
     events = [upload_event(settings, pcb_dir) for _ in range(3)]
     run(processor, events)
-    letters = [DeadLetter.from_bytes(v) for _, _, v in publisher.sent]
-    assert {d.event_id for d in letters} == {e.event_id for e in events}
+    letters = letters_of(publisher, settings)
+    assert sorted(d.event_id for d in letters) == sorted(e.event_id for e in events)
     assert {d.error_kind for d in letters} == {ErrorKind.PROCESSING_ERROR}
-    assert "out of memory" in letters[0].error_message
+    assert "the model cannot run" in letters[0].error_message
 
 
-def test_unreachable_store_dead_letters_as_store_unavailable(bundle, settings, pcb_dir, publisher):
+def test_a_batch_the_model_fails_on_costs_only_the_event_to_blame(bundle, settings, pcb_dir, publisher):
+    processor, publisher = processor_for(FailsOnDarkImages(bundle, "cpu"), settings, publisher)
+    dark = io.BytesIO()
+    Image.new("L", (64, 64)).save(dark, "PNG")
+    uri = ObjectStore(settings).put(f"s3://{settings.image_bucket}/{uuid.uuid4()}.png", dark.getvalue())
+    culprit = CameraEvent(event_id="dark", camera_id="cam-1", line_id="l", captured_at=datetime.now(UTC),
+                          image_uri=uri)
+    good = [upload_event(settings, pcb_dir) for _ in range(3)]
+    run(processor, [good[0], culprit, *good[1:]])
+    [letter] = letters_of(publisher, settings)
+    assert letter.event_id == "dark" and letter.error_kind is ErrorKind.PROCESSING_ERROR
+    verdicts = [Verdict.from_bytes(v) for v in publisher.on(settings.verdicts_topic)]
+    assert sorted(v.event_id for v in verdicts) == sorted(e.event_id for e in good)
+
+
+def test_device_out_of_memory_is_waited_out_and_the_same_events_get_verdicts(bundle, settings, pcb_dir,
+                                                                           publisher):
+    fast = settings.model_copy(update={"retry_initial_seconds": 0.01})
+    processor, publisher = processor_for(RunsOutOfMemoryTwice(bundle, "cpu"), fast, publisher)
+    events = [upload_event(settings, pcb_dir) for _ in range(2)]
+    run(processor, events)
+    assert not publisher.on(settings.dlq_topic)
+    assert len(publisher.on(settings.verdicts_topic)) == 2
+    assert processor.metrics.retries.labels("device")._value.get() == 2
+    assert processor.metrics.paused.labels("device")._value.get() == 0
+
+
+def test_a_nan_score_dead_letters_that_event_and_answers_the_others(bundle, settings, pcb_dir, publisher):
+    processor, publisher = processor_for(ScoresNaN(bundle, "cpu"), settings, publisher)
+    events = [upload_event(settings, pcb_dir) for _ in range(2)]
+    run(processor, events)
+    [letter] = letters_of(publisher, settings)
+    assert letter.event_id == events[0].event_id and "nan" in letter.error_message
+    [verdict] = [Verdict.from_bytes(v) for v in publisher.on(settings.verdicts_topic)]
+    assert verdict.event_id == events[1].event_id
+
+
+def test_a_store_outage_pauses_the_batch_until_the_store_is_back(bundle, settings, pcb_dir, publisher):
+    """The store is really away (nothing listens on its port), then comes back with its data
+    (moto keeps objects per process): the same event gets its verdict, nothing is dead-lettered."""
     event = upload_event(settings, pcb_dir)
-    dead_store = settings.model_copy(update={"store_url": "http://127.0.0.1:9"})
-    processor, publisher = processor_for(Inspector(bundle, "cpu"), dead_store, publisher)
-    run(processor, [event])
-    [(topic, key, value)] = publisher.sent
-    letter = DeadLetter.from_bytes(value)
-    assert topic == settings.dlq_topic and key == "cam-1"
-    assert letter.error_kind is ErrorKind.STORE_UNAVAILABLE
-    assert CameraEvent.from_bytes(letter.payload) == event
+    port = free_port()
+    away = settings.model_copy(update={"store_url": f"http://127.0.0.1:{port}", "retry_initial_seconds": 0.1,
+                                       "retry_max_seconds": 0.4})
+    processor, publisher = processor_for(Inspector(bundle, "cpu"), away, publisher)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+
+    async def outage_then_back():
+        task = asyncio.create_task(processor.process([Incoming(event.to_bytes(), "camera.events", 0, 0)]))
+        await asyncio.sleep(1.5)
+        assert not task.done() and not publisher.sent
+        assert processor.metrics.paused.labels("store")._value.get() == 1
+        await asyncio.to_thread(server.start)
+        await asyncio.to_thread(wait_for_port, port)
+        await asyncio.wait_for(task, 30)
+
+    try:
+        asyncio.run(outage_then_back())
+    finally:
+        server.stop()
+    assert [Verdict.from_bytes(v).event_id for v in publisher.on(settings.verdicts_topic)] == [event.event_id]
+    assert not publisher.on(settings.dlq_topic)
+    assert processor.metrics.paused.labels("store")._value.get() == 0
+    assert processor.metrics.retries.labels("store")._value.get() >= 2
 
 
 def everything_a_defect(bundle):

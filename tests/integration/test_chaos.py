@@ -1,0 +1,49 @@
+"""SIGKILLed workers and an object-store outage mid-stream: no part lost, none given up.
+
+The short form of ``latentline chaos`` (streams/chaos.py), the same harness function."""
+
+import uuid
+
+import pytest
+
+from streams.chaos import ChaosOptions, run_chaos
+from streams.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+KILLS = 3
+
+
+def isolated_settings() -> Settings:
+    """Own topics and consumer group on the shared session broker."""
+    tag = uuid.uuid4().hex[:8]
+    return Settings(
+        app_id=f"latentline-chaos-{tag}", events_topic=f"camera.events.{tag}",
+        verdicts_topic=f"inspection.verdicts.{tag}", dlq_topic=f"camera.events.dlq.{tag}",
+        alerts_topic=f"inspection.alerts.{tag}", labels_topic=f"inspection.labels.{tag}",
+        novelty_topic=f"latentline.novelty.{tag}", review_topic=f"inspection.review.{tag}",
+        log_level="info",
+    )
+
+
+def duplicate_bound(settings: Settings, kills: int) -> int:
+    """A kill can double at most the batch the victim had in flight: its verdicts were out, its
+    ledger records not yet in the changelog, its offsets not committed. Each kill also forces
+    two rebalances (the victim leaves, its successor joins) on which the survivor may hand over
+    one such batch as well: three batches per kill at the very most."""
+    return 3 * settings.batch_max_size * kills
+
+
+def test_no_part_is_lost_when_workers_are_killed_and_the_store_goes_away(
+        broker_url, bundle_dir, pcb_dir, tmp_path):
+    settings = isolated_settings()
+    options = ChaosOptions(pcb_dir, workers=2, kills=KILLS, events=300, store_outage_seconds=5,
+                           rate=30, pool_size=32, timeout=150, logs=tmp_path)
+    report = run_chaos(options, settings, bundle_dir=bundle_dir, broker_url=broker_url)
+    logs = f"chaos log {report.chaos_log}; worker logs in {tmp_path}"
+    assert report.events_published == 300 and report.publish_failures == 0
+    assert report.kills == KILLS and report.store_outage_seconds >= 5, logs
+    assert report.lost == 0, f"lost {report.lost_event_ids[:10]}; {logs}"
+    assert not report.dead_letters_by_kind.get("store_unavailable"), report.dead_letters_by_kind
+    assert report.drained, f"the group never committed every event; {logs}"
+    assert report.duplicate_verdicts <= duplicate_bound(settings, KILLS)
