@@ -77,16 +77,32 @@ class FaustState:
     def __init__(self, table: faust.Table, codec: Codec | None = None,
                  on_reject: Callable[[str], None] = lambda key: None):
         self.table, self.codec, self.on_reject = table, codec, on_reject
+        # key -> (the stored bytes, their object): decoding replays detectors, so an object is
+        # reused for as long as the table still holds the very bytes it was decoded from or
+        # encoded to (a restore or another writer replaces them, and the cache with them)
+        self.decoded: dict[str, tuple[bytes, object]] = {}
 
     def get(self, key: str):
         value = self.table.get(key)
-        return self._decode(key, value) if self.codec and value is not None else value
+        if not self.codec or value is None:
+            return value
+        cached = self.decoded.get(key)
+        if cached is not None and cached[0] is value:
+            return cached[1]
+        decoded = self._decode(key, value)
+        if decoded is not None:
+            self.decoded[key] = (value, decoded)
+        return decoded
 
     def put(self, handle, key: str, value) -> None:
+        data = self.codec.encode(value) if self.codec else value
         with event_context(handle):
-            self.table[key] = self.codec.encode(value) if self.codec else value
+            self.table[key] = data
+        if self.codec:
+            self.decoded[key] = (self.table.get(key), value)
 
     def delete(self, handle, key: str) -> None:
+        self.decoded.pop(key, None)
         with event_context(handle):
             self.table.pop(key, None)
 

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     drift_delta: float = Field(0.002, description="ADWIN confidence: smaller means fewer, later alarms")
     drift_clock: int = Field(8, description="ADWIN checks for a change every this many values")
     drift_hold_events: int = Field(500, description="A camera counts as drifting for this many events")
+    drift_checkpoint_seconds: float = Field(
+        2.0, description="Longest time between writes of a camera's drift state to its changelog"
+    )
     novelty_radius: float = Field(0.9, description="Cluster radius on unit deviation directions")
     novelty_min_weight: float = Field(8.0, description="Faded weight a cluster needs to become a candidate")
     novelty_min_members: int = Field(6, description="Recent anomalies a candidate needs at least")

@@ -9,6 +9,8 @@ per cent of events, so one owner keeps up, and labels reach it in the same order
 
 import asyncio
 import logging
+import math
+import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -70,6 +72,7 @@ class DriftWatch:
         self.settings, self.reference, self.state = settings, reference, state
         self.publisher, self.metrics, self.model_version = publisher, metrics, model_version
         self.cameras: set[str] = set()  # whose alert counters are exported (from 0)
+        self.saved_at: dict[str, float] = {}  # camera -> when its monitor was last written
 
     def new_monitor(self) -> DriftMonitor:
         detector = drift.ADWIN(delta=self.settings.drift_delta, clock=self.settings.drift_clock)
@@ -79,15 +82,24 @@ class DriftWatch:
         deliveries = []
         by_camera = sorted(observations, key=lambda o: o.event.camera_id)
         for camera, group in groupby(by_camera, key=lambda o: o.event.camera_id):
-            group = list(group)
+            group, alarms_before = list(group), len(deliveries)
             monitor = self.state.get(camera) or self.new_monitor()
             for o in group:
                 values = event_statistics(o.score, o.decision, o.summary, self.reference.statistic_names)
                 for alarm in monitor.update(values, o.event.captured_at.timestamp()):
                     deliveries.append(self._alert(o.event, alarm))
-            self.state.put(group[-1].handle, camera, monitor)
+            self._save(group[-1].handle, camera, monitor, alarmed=len(deliveries) > alarms_before)
             self._export(camera, monitor)
         return deliveries
+
+    def _save(self, handle, camera: str, monitor: DriftMonitor, alarmed: bool) -> None:
+        """A monitor's record is ~200 kB of JSON (10 ms to write): written at most every
+        ``drift_checkpoint_seconds`` and after every alarm, so a worker that dies loses at most
+        that many seconds of one camera's statistics, never an alarm's hold."""
+        now = time.monotonic()
+        if alarmed or now - self.saved_at.get(camera, -math.inf) >= self.settings.drift_checkpoint_seconds:
+            self.state.put(handle, camera, monitor)
+            self.saved_at[camera] = now
 
     def _export(self, camera: str, monitor: DriftMonitor) -> None:
         if camera not in self.cameras:  # every (camera, statistic) visible before its first alert

@@ -38,11 +38,14 @@ def test_compose_stack_has_what_operators_need():
     assert {"kafka", "minio", "minio-init", "prometheus", "grafana", "worker", "camera"} <= set(services)
     worker = services["worker"]
     assert "container_name" not in worker and "ports" not in worker, "worker must scale"
+    root = services["minio"]["environment"]["MINIO_ROOT_USER"]
+    for name in ("worker", "worker-gpu", "fit", "camera"):
+        assert services[name]["environment"]["LATENTLINE_STORE_ACCESS_KEY"] != root, f"{name} is the root"
     assert worker["restart"] == "unless-stopped"
     for name in ("kafka", "minio", "prometheus", "grafana"):
         assert "healthcheck" in services[name], name
         assert services[name]["restart"] == "unless-stopped", name
-    assert worker["environment"]["LATENTLINE_STORE_SECRET_KEY"] == "change-me-minio-password"
+    assert worker["environment"]["LATENTLINE_STORE_SECRET_KEY"] == "change-me-worker-secret"
 
 
 def test_secrets_are_not_in_the_compose_file():

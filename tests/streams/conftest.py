@@ -32,23 +32,33 @@ class RecordingPublisher:
 
 
 class DictState:
-    """A StateTable without partitions; values round-trip through the worker's codecs, as bytes."""
+    """A StateTable without partitions, with the real table's contract (streams/app.py FaustState):
+    values are stored as bytes through the worker's codecs, and ``get`` returns the live object
+    last put until ``restart()`` drops the objects, as a worker that starts anew does."""
 
     def __init__(self):
         self.data: dict[str, tuple[Codec, bytes]] = {}
+        self.live: dict[str, object] = {}
 
     def get(self, key):
         if key not in self.data:
             return None
-        codec, data = self.data[key]
-        return codec.decode(data)
+        if key not in self.live:
+            codec, data = self.data[key]
+            self.live[key] = codec.decode(data)
+        return self.live[key]
 
     def put(self, handle, key, value):
         codec = codec_for(value)
         self.data[key] = (codec, codec.encode(value))
+        self.live[key] = value
 
     def delete(self, handle, key):
         self.data.pop(key, None)
+        self.live.pop(key, None)
+
+    def restart(self) -> None:
+        self.live.clear()
 
     def items(self):
         return [(key, self.get(key)) for key in list(self.data)]

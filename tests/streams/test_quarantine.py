@@ -21,6 +21,7 @@ def batch(offsets, partition=0):
 
 def deliver(state: DictState, messages, killer: int | None, limit: int = 3) -> dict:
     """One delivery of ``messages`` to a fresh worker; ``killer``'s offset kills it."""
+    state.restart()
     flushes = []
 
     async def flush():

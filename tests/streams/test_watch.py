@@ -59,6 +59,18 @@ def test_drift_watch_alerts_once_the_score_shifts_and_keeps_state_per_camera(ref
     assert metrics.drift_state.labels("cam-2")._value.get() == 0
 
 
+def test_drift_state_is_checkpointed_and_a_restart_resumes_from_the_checkpoint(reference, publisher, state):
+    settings = Settings(metrics_port=0, drift_checkpoint_seconds=3600)
+    watch = DriftWatch(settings, reference, state, publisher, WorkerMetrics(), "v1")
+    deliver(watch.observe([observation(i, 40.0 + i % 3) for i in range(10)]))  # the first batch is saved
+    deliver(watch.observe([observation(i, 40.0 + i % 3) for i in range(10, 25)]))  # within the interval
+    assert state.get("cam-1").events == 25, "the live monitor has every event"
+    state.restart()  # a new worker restores the changelog's record (JSON, not pickle)
+    restored = state.get("cam-1")
+    assert restored.events == 10 and restored is not None
+    assert [v for _, v in restored.tracks["anomaly_score"].recent] == [40.0 + i % 3 for i in range(10)]
+
+
 def test_sighting_feed_sends_only_anomalies(publisher):
     settings = Settings(metrics_port=0)
     feed = SightingFeed(settings, publisher, WorkerMetrics(), "v1")
