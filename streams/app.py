@@ -130,6 +130,7 @@ def create_app(settings: Settings) -> faust.App:
         broker_session_timeout=settings.session_timeout_seconds,
         broker_heartbeat_interval=settings.heartbeat_seconds,
         broker_commit_interval=settings.commit_interval_seconds,
+        recovery_consistency_check=settings.table_consistency_check,
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         datadir=str(settings.state_dir),
@@ -172,9 +173,9 @@ def install_inspect_agent(
 ) -> None:
     """``make_processor(publisher, ledger, drift_state)`` builds the BatchProcessor once topics exist."""
     events = app.topic(settings.events_topic, value_serializer="raw", key_serializer="raw")
-    seen = app.Table("answered-events", default=None, partitions=settings.partitions, value_serializer="json")
-    inflight = app.Table("inflight-batches", default=None, partitions=settings.partitions,
-                         value_serializer="json")
+    as_json = faust.Schema(key_serializer="raw", value_serializer="json")  # lists and dicts, not bytes
+    seen = app.Table("answered-events", default=None, partitions=settings.partitions, schema=as_json)
+    inflight = app.Table("inflight-batches", default=None, partitions=settings.partitions, schema=as_json)
     monitors = app.Table("drift-monitors", default=None, partitions=settings.partitions, value_type=bytes)
     publisher = FaustPublisher(app, [
         settings.verdicts_topic, settings.dlq_topic, settings.alerts_topic, settings.novelty_topic,

@@ -34,7 +34,7 @@ from models.dataset import list_images
 from schemas import CameraEvent, ErrorKind
 from streams.collector import Collector, Outcomes
 from streams.demo import ensure_model
-from streams.embedded import S3Server, WorkerProcess, free_port, tansu_broker
+from streams.embedded import TANSU_SETTINGS, S3Server, WorkerProcess, free_port, tansu_broker
 from streams.producer import CONTENT_TYPES, kafka_producer
 from streams.settings import Settings, settings_env
 from streams.store import ObjectStore, sha256_hex
@@ -83,7 +83,7 @@ class ChaosReport:
     dead_letters: int
     lost: int  # published events with neither a verdict nor a dead letter
     duplicate_verdicts: int
-    duplicate_dead_letters: int  # dead letters for events that had another outcome already
+    duplicate_dead_letters: int  # repeated dead letters, and dead letters of events with a verdict
     kills: int
     worker_exits: int  # exits the harness did not cause; restarted like a restart policy would
     store_outage_seconds: float  # as measured, from stopped to serving again
@@ -137,9 +137,9 @@ class Fleet:
     """N workers of one consumer group, each with its own metrics port and state directory, as
     separate machines would have (two workers downloading the bundle into one folder would race)."""
 
-    def __init__(self, settings: Settings, count: int, workdir: Path, log: Callable[..., None]):
+    def __init__(self, settings: Settings, count: int, workdir: Path):
         self.workers = [self._worker(settings, index, workdir) for index in range(count)]
-        self.log = log
+        self.log: Callable[..., None] = lambda action, **details: None  # ChaosRun's, once it runs
         self.kills = 0
         self.exits = 0
         self.stopping = False
@@ -306,6 +306,7 @@ class ChaosRun:
         try:
             await self._publish_all(producer)
             await producer.flush()
+            await asyncio.sleep(0)  # the last acknowledgements' callbacks
         finally:
             await producer.stop()
 
@@ -334,10 +335,13 @@ class ChaosRun:
                 self.publish_failures += 1
         return done
 
-    async def drain(self, lag: GroupLag, monkey: asyncio.Task) -> bool:
+    async def drain(self, lag: GroupLag, monkey: asyncio.Task, background: list[asyncio.Task]) -> bool:
         """Until every event is answered, the monkey is done and the group committed it all."""
         deadline = time.monotonic() + self.options.timeout
         while time.monotonic() < deadline:
+            for task in background:  # a failed monkey or supervisor would fake a calm run
+                if task.done() and not task.cancelled() and task.exception():
+                    raise task.exception()
             answered = set(self.published) <= self.collector.outcomes.answered_ids()
             if answered and monkey.done() and await lag.lag() == 0:
                 await asyncio.sleep(1.0)  # verdicts already produced still reach the collector
@@ -367,7 +371,7 @@ class ChaosRun:
                 background.append(monkey)
                 await self.publish()
                 self.log("published", events=len(self.published))
-                return await self.drain(lag, monkey)
+                return await self.drain(lag, monkey, background)
         finally:
             self.fleet.stopping = True
             for task in background:
@@ -378,7 +382,8 @@ class ChaosRun:
 
 
 def duplicate_dead_letters(outcomes: Outcomes) -> int:
-    """Dead letters for an event that already had a verdict or an earlier dead letter."""
+    """Second outcomes besides second verdicts: an event's repeated dead letters, and the dead
+    letters of events that also got a verdict."""
     ids = Counter(letter.event_id for letter in outcomes.dead_letters if letter.event_id)
     return sum(n - 1 for n in ids.values()) + len(set(ids) & set(outcomes.verdicts))
 
@@ -426,15 +431,16 @@ def run_chaos(options: ChaosOptions, base: Settings, bundle_dir: Path | None = N
         broker_url = broker_url or stack.enter_context(tansu_broker(workdir / "broker.log"))
         s3 = stack.enter_context(S3Server())
         settings = base.model_copy(update={
-            "broker_url": broker_url, "store_url": s3.url, "state_dir": workdir / "state",
+            **TANSU_SETTINGS, "broker_url": broker_url, "store_url": s3.url, "state_dir": workdir / "state",
             "model_uri": f"s3://{base.model_bucket}/{version}",
         })
         pool = deploy(settings, bundle_dir, options)
         console.print(f"broker {broker_url}, object store {s3.url}, model {version}; "
                       f"starting {options.workers} workers (logs in {workdir})")
-        fleet = Fleet(settings, options.workers, workdir, log=lambda *a, **k: None)
+        fleet = Fleet(settings, options.workers, workdir)
         stack.callback(fleet.stop)
-        fleet.start()
+        with console.status(f"{options.workers} workers loading the model and joining the group"):
+            fleet.start()
         started = time.monotonic()
         run = ChaosRun(settings, options, fleet, s3, pool)
         drained = asyncio.run(run.execute())
@@ -449,6 +455,8 @@ def print_report(report: ChaosReport, json_path: Path | None) -> None:
         if key not in ("chaos_log", "worker_settings", "lost_event_ids"):
             table.add_row(key, str(value))
     Console().print(table)
+    if not report.drained:
+        console.print("not drained within the timeout: 'lost' counts the events still unanswered then")
     console.print("PASSED" if report.passed() else
                   "FAILED: parts lost or given up as store_unavailable")
     if json_path:

@@ -1,4 +1,4 @@
-"""``latentline``: fit, evaluate, calibrate, make-reference, compare, publish, worker, demo,
+"""``latentline``: fit, evaluate, calibrate, make-reference, compare, publish, worker, redrive, demo,
 chaos, evaluate-stream, bench."""
 
 import argparse
@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from schemas import ErrorKind
 from streams.settings import Settings
 
 
@@ -101,6 +102,22 @@ def cmd_chaos(args: argparse.Namespace, settings: Settings) -> int:
     report = run_chaos(options, settings)
     print_report(report, args.json)
     return 0 if report.passed() else 1
+
+
+def cmd_redrive(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import datetime
+
+    from streams.redrive import RedriveFilter, redrive
+
+    chosen = RedriveFilter(
+        kinds=frozenset(ErrorKind(k) for k in args.kind),
+        since=datetime.fromisoformat(args.since) if args.since else None,
+        until=datetime.fromisoformat(args.until) if args.until else None,
+        event_ids=frozenset(args.event_id),
+    )
+    report = asyncio.run(redrive(settings, chosen, dry_run=args.dry_run))
+    print(json.dumps(report.as_dict() | {"dry_run": args.dry_run}, indent=2))
+    return 0
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
@@ -254,6 +271,15 @@ def parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="run an inspection worker (configured by LATENTLINE_*)")
     worker.set_defaults(run=cmd_worker)
+
+    redrive = sub.add_parser("redrive", help="re-publish chosen dead letters once their cause is fixed")
+    redrive.add_argument("--kind", action="append", default=[], choices=[k.value for k in ErrorKind],
+                         help="only this error kind (repeatable; default: every kind)")
+    redrive.add_argument("--since", help="only letters that failed at or after this ISO time (with zone)")
+    redrive.add_argument("--until", help="only letters that failed before this ISO time (with zone)")
+    redrive.add_argument("--event-id", action="append", default=[], help="only this event (repeatable)")
+    redrive.add_argument("--dry-run", action="store_true", help="count what would be re-published")
+    redrive.set_defaults(run=cmd_redrive)
 
     demo = sub.add_parser("demo", help="the whole path on an embedded broker and object store")
     demo.add_argument("--data", type=Path, help="dataset folder (default: ELPV mono cells)")

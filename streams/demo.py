@@ -20,7 +20,7 @@ from models.dataset import fingerprint, list_images
 from models.fit import fit_bundle
 from schemas import Decision
 from streams.collector import Collector, Outcomes
-from streams.embedded import free_port, s3_server, tansu_broker, worker_process
+from streams.embedded import TANSU_SETTINGS, free_port, s3_server, tansu_broker, worker_process
 from streams.producer import CameraSimulator, kafka_producer, publish_paths
 from streams.settings import Settings, settings_env
 from streams.store import ObjectStore
@@ -168,7 +168,7 @@ def run_demo(options: DemoOptions, base: Settings) -> DemoSummary:
     with tempfile.TemporaryDirectory(prefix="latentline-demo-") as work, \
             tansu_broker(Path(work) / "broker.log") as broker_url, s3_server() as store_url:
         settings = base.model_copy(update={
-            "broker_url": broker_url, "store_url": store_url, "metrics_port": free_port(),
+            **TANSU_SETTINGS, "broker_url": broker_url, "store_url": store_url, "metrics_port": free_port(),
             "model_uri": f"s3://{base.model_bucket}/{version}", "state_dir": Path(work) / "state",
         })
         ObjectStore(settings).upload_dir(bundle_dir, settings.model_uri)

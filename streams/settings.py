@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     session_timeout_seconds: float = Field(6.0, description="Consumer group session timeout")
     heartbeat_seconds: float = Field(1.0, description="Consumer heartbeat interval")
     commit_interval_seconds: float = Field(1.0, description="How often consumed offsets are committed")
+    table_consistency_check: bool = Field(
+        True, description="Faust's changelog offset check on recovery (off on Tansu: wrong end offsets)"
+    )
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
         "at_least_once", description="exactly_once needs broker transactions (Apache Kafka; not Tansu)"
     )

@@ -15,7 +15,7 @@ from models.inspector import Inspector
 from models.measurement import calibrate
 from models.reference_set import make_reference_set
 from streams.collector import Collector, Outcomes
-from streams.embedded import free_port, s3_server, scrape, tansu_broker, worker_process
+from streams.embedded import TANSU_SETTINGS, free_port, s3_server, scrape, tansu_broker, worker_process
 from streams.producer import CameraSimulator, kafka_producer
 from streams.settings import Settings, settings_env
 from streams.store import ObjectStore
@@ -104,7 +104,7 @@ def make_stack(broker_url: str, store_url: str, bundle_dir: Path, workdir: Path,
         review_topic=f"inspection.review.{tag}", model_uri=f"s3://latentline-models/{tag}",
         evidence_bucket=f"latentline-evidence-{tag}",  # labelled examples are per deployment
         metrics_port=free_port(), state_dir=workdir / "state", image_bucket="camera-images",
-        log_level="info", **overrides,
+        log_level="info", **TANSU_SETTINGS | overrides,
     )
     store = ObjectStore(settings)
     store.ensure_bucket(settings.image_bucket)

@@ -26,19 +26,20 @@ def isolated_settings() -> Settings:
     )
 
 
-def duplicate_bound(settings: Settings, kills: int) -> int:
-    """A kill can double at most the batch the victim had in flight: its verdicts were out, its
-    ledger records not yet in the changelog, its offsets not committed. Each kill also forces
-    two rebalances (the victim leaves, its successor joins) on which the survivor may hand over
-    one such batch as well: three batches per kill at the very most."""
-    return 3 * settings.batch_max_size * kills
+def duplicate_bound(settings: Settings, deaths: int) -> int:
+    """Each death of a worker (a kill, or a crash the harness restarted) can double at most the
+    batch it had in flight: its verdicts out, its ledger entries not yet in the changelog.
+    Earlier batches are in the ledger, which the partition's next owner restores before it
+    consumes, so their redelivery is dropped as duplicates. (Measured: 13 second verdicts for
+    5 deaths on 2 cores; the bound is 80.)"""
+    return settings.batch_max_size * deaths
 
 
 def test_no_part_is_lost_when_workers_are_killed_and_the_store_goes_away(
         broker_url, bundle_dir, pcb_dir, tmp_path):
     settings = isolated_settings()
     options = ChaosOptions(pcb_dir, workers=2, kills=KILLS, events=300, store_outage_seconds=5,
-                           rate=30, pool_size=32, timeout=150, logs=tmp_path)
+                           rate=30, pool_size=32, timeout=300, logs=tmp_path)
     report = run_chaos(options, settings, bundle_dir=bundle_dir, broker_url=broker_url)
     logs = f"chaos log {report.chaos_log}; worker logs in {tmp_path}"
     assert report.events_published == 300 and report.publish_failures == 0
@@ -46,4 +47,5 @@ def test_no_part_is_lost_when_workers_are_killed_and_the_store_goes_away(
     assert report.lost == 0, f"lost {report.lost_event_ids[:10]}; {logs}"
     assert not report.dead_letters_by_kind.get("store_unavailable"), report.dead_letters_by_kind
     assert report.drained, f"the group never committed every event; {logs}"
-    assert report.duplicate_verdicts <= duplicate_bound(settings, KILLS)
+    deaths = report.kills + report.worker_exits
+    assert report.duplicate_verdicts <= duplicate_bound(settings, deaths), logs
