@@ -11,7 +11,8 @@ from streams.settings import Settings
 
 pytestmark = pytest.mark.integration
 
-KILLS = 3
+KILLS = 2
+EVENTS = 160
 
 
 def isolated_settings() -> Settings:
@@ -38,11 +39,11 @@ def duplicate_bound(settings: Settings, deaths: int) -> int:
 def test_no_part_is_lost_when_workers_are_killed_and_the_store_goes_away(
         broker_url, bundle_dir, pcb_dir, tmp_path):
     settings = isolated_settings()
-    options = ChaosOptions(pcb_dir, workers=2, kills=KILLS, events=300, store_outage_seconds=5,
-                           rate=30, pool_size=32, timeout=300, logs=tmp_path)
+    options = ChaosOptions(pcb_dir, workers=2, kills=KILLS, events=EVENTS, store_outage_seconds=5,
+                           rate=20, pool_size=32, timeout=900, logs=tmp_path)
     report = run_chaos(options, settings, bundle_dir=bundle_dir, broker_url=broker_url)
     logs = f"chaos log {report.chaos_log}; worker logs in {tmp_path}"
-    assert report.events_published == 300 and report.publish_failures == 0
+    assert report.events_published == EVENTS and report.publish_failures == 0
     assert report.kills == KILLS and report.store_outage_seconds >= 5, logs
     assert report.lost == 0, f"lost {report.lost_event_ids[:10]}; {logs}"
     assert not report.dead_letters_by_kind.get("store_unavailable"), report.dead_letters_by_kind
