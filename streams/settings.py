@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     drift_clock: int = Field(8, description="ADWIN checks for a change every this many values")
     drift_hold_events: int = Field(500, description="A camera counts as drifting for this many events")
     drift_checkpoint_seconds: float = Field(
-        2.0, description="Longest time between writes of a camera's drift state to its changelog"
+        0.0, description="Least time between writes of a camera's drift state (0: after every batch)"
     )
     novelty_radius: float = Field(0.9, description="Cluster radius on unit deviation directions")
     novelty_min_weight: float = Field(8.0, description="Faded weight a cluster needs to become a candidate")
