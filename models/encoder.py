@@ -2,7 +2,8 @@
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+import logging
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,9 @@ import torchvision
 from PIL import Image
 from torchvision.models.feature_extraction import create_feature_extractor
 
-from models.device import Precision, autocast, select_device
+from models.device import Precision, autocast, is_emulated, resolve_precision, select_device
+
+log = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -47,7 +50,9 @@ class EncoderConfig:
     # defect classifier's accuracy from 0.86 to 0.89, for about twice the encoding time.
     image_size: int = 320
     layers: tuple[str, ...] | None = None
-    precision: Precision = "bf16"
+    # "auto" is resolved when the encoder is built (models/device.py: resolve_precision), and a
+    # fitted bundle stores the concrete precision it was fitted at.
+    precision: Precision = "auto"
     # The centre view pools only the middle of each feature map (this fraction of its height
     # and width): cameras and crops framed on a region of interest put the defect there, and
     # the defect classifier reads it without the surrounding board diluting it.
@@ -125,8 +130,11 @@ class PooledEncoder:
     """
 
     def __init__(self, config: EncoderConfig = EncoderConfig(), device: str = "auto"):
-        self.config = config
         self.device = select_device(device)
+        self.config = replace(config, precision=resolve_precision(self.device, config.precision))
+        if is_emulated(self.device, self.config.precision):
+            log.warning("this CPU has no native bf16: the encoder runs several times slower than "
+                        "at fp32; fit with --precision auto or fp32 on such machines")
         model = load_backbone(config.backbone, config.weights)
         self._layers = config.resolved_layers()
         self._map_layers = config.resolved_map_layers()

@@ -70,7 +70,7 @@ def fit_bundle(
     return ModelBundle(
         version=f"{created:%Y%m%dT%H%M%SZ}-{data_fingerprint[:8]}",
         created_at=created,
-        encoder=encoder_config,
+        encoder=encoder.config,  # precision resolved for this device
         scorer=scorer,
         thresholds=thresholds,
         reference=LatentReference().fit(latents, encoder.layer_dims()),

@@ -219,7 +219,7 @@ def parser() -> argparse.ArgumentParser:
     fit.add_argument("--weights", default="IMAGENET1K_V1",
                      help="torchvision weights enum name or a local .pth file; 'none' for random weights")
     fit.add_argument("--image-size", type=int, default=320)
-    fit.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="bf16")
+    fit.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
     fit.add_argument("--target-fpr", type=float, default=0.01)
     fit.add_argument("--upload", help="also copy the bundle to this s3://bucket/prefix")
     fit.add_argument("--classifier", choices=("logistic", "prototype"), default="logistic",

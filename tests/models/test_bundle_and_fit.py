@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from threadpoolctl import threadpool_limits
 
 from models.bundle import MANIFEST, SCORER_ARRAYS, ModelBundle
 from models.dataset import evenly_spaced, fingerprint, list_images
+from models.device import resolve_precision
 from models.encoder import EncoderConfig, Latents, PooledEncoder
 from models.encoding import encode_views
 from models.fit import fit_bundle, make_scorer
@@ -69,7 +71,9 @@ def test_fit_bundle_contents(bundle, dataset):
     assert bundle.training["dataset"] == dataset.name
     assert bundle.version.endswith(bundle.training["fingerprint"][:8])
     assert bundle.created_at.tzinfo is not None
-    assert bundle.encoder == ENCODER
+    # "auto" precision is resolved at fit: the bundle names the one its bank was built at
+    assert bundle.encoder == replace(ENCODER, precision=resolve_precision(torch.device("cpu"), "auto"))
+    assert bundle.encoder.precision in ("fp32", "bf16")
     assert isinstance(bundle.scorer, PatchCoreScorer)
     assert bundle.scorer.bank_.shape[1] == 32 + 96  # features.6 and features.13 channels
     assert bundle.training["n_held_back"] == N_IMAGES // 5

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from models.device import autocast, select_device
+from models.device import autocast, resolve_precision, select_device
 from models.encoder import DEFAULT_LAYERS, EncoderConfig, PooledEncoder
 
 SIZE = 64
@@ -156,3 +156,10 @@ def test_feature_map_grid_is_configurable(batch, grid, side):
     maps = PooledEncoder(config, device="cpu").encode_views(batch, maps=True, pixels=True)
     assert maps.maps.shape == (len(batch), 32 + 96, side, side)
     np.testing.assert_array_equal(maps.pixels, batch)
+
+
+def test_auto_precision_is_resolved_to_what_the_device_computes_natively():
+    encoder = PooledEncoder(EncoderConfig(weights=None, image_size=SIZE), device="cpu")
+    native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    assert encoder.config.precision == ("bf16" if native else "fp32")
+    assert resolve_precision(torch.device("cpu"), "fp32") == "fp32"  # an explicit choice stands
