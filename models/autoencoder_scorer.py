@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from sklearn.covariance import LedoitWolf
 
 from models.autoencoder import PREPARE_CHUNK, ConvAutoencoder, check_image_size, prepare_pixels, seeded, train
-from models.device import select_device
-from models.encoder import Latents
+from models.encoding.device import select_device
+from models.latents import Latents
 from models.scorer import top_mean
 
 SCORE_SOURCES = ("reconstruction", "latent")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.encoder import EncoderConfig
+from models.encoding.config import EncoderConfig
 from models.latent_reference import LatentReference
 from models.open_set import OpenSetClassifier
 from models.quantity import QuantityScale

@@ -17,7 +17,7 @@ from typing import Self
 
 import numpy as np
 
-from models.encoder import Latents
+from models.latents import Latents
 from models.scorer import held_back_scores, registry
 from models.threshold import Thresholds
 

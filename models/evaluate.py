@@ -21,7 +21,7 @@ from sklearn.metrics import (
 )
 
 from models.dataset import GOOD, list_images
-from models.images import decode_image
+from models.encoding.images import decode_image
 from models.inspector import Assessment, Inspector
 from models.map_eval import anomaly_grid, pixel_auroc
 from models.measurement_eval import measurement_report

@@ -9,8 +9,9 @@ import numpy as np
 from models.bundle import ModelBundle
 from models.classifier import registry
 from models.dataset import GOOD, evenly_spaced, fingerprint, list_images
-from models.encoder import EncoderConfig, PooledEncoder
-from models.encoding import encode_views
+from models.encoding.config import EncoderConfig
+from models.encoding.encoder import PooledEncoder
+from models.encoding.files import encode_files
 from models.fit_types import TypeFit, fit_types, has_defect_types, labelled_defects
 from models.latent_reference import LatentReference
 from models.open_set import OpenSetClassifier
@@ -60,7 +61,7 @@ def fit_bundle(
         raise ValueError(f"need at least {MIN_GOOD_IMAGES} good training images, found {len(paths)}")
     scorer = scorer or make_scorer()
     encoder = PooledEncoder(encoder_config, device=device)
-    views = encode_views(encoder, paths, progress=progress, **encoder_inputs(scorer))
+    views = encode_files(encoder, paths, progress=progress, **encoder_inputs(scorer))
     latents = views.full
     held_back = held_back_scores(scorer, views, holdout, progress=progress)
     thresholds = Thresholds.from_good_scores(held_back, target_fpr, review_fpr)

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from models.dataset import GOOD, LabelledImage, list_images
-from models.encoder import PooledEncoder
-from models.encoding import encode_views
+from models.encoding.encoder import PooledEncoder
+from models.encoding.files import encode_files
+from models.encoding.images import dihedral_view
 from models.hygiene import Hygiene, Suspect
-from models.images import dihedral_view
 from models.logistic import LogisticClassifier
 from models.open_set import OpenSetClassifier
 
@@ -58,7 +58,7 @@ def encode_labelled(encoder: PooledEncoder, items: list[LabelledImage], views: i
     for k in range(views):
         transform = (lambda image, k=k: dihedral_view(image, k)) if k else None
         desc = f"defect examples {k + 1}/{views}"
-        parts.append(encode_views(encoder, paths, transform=transform, desc=desc, progress=progress).centre)
+        parts.append(encode_files(encoder, paths, transform=transform, desc=desc, progress=progress).centre)
     n = len(items)
     return LabelledLatents(
         latents=np.concatenate(parts),

@@ -8,9 +8,10 @@ import numpy as np
 from PIL import Image
 
 from models.bundle import ModelBundle
-from models.encoder import Latents, PooledEncoder
-from models.encoding import encode_views
-from models.images import dihedral_view
+from models.encoding.encoder import PooledEncoder
+from models.encoding.files import encode_files
+from models.encoding.images import dihedral_view
+from models.latents import Latents
 from models.measurement import measure
 from models.open_set import OpenSetClassifier, TypeDecision
 from models.scorer import encoder_inputs
@@ -54,7 +55,7 @@ class Inspector:
 
     def encode_files(self, paths: list[Path], progress: bool = True, **options) -> Latents:
         """Latents of image files with what this bundle's scorer needs (models/encoding.py)."""
-        return encode_views(self.encoder, paths, progress=progress, **encoder_inputs(self.bundle.scorer),
+        return encode_files(self.encoder, paths, progress=progress, **encoder_inputs(self.bundle.scorer),
                             **options)
 
     def infer(self, batch: np.ndarray) -> BatchResult:

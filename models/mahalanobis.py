@@ -9,7 +9,7 @@ from typing import Self
 import numpy as np
 from sklearn.covariance import LedoitWolf, ShrunkCovariance
 
-from models.encoder import Latents
+from models.latents import Latents
 from models.scorer import patch_rows
 
 MAX_MAP_PATCHES = 100_000  # patches sampled to fit the map's Gaussian: plenty for ~200 dims

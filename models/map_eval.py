@@ -8,9 +8,9 @@ from PIL import Image
 from sklearn.metrics import roc_auc_score
 
 from models.dataset import GOOD, LabelledImage, evenly_spaced
-from models.encoder import Latents
-from models.images import decode_image
+from models.encoding.images import decode_image
 from models.inspector import Inspector
+from models.latents import Latents
 
 MASK_GRID = 64  # masks and maps compared on this grid: pixel AUROC without megapixel arrays
 CHUNK = 64  # images per anomaly-map call (bounds memory)

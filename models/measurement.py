@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.encoder import Latents
+from models.latents import Latents
 from models.quantity import QuantityScale
 from models.reference_set import read_values
 from models.scorer import Scorer

@@ -13,7 +13,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from models.dataset import LabelledImage
-from models.encoder import Latents
+from models.latents import Latents
 from models.measurement import features
 from models.reference_set import VALUES_CSV, read_values
 

@@ -9,7 +9,7 @@ from typing import Self
 
 import numpy as np
 
-from models.encoder import Latents
+from models.latents import Latents
 from models.scorer import top_mean
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from models.coreset import greedy_coreset, nearest
-from models.encoder import Latents
+from models.latents import Latents
 from models.scorer import patch_rows, top_mean
 
 

@@ -10,7 +10,7 @@ from typing import Protocol, Self
 
 import numpy as np
 
-from models.encoder import Latents
+from models.latents import Latents
 
 
 class Scorer(Protocol):

@@ -14,7 +14,7 @@ import numpy as np
 
 from models.bundle import ModelBundle
 from models.dataset import list_images
-from models.images import decode_image
+from models.encoding.images import decode_image
 from models.inspector import Inspector
 from streams.demo import DemoOptions, ensure_model, run_demo
 from streams.settings import Settings

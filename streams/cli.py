@@ -13,7 +13,7 @@ from streams.settings import Settings
 
 
 def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
-    from models.encoder import EncoderConfig
+    from models.encoding.config import EncoderConfig
     from models.fit import DEFAULT_METHOD, TypeOptions, fit_bundle, make_scorer
 
     weights = None if args.weights.lower() == "none" else args.weights
@@ -132,7 +132,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
-    from models.encoder import EncoderConfig
+    from models.encoding.config import EncoderConfig
     from streams.compare import METHODS, compare, markdown, write_comparison
 
     methods = args.methods.split(",") if args.methods else METHODS

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from models.dataset import list_images
-from models.encoder import EncoderConfig
+from models.encoding.config import EncoderConfig
+from models.encoding.images import decode_image
 from models.evaluate import evaluate
 from models.fit import TypeOptions, fit_bundle, make_scorer
-from models.images import decode_image
 from models.inspector import Inspector
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from collections.abc import Awaitable
 import numpy as np
 
 from models.dataset import GOOD
-from models.images import ImageError, decode_image
+from models.encoding.images import ImageError, decode_image
 from models.inspector import Inspector
 from schemas import Decision, Label
 from streams.metrics import WorkerMetrics

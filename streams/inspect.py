@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 import numpy as np
 from PIL import Image
 
-from models.device import is_out_of_memory, release_cached_memory
+from models.encoding.device import is_out_of_memory, release_cached_memory
+from models.encoding.images import ImageError, decode_image
 from models.heatmap import overlay_png
-from models.images import ImageError, decode_image
 from models.inspector import Inspector
 from schemas import CameraEvent, ErrorKind, Measurement, StageTimings, Verdict
 from streams.dead_letters import DeadLetterWriter, Incoming, Rejected, parse_event

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-import models  # noqa: F401  # models/compat.py: makes torchvision importable before anomalib loads it
 from models.dataset import GOOD, evenly_spaced, list_images
-from models.images import decode_image
+from models.encoding import compat  # noqa: F401  # makes torchvision importable before anomalib loads it
+from models.encoding.images import decode_image
 
 BACKBONE = "mobilenet_v2"
 LAYERS = ["features.6", "features.13"]

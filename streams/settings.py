@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from models.images import DecodeLimits
+from models.encoding.images import DecodeLimits
 
 
 class Settings(BaseSettings):

@@ -11,7 +11,7 @@ from sklearn.metrics import roc_auc_score
 
 from models.autoencoder import ConvAutoencoder, ConvVAE, kl_divergence, prepare_pixels, train
 from models.autoencoder_scorer import AutoencoderScorer
-from models.encoder import Latents
+from models.latents import Latents
 from models.vae_scorer import VAEScorer
 
 SIZE = 32

@@ -13,11 +13,13 @@ from threadpoolctl import threadpool_limits
 
 from models.bundle import MANIFEST, SCORER_ARRAYS, ModelBundle
 from models.dataset import evenly_spaced, fingerprint, list_images
-from models.device import resolve_precision
-from models.encoder import EncoderConfig, Latents, PooledEncoder
-from models.encoding import encode_views
+from models.encoding.config import EncoderConfig
+from models.encoding.device import resolve_precision
+from models.encoding.encoder import PooledEncoder
+from models.encoding.files import encode_files
 from models.fit import fit_bundle, make_scorer
 from models.latent_reference import LatentReference
+from models.latents import Latents
 from models.mahalanobis import MahalanobisScorer
 from models.patchcore import PatchCoreScorer
 from models.threshold import Thresholds
@@ -61,7 +63,7 @@ def bundle(dataset) -> ModelBundle:
 @pytest.fixture(scope="module")
 def probe(dataset) -> Latents:
     paths = [item.path for item in list_images(dataset, "train", "good")][:8]
-    return encode_views(PooledEncoder(ENCODER, device="cpu"), paths, progress=False, maps=True)
+    return encode_files(PooledEncoder(ENCODER, device="cpu"), paths, progress=False, maps=True)
 
 
 def test_fit_bundle_contents(bundle, dataset):

@@ -8,7 +8,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from models.bundle import CLASSIFIER_ARRAYS, ModelBundle
-from models.encoder import EncoderConfig
+from models.encoding.config import EncoderConfig
 from models.evaluate import evaluate
 from models.fit import TypeOptions, fit_bundle
 from models.inspector import Inspector

@@ -8,9 +8,9 @@ from scipy.stats import spearmanr
 from threadpoolctl import threadpool_limits
 
 from models.bundle import QUANTITY_ARRAYS, ModelBundle
-from models.encoder import Latents
 from models.evaluate import evaluate
 from models.inspector import Inspector
+from models.latents import Latents
 from models.mahalanobis import MahalanobisScorer
 from models.measurement import calibrate, default_space, features, measure
 from models.reference_set import make_reference_set, read_values

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from models.encoder import Latents
+from models.latents import Latents
 from models.mahalanobis import MahalanobisScorer
 from models.scorer import held_back_scores, registry, top_mean
 

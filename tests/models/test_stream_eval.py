@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from models.encoder import EncoderConfig
+from models.encoding.config import EncoderConfig
 from models.fit import fit_bundle
 from models.inspector import Inspector
 from models.stream_eval import StreamScript, evaluate_stream

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from models.encoding import encode_views
+from models.encoding.files import encode_files
 from models.inspector import Inspector
 from schemas import CameraEvent, Decision, Label
 from streams.embedded import s3_server
@@ -35,7 +35,7 @@ def archived(settings, inspector, path, decision=Decision.DEFECT) -> str:
     uri = store.put(f"s3://{settings.image_bucket}/{event_id}.png", path.read_bytes())
     event = CameraEvent(event_id=event_id, camera_id="cam-1", line_id="l", captured_at=datetime.now(UTC),
                         image_uri=uri)
-    centre = encode_views(inspector.encoder, [path], progress=False).centre[0]
+    centre = encode_files(inspector.encoder, [path], progress=False).centre[0]
     o = Observation(None, event, 1.0, decision, np.zeros(2), np.zeros(4), None, centre)
 
     async def keep():
@@ -62,7 +62,7 @@ def test_a_new_type_from_labels_reaches_a_second_worker(store_settings, typed_bu
     assert typed_bundle.classifier.classes == ["copper", "pin_hole", "short"]  # the bundle is untouched
     assert sync.metrics.classifier_examples.labels("labelled")._value.get() == 6
     assert sync.refresh() is False  # nothing new: no refit
-    taught = encode_views(other.encoder, spurs[:6], progress=False).centre
+    taught = encode_files(other.encoder, spurs[:6], progress=False).centre
     assert [d.label for d in other.classifier.decide(taught)].count("spur") >= 5
 
 

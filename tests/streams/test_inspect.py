@@ -12,7 +12,7 @@ import torch
 from moto.server import ThreadedMotoServer
 from PIL import Image
 
-from models.encoder import EncoderConfig
+from models.encoding.config import EncoderConfig
 from models.fit import fit_bundle
 from models.inspector import Inspector
 from models.quantity import QuantityScale

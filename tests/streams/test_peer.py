@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import models  # noqa: F401  # models/compat.py before anomalib imports torchvision
+from models.encoding import compat  # noqa: F401  # before anomalib imports torchvision
 
 pytest.importorskip("anomalib")
 

@@ -5,8 +5,9 @@ import pytest
 import torch
 from PIL import Image
 
-from models.device import autocast, resolve_precision, select_device
-from models.encoder import DEFAULT_LAYERS, EncoderConfig, PooledEncoder
+from models.encoding.config import DEFAULT_LAYERS, EncoderConfig
+from models.encoding.device import autocast, resolve_precision, select_device
+from models.encoding.encoder import PooledEncoder
 
 SIZE = 64
 MOBILENET_DIM = 32 + 96 + 1280  # features.6, features.13, features.18

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models.images import DecodeLimits, ImageError, decode_image
+from models.encoding.images import DecodeLimits, ImageError, decode_image
 from schemas import ErrorKind
 
 

@@ -8,11 +8,12 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from models.encoder import Latents, PooledEncoder
-from models.images import decode_image
+from models.encoding.encoder import PooledEncoder
+from models.encoding.images import decode_image
+from models.latents import Latents
 
 
-def encode_views(
+def encode_files(
     encoder: PooledEncoder, paths: list[Path], batch_size: int = 32, progress: bool = True,
     transform: Callable[[Image.Image], Image.Image] | None = None, desc: str = "encoding",
     maps: bool = False, pixels: bool = False,

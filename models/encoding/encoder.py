@@ -1,115 +1,27 @@
 """A pretrained torchvision backbone that turns a batch of images into latent vectors."""
 
-import hashlib
-import json
 import logging
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchvision
 from PIL import Image
-from torchvision.models.feature_extraction import create_feature_extractor
 
-from models.device import Precision, autocast, is_emulated, resolve_precision, select_device
+from models.encoding import compat  # noqa: F401  # before torchvision: defines its missing op schemas
+from models.encoding.config import EncoderConfig
+from models.encoding.device import autocast, is_emulated, resolve_precision, select_device
+from models.latents import Latents
+
+# isort: split
+import torchvision
+from torchvision.models.feature_extraction import create_feature_extractor
 
 log = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-# Mid-level layers carry the local texture that surface defects disturb; the last layer alone
-# is tuned to ImageNet classes. Pooling several scales keeps both.
-DEFAULT_LAYERS = {
-    "mobilenet_v2": ("features.6", "features.13", "features.18"),
-    "resnet18": ("layer2", "layer3"),
-    "resnet50": ("layer2", "layer3"),
-    "wide_resnet50_2": ("layer2", "layer3"),
-}
-# Spatial feature maps for the scorers that localise (PaDiM, PatchCore): a stride-8 and a
-# stride-16 layer, as PatchCore's paper takes layer2 + layer3 of a ResNet. On deeppcb-patches with
-# 200 images at 224 px, PatchCore on features.6 + features.13 (28 x 28 patches) measured 0.995
-# image AUROC against 0.964 on features.10 + features.13 (14 x 14): small defects need small patches.
-DEFAULT_MAP_LAYERS = {
-    "mobilenet_v2": ("features.6", "features.13"),
-    "resnet18": ("layer2", "layer3"),
-    "resnet50": ("layer2", "layer3"),
-    "wide_resnet50_2": ("layer2", "layer3"),
-}
-
-
-@dataclass(frozen=True)
-class EncoderConfig:
-    """Everything needed to rebuild the same encoder: stored in the model bundle."""
-
-    backbone: str = "mobilenet_v2"
-    weights: str | None = "IMAGENET1K_V1"
-    # 320 rather than 224: on deeppcb-patches it lifts image AUROC from ~0.93 to ~0.95 and the
-    # defect classifier's accuracy from 0.86 to 0.89, for about twice the encoding time.
-    image_size: int = 320
-    layers: tuple[str, ...] | None = None
-    # "auto" is resolved when the encoder is built (models/device.py: resolve_precision), and a
-    # fitted bundle stores the concrete precision it was fitted at.
-    precision: Precision = "auto"
-    # The centre view pools only the middle of each feature map (this fraction of its height
-    # and width): cameras and crops framed on a region of interest put the defect there, and
-    # the defect classifier reads it without the surrounding board diluting it.
-    centre_fraction: float = 0.5
-    map_layers: tuple[str, ...] | None = None
-    # Side of the square patch grid every map layer is brought to (finer layers area-pooled,
-    # coarser ones upsampled): the stride-8 grid of a 224 px input. Fixed rather than following
-    # image_size, so a larger input sees each patch at a finer resolution without the memory bank
-    # and the nearest-neighbour search growing with its square. None: the coarsest layer's grid.
-    map_grid: int | None = 28
-
-    def resolved_layers(self) -> tuple[str, ...]:
-        return tuple(self.layers or DEFAULT_LAYERS[self.backbone])
-
-    def resolved_map_layers(self) -> tuple[str, ...]:
-        return tuple(self.map_layers or DEFAULT_MAP_LAYERS[self.backbone])
-
-    def to_dict(self) -> dict:
-        return asdict(self) | {"layers": list(self.resolved_layers()),
-                               "map_layers": list(self.resolved_map_layers())}
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "EncoderConfig":
-        tuples = {k: tuple(values[k]) for k in ("layers", "map_layers") if values.get(k) is not None}
-        return cls(**(values | tuples))
-
-    def key(self) -> str:
-        """Short and stable: latents made by encoders with equal keys are interchangeable."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class Latents:
-    """What one forward pass yields for a batch: two pooled views, ``full`` for anomaly scoring
-    and drift, ``centre`` for naming the defect type; and, when a scorer asks for them, the
-    spatial feature ``maps`` (localising scorers) and the input ``pixels`` (autoencoders)."""
-
-    full: np.ndarray  # [N, dim]
-    centre: np.ndarray  # [N, dim]
-    maps: np.ndarray | None = None  # [N, channels, h, w] float32, neighbourhood-averaged patches
-    pixels: np.ndarray | None = None  # [N, H, W, 3] uint8, as ``PooledEncoder.prepare`` made them
-
-    def __len__(self) -> int:
-        return len(self.full)
-
-    def take(self, index) -> "Latents":
-        return Latents(*(None if part is None else part[index] for part in self._parts()))
-
-    def _parts(self) -> tuple:
-        return self.full, self.centre, self.maps, self.pixels
-
-    @classmethod
-    def concat(cls, parts: list["Latents"]) -> "Latents":
-        if not parts:
-            return cls(np.empty((0, 0), np.float32), np.empty((0, 0), np.float32))
-        columns = zip(*(p._parts() for p in parts))
-        return cls(*(None if column[0] is None else np.concatenate(column) for column in columns))
 
 
 def load_backbone(name: str, weights: str | None) -> torch.nn.Module:

@@ -1,11 +1,11 @@
 """Where and at which precision the encoder runs."""
 
 import contextlib
-from typing import Literal
 
 import torch
 
-Precision = Literal["auto", "fp32", "bf16", "fp16"]
+from models.encoding.config import Precision
+
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 

@@ -1,0 +1,1 @@
+"""Pixels to latents: decoding under limits, the pretrained encoder, batch encoding of files."""

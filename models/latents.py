@@ -1,0 +1,43 @@
+"""The record every stage passes on: what one forward pass of the encoder yields for a batch.
+
+Plain arrays, no torch: scorers, detectors and classifiers read it without loading the encoder.
+
+>>> import numpy as np
+>>> batch = Latents(np.zeros((3, 4)), np.ones((3, 4)))
+>>> len(batch), batch.take([0, 2]).centre.shape
+(3, (2, 4))
+>>> len(Latents.concat([batch, batch])), Latents.concat([batch, batch]).maps is None
+(6, True)
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Latents:
+    """Two pooled views, ``full`` for anomaly scoring and drift, ``centre`` for naming the defect
+    type; and, when a scorer asks for them, the spatial feature ``maps`` (localising scorers) and
+    the input ``pixels`` (autoencoders)."""
+
+    full: np.ndarray  # [N, dim]
+    centre: np.ndarray  # [N, dim]
+    maps: np.ndarray | None = None  # [N, channels, h, w] float32, neighbourhood-averaged patches
+    pixels: np.ndarray | None = None  # [N, H, W, 3] uint8, as ``PooledEncoder.prepare`` made them
+
+    def __len__(self) -> int:
+        return len(self.full)
+
+    def take(self, index) -> "Latents":
+        return Latents(*(None if part is None else part[index] for part in self._parts()))
+
+    def _parts(self) -> tuple:
+        return self.full, self.centre, self.maps, self.pixels
+
+    @classmethod
+    def concat(cls, parts: list["Latents"]) -> "Latents":
+        if not parts:
+            return cls(np.empty((0, 0), np.float32), np.empty((0, 0), np.float32))
+        columns = zip(*(p._parts() for p in parts))
+        return cls(*(None if column[0] is None else np.concatenate(column) for column in columns))
