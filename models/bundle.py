@@ -10,12 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
+from models.defect_types.open_set import OpenSetClassifier
 from models.encoding.config import EncoderConfig
-from models.latent_reference import LatentReference
-from models.open_set import OpenSetClassifier
+from models.online.latent_reference import LatentReference
 from models.quantity import QuantityScale
-from models.scorer import Scorer, registry
-from models.threshold import Thresholds
+from models.scoring.base import Scorer
+from models.scoring.registry import scorer_class
+from models.scoring.threshold import Thresholds
 
 FORMAT = 5  # 2: latent reference (drift, novelty); 3: defect types; 4: feature maps, scorer choice;
 # 5: a fixed patch grid (EncoderConfig.map_grid)
@@ -73,7 +74,7 @@ class ModelBundle:
         manifest = json.loads((directory / MANIFEST).read_text())
         if manifest.get("format") != FORMAT:
             raise ValueError(f"unsupported bundle format {manifest.get('format')!r} in {directory}")
-        scorer_cls = registry()[manifest["scorer"]["name"]]
+        scorer_cls = scorer_class(manifest["scorer"]["name"])
         with np.load(directory / SCORER_ARRAYS, allow_pickle=False) as arrays:
             scorer = scorer_cls.from_arrays(manifest["scorer"]["params"], dict(arrays))
         with np.load(directory / REFERENCE_ARRAYS, allow_pickle=False) as arrays:

@@ -12,8 +12,8 @@ from sklearn.manifold import TSNE  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
 from models.dataset import GOOD  # noqa: E402
+from models.defect_types.open_set import TypeDecision  # noqa: E402
 from models.inspector import Assessment, Inspector  # noqa: E402
-from models.open_set import TypeDecision  # noqa: E402
 from schemas import TypeStatus  # noqa: E402
 
 

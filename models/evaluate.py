@@ -21,11 +21,11 @@ from sklearn.metrics import (
 )
 
 from models.dataset import GOOD, list_images
+from models.defect_types.open_set import OpenSetClassifier, TypeDecision
 from models.encoding.images import decode_image
 from models.inspector import Assessment, Inspector
 from models.map_eval import anomaly_grid, pixel_auroc
 from models.measurement_eval import measurement_report
-from models.open_set import OpenSetClassifier, TypeDecision
 from schemas import Decision, TypeStatus
 
 NEW_TYPE_LABELS = 10  # operator labels given to each new type in the learning check

@@ -7,39 +7,31 @@ from pathlib import Path
 import numpy as np
 
 from models.bundle import ModelBundle
-from models.classifier import registry
 from models.dataset import GOOD, evenly_spaced, fingerprint, list_images
+from models.defect_types.open_set import OpenSetClassifier
+from models.defect_types.registry import DEFAULT_CLASSIFIER, make_classifier
 from models.encoding.config import EncoderConfig
 from models.encoding.encoder import PooledEncoder
 from models.encoding.files import encode_files
 from models.fit_types import TypeFit, fit_types, has_defect_types, labelled_defects
-from models.latent_reference import LatentReference
-from models.open_set import OpenSetClassifier
-from models.scorer import Scorer, encoder_inputs, held_back_scores
-from models.scorer import registry as scorers
-from models.threshold import Thresholds
+from models.online.latent_reference import LatentReference
+from models.scoring.base import Scorer, encoder_inputs, held_back_scores
+from models.scoring.registry import make_scorer
+from models.scoring.threshold import Thresholds
 
 
 @dataclass(frozen=True)
 class TypeOptions:
     """How the defect-type classifier is fitted (when train/<type>/ folders exist)."""
 
-    classifier: str = "logistic"
+    classifier: str = DEFAULT_CLASSIFIER
     views: int = 8  # flips and rotations per example (1: orientation matters)
     drop_suspects: bool = False
     max_per_type: int | None = None
     enabled: bool = True
 
 
-DEFAULT_METHOD = "patchcore"
 MIN_GOOD_IMAGES = 10
-
-
-def make_scorer(method: str = DEFAULT_METHOD, **params) -> Scorer:
-    known = scorers()
-    if method not in known:
-        raise ValueError(f"unknown method {method!r}: choose one of {', '.join(sorted(known))}")
-    return known[method](**params)
 
 
 def fit_bundle(
@@ -95,7 +87,7 @@ def _fit_types(data_dir: Path, encoder: PooledEncoder, good_centre: np.ndarray, 
     if not options.enabled or not has_defect_types(data_dir):
         return None
     items = labelled_defects(data_dir, options.max_per_type)
-    model = OpenSetClassifier(registry()[options.classifier](), views=options.views)
+    model = OpenSetClassifier(make_classifier(options.classifier), views=options.views)
     return fit_types(encoder, good_centre, items, model, options.drop_suspects, progress)
 
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from models.dataset import GOOD, LabelledImage, list_images
+from models.defect_types.hygiene import Hygiene, Suspect
+from models.defect_types.open_set import OpenSetClassifier
+from models.defect_types.registry import make_classifier
 from models.encoding.encoder import PooledEncoder
 from models.encoding.files import encode_files
 from models.encoding.images import dihedral_view
-from models.hygiene import Hygiene, Suspect
-from models.logistic import LogisticClassifier
-from models.open_set import OpenSetClassifier
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def encode_labelled(encoder: PooledEncoder, items: list[LabelledImage], views: i
 def fit_types(encoder: PooledEncoder, good_centre: np.ndarray, items: list[LabelledImage],
               model: OpenSetClassifier | None = None, drop_suspects: bool = False,
               progress: bool = True) -> TypeFit:
-    model = model or OpenSetClassifier(LogisticClassifier())
+    model = model or OpenSetClassifier(make_classifier())
     examples = encode_labelled(encoder, items, model.views, progress)
     space = model.space.fit(good_centre)
     as_taken = examples.originals

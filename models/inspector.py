@@ -8,13 +8,13 @@ import numpy as np
 from PIL import Image
 
 from models.bundle import ModelBundle
+from models.defect_types.open_set import OpenSetClassifier, TypeDecision
 from models.encoding.encoder import PooledEncoder
 from models.encoding.files import encode_files
 from models.encoding.images import dihedral_view
 from models.latents import Latents
 from models.measurement import measure
-from models.open_set import OpenSetClassifier, TypeDecision
-from models.scorer import encoder_inputs
+from models.scoring.base import encoder_inputs
 from schemas import Decision
 
 

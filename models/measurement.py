@@ -17,7 +17,7 @@ import numpy as np
 from models.latents import Latents
 from models.quantity import QuantityScale
 from models.reference_set import read_values
-from models.scorer import Scorer
+from models.scoring.base import Scorer
 
 SPACES = ("defect", "code", "pooled")
 

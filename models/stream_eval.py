@@ -23,9 +23,9 @@ import numpy as np
 from PIL import Image, ImageEnhance
 
 from models.dataset import GOOD, list_images
-from models.drift import DriftMonitor, event_statistics
 from models.inspector import Inspector
-from models.novelty import NoveltyDetector, Sighting, is_unexplained
+from models.online.drift import DriftMonitor, event_statistics
+from models.online.novelty import Anomaly, NoveltyDetector, is_unexplained
 
 CAMERA = "replay-cam"
 
@@ -131,8 +131,8 @@ def _replay(phase: Phase, inspector, monitor, detector, offset: int = 0) -> Repl
             continue
         event_id = f"{phase.name}-{k}"
         truth[event_id] = phase.labels[k]
-        sighting = Sighting(event_id, CAMERA, event_id, float(index), phase.directions[k])
-        if (candidate := detector.observe(sighting)) is not None:
+        anomaly = Anomaly(event_id, CAMERA, event_id, float(index), phase.directions[k])
+        if (candidate := detector.observe(anomaly)) is not None:
             labels = [truth.get(s.event_id, GOOD) for s in candidate.exemplars(12)]
             replay.candidates.append({"index": index, "exemplar_labels": labels})
     return replay

@@ -14,7 +14,8 @@ from streams.settings import Settings
 
 def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
     from models.encoding.config import EncoderConfig
-    from models.fit import DEFAULT_METHOD, TypeOptions, fit_bundle, make_scorer
+    from models.fit import TypeOptions, fit_bundle
+    from models.scoring.registry import DEFAULT_METHOD, make_scorer
 
     weights = None if args.weights.lower() == "none" else args.weights
     config = EncoderConfig(backbone=args.backbone, weights=weights, image_size=args.image_size,

@@ -3,7 +3,7 @@
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 
-from models.open_set import TypeDecision
+from models.defect_types.open_set import TypeDecision
 from schemas import Classification, Decision, ReviewReason, ReviewRequest, TypeStatus
 from streams.metrics import WorkerMetrics
 from streams.ports import Publisher

@@ -12,6 +12,14 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.encoding.images import DecodeLimits
+from models.online.defaults import (
+    DRIFT_CLOCK,
+    DRIFT_DELTA,
+    DRIFT_HOLD_EVENTS,
+    NOVELTY_MIN_MEMBERS,
+    NOVELTY_MIN_WEIGHT,
+    NOVELTY_RADIUS,
+)
 
 
 class Settings(BaseSettings):
@@ -66,15 +74,21 @@ class Settings(BaseSettings):
     batch_max_wait_seconds: float = Field(0.05, description="Longest wait to fill a micro-batch")
     fetch_concurrency: int = Field(8, description="Threads fetching and decoding images")
     # Drift and new defect types (README, "Drift and new defect types")
-    drift_delta: float = Field(0.002, description="ADWIN confidence: smaller means fewer, later alarms")
-    drift_clock: int = Field(8, description="ADWIN checks for a change every this many values")
-    drift_hold_events: int = Field(500, description="A camera counts as drifting for this many events")
+    drift_delta: float = Field(DRIFT_DELTA, description="ADWIN confidence: smaller means fewer, later alarms")
+    drift_clock: int = Field(DRIFT_CLOCK, description="ADWIN checks for a change every this many values")
+    drift_hold_events: int = Field(
+        DRIFT_HOLD_EVENTS, description="A camera counts as drifting for this many events"
+    )
     drift_checkpoint_seconds: float = Field(
         0.0, description="Least time between writes of a camera's drift state (0: after every batch)"
     )
-    novelty_radius: float = Field(0.9, description="Cluster radius on unit deviation directions")
-    novelty_min_weight: float = Field(8.0, description="Faded weight a cluster needs to become a candidate")
-    novelty_min_members: int = Field(6, description="Recent anomalies a candidate needs at least")
+    novelty_radius: float = Field(NOVELTY_RADIUS, description="Cluster radius on unit deviation directions")
+    novelty_min_weight: float = Field(
+        NOVELTY_MIN_WEIGHT, description="Faded weight a cluster needs to become a candidate"
+    )
+    novelty_min_members: int = Field(
+        NOVELTY_MIN_MEMBERS, description="Recent anomalies a candidate needs at least"
+    )
     novelty_exemplars: int = Field(12, description="Exemplar images stored per candidate")
     examples_sync_seconds: float = Field(
         2.0, description="How often a worker looks for operators' new labelled examples"

@@ -21,11 +21,10 @@ from typing import Any
 import numpy as np
 from river import drift
 
-from models.drift import SCORE_STATISTIC, DriftAlarm, DriftMonitor, event_statistics
-from models.latent_reference import LatentReference
-from models.novelty import Candidate, NoveltyDetector, is_unexplained
-from models.novelty import Sighting as Observed
-from models.open_set import TypeDecision
+from models.defect_types.open_set import TypeDecision
+from models.online.drift import SCORE_STATISTIC, DriftAlarm, DriftMonitor, event_statistics
+from models.online.latent_reference import LatentReference
+from models.online.novelty import Anomaly, Candidate, NoveltyDetector, is_unexplained
 from schemas import (
     Alert,
     AlertKind,
@@ -177,7 +176,7 @@ class NoveltyWatch:
 
     async def _sighting(self, handle: Any, sighting: Sighting) -> bool:
         detector = self.state.get(sighting.line_id) or self.new_detector(sighting.line_id)
-        observed = Observed(sighting.event_id, sighting.camera_id, sighting.image_uri,
+        observed = Anomaly(sighting.event_id, sighting.camera_id, sighting.image_uri,
                             sighting.captured_at.timestamp(), np.asarray(sighting.direction, np.float32))
         candidate = detector.observe(observed)
         self.state.put(handle, sighting.line_id, detector)
@@ -221,7 +220,7 @@ class NoveltyWatch:
         log.warning("new defect type candidate %s: %s", candidate.candidate_id, message)
         await self.publisher.send(self.settings.alerts_topic, line_id, alert.to_bytes())
 
-    def _keep_evidence(self, candidate_id: str, exemplars: list[Observed]) -> list[str]:
+    def _keep_evidence(self, candidate_id: str, exemplars: list[Anomaly]) -> list[str]:
         """Copies in the evidence bucket; the original URI where a copy fails (logged)."""
         uris = []
         for s in exemplars:

@@ -11,9 +11,9 @@ from models.bundle import QUANTITY_ARRAYS, ModelBundle
 from models.evaluate import evaluate
 from models.inspector import Inspector
 from models.latents import Latents
-from models.mahalanobis import MahalanobisScorer
 from models.measurement import calibrate, default_space, features, measure
 from models.reference_set import make_reference_set, read_values
+from models.scoring.mahalanobis import MahalanobisScorer
 
 QUANTITY = "spot_diameter"
 

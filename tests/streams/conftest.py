@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from models.drift import DriftMonitor
-from models.novelty import NoveltyDetector
+from models.online.drift import DriftMonitor
+from models.online.novelty import NoveltyDetector
 from streams.state_codecs import DRIFT_CODEC, NOVELTY_CODEC, Codec
 
 JSON_CODEC = Codec(lambda value: json.dumps(value).encode(), json.loads)

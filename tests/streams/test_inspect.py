@@ -16,7 +16,7 @@ from models.encoding.config import EncoderConfig
 from models.fit import fit_bundle
 from models.inspector import Inspector
 from models.quantity import QuantityScale
-from models.threshold import Thresholds
+from models.scoring.threshold import Thresholds
 from schemas import CameraEvent, DeadLetter, ErrorKind, Verdict
 from streams.embedded import free_port, s3_server, wait_for_port
 from streams.inspect import BatchProcessor, Incoming

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from models.open_set import TypeDecision
+from models.defect_types.open_set import TypeDecision
 from schemas import CameraEvent, Decision, ReviewReason, ReviewRequest, TypeStatus
 from streams.metrics import WorkerMetrics
 from streams.review import ReviewFeed, classification_of

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from models.latent_reference import LatentReference
+from models.online.latent_reference import LatentReference
 from schemas import Alert, AlertKind, AlertStatus, CameraEvent, Decision, Label, NoveltyInput, Sighting
 from streams.embedded import s3_server
 from streams.metrics import WorkerMetrics

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from river import drift
 
-from models.drift import STATE_KIND, STATE_VERSION, DriftMonitor, change_point
-from models.state import StateError, dumps_state, loads_state
+from models.online.drift import STATE_KIND, STATE_VERSION, DriftMonitor, change_point
+from models.online.state import StateError, dumps_state, loads_state
 
 DETECTORS = {
     "adwin": None,  # the default

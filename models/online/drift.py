@@ -31,14 +31,15 @@ from typing import Any
 from river import drift
 from river.base import DriftDetector
 
-from models import state as st
+from models.online import state as st
+from models.online.defaults import DRIFT_CLOCK, DRIFT_DELTA, DRIFT_HOLD_EVENTS
 from schemas import Decision
 
 STATE_KIND, STATE_VERSION = "drift-monitor", 1
 
 
 def default_detector() -> DriftDetector:
-    return drift.ADWIN(delta=0.002, clock=8)
+    return drift.ADWIN(delta=DRIFT_DELTA, clock=DRIFT_CLOCK)
 
 
 SCORE_STATISTIC = "anomaly_score"
@@ -87,7 +88,8 @@ class DriftMonitor:
     # a median of 368); with 1024 it found all (median 464); 0.5 and 1 sigma as uninterrupted.
     # The dating of a slow alarm needs the longer history too. Cost per camera, six statistics:
     # about 0.45 MB of memory and a 230 kB record, well inside Kafka's default 1 MB message.
-    def __init__(self, detector: DriftDetector | None = None, hold_events: int = 500, history: int = 1024):
+    def __init__(self, detector: DriftDetector | None = None, hold_events: int = DRIFT_HOLD_EVENTS,
+                 history: int = 1024):
         self.detector = detector or default_detector()
         self.hold_events = hold_events
         self.history = history

@@ -8,7 +8,7 @@ from typing import Self
 
 import numpy as np
 
-from models.classifier import softmax
+from models.defect_types.softmax import softmax
 
 
 class PrototypeClassifier:

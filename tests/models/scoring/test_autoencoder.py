@@ -9,10 +9,10 @@ import torch.nn.functional as F
 from PIL import Image
 from sklearn.metrics import roc_auc_score
 
-from models.autoencoder import ConvAutoencoder, ConvVAE, kl_divergence, prepare_pixels, train
-from models.autoencoder_scorer import AutoencoderScorer
 from models.latents import Latents
-from models.vae_scorer import VAEScorer
+from models.scoring.autoencoder.ae import AutoencoderScorer
+from models.scoring.autoencoder.networks import ConvAutoencoder, ConvVAE, kl_divergence, prepare_pixels, train
+from models.scoring.autoencoder.vae import VAEScorer
 
 SIZE = 32
 SPOT = 3

@@ -1,9 +1,11 @@
-"""The one interface every anomaly scorer implements (see tests/models/test_scorer_conformance).
+"""The one interface every anomaly scorer implements, and the helpers they share
+(tests/models/scoring/test_scorer_conformance.py holds every scorer to it).
 
-A scorer reads the parts of ``models.encoder.Latents`` it declares: every scorer gets the pooled
+A scorer reads the parts of ``models.latents.Latents`` it declares: every scorer gets the pooled
 ``full`` latents; ``needs_maps`` asks the encoder for spatial feature maps, ``needs_pixels`` for
 the prepared input images. Scores are raw (higher is more anomalous, any scale):
-``models.threshold.Thresholds`` calibrates and normalises them so that 0.5 is the threshold.
+``models.scoring.threshold.Thresholds`` calibrates and normalises them so that 0.5 is the
+threshold. The scorers by name are in ``models.scoring.registry``.
 """
 
 from typing import Protocol, Self
@@ -42,22 +44,8 @@ class Scorer(Protocol):
 
 
 def encoder_inputs(scorer: Scorer) -> dict[str, bool]:
-    """What to ask the encoder for on behalf of ``scorer`` (``encode_views``' keyword flags)."""
+    """What to ask the encoder for on behalf of ``scorer`` (``PooledEncoder.encode_views``' keyword flags)."""
     return {"maps": scorer.needs_maps, "pixels": scorer.needs_pixels}
-
-
-def registry() -> dict[str, type[Scorer]]:
-    """Every scorer by name: what a bundle manifest may name, what the conformance test runs."""
-    # imported here: implementations may import this module
-    from models.autoencoder_scorer import AutoencoderScorer
-    from models.cascade import CascadeScorer
-    from models.mahalanobis import MahalanobisScorer
-    from models.padim import PadimScorer
-    from models.patchcore import PatchCoreScorer
-    from models.vae_scorer import VAEScorer
-
-    classes = (MahalanobisScorer, PadimScorer, PatchCoreScorer, CascadeScorer, AutoencoderScorer, VAEScorer)
-    return {cls.name: cls for cls in classes}
 
 
 def held_back_scores(scorer: Scorer, latents: Latents, holdout: float = 0.2, seed: int = 0,

@@ -7,24 +7,24 @@ import math
 import numpy as np
 import pytest
 
-from models.novelty import STATE_KIND, STATE_VERSION, NoveltyDetector, Sighting
-from models.state import StateError, dumps_state, loads_state
+from models.online.novelty import STATE_KIND, STATE_VERSION, Anomaly, NoveltyDetector
+from models.online.state import StateError, dumps_state, loads_state
 
 
 def unit(v):
     return (v / np.linalg.norm(v)).astype(np.float32)
 
 
-def sighting(i, direction, camera="cam-1"):
-    return Sighting(f"e{i}", camera, f"s3://img/e{i}.png", 1000.0 + i, direction)
+def anomaly(i, direction, camera="cam-1"):
+    return Anomaly(f"e{i}", camera, f"s3://img/e{i}.png", 1000.0 + i, direction)
 
 
 def scattered(rng, n, start=0):
-    return [sighting(start + i, unit(rng.normal(size=16))) for i in range(n)]
+    return [anomaly(start + i, unit(rng.normal(size=16))) for i in range(n)]
 
 
 def of_kind(rng, kind, n, start):
-    return [sighting(start + i, unit(kind + rng.normal(scale=0.08, size=16)), f"cam-{i % 2 + 1}")
+    return [anomaly(start + i, unit(kind + rng.normal(scale=0.08, size=16)), f"cam-{i % 2 + 1}")
             for i in range(n)]
 
 
@@ -50,7 +50,7 @@ def test_a_recurring_kind_becomes_one_candidate_and_a_label_closes_it():
     for i in range(40):
         noisy = unit(kind + rng.normal(scale=0.08, size=16))
         camera = "cam-1" if i % 2 else "cam-2"
-        if (candidate := detector.observe(sighting(100 + i, noisy, camera))) is not None:
+        if (candidate := detector.observe(anomaly(100 + i, noisy, camera))) is not None:
             raised.append((i, candidate))
     assert len(raised) == 1, "one kind, one candidate: later members join it"
     at, candidate = raised[0]
@@ -62,7 +62,7 @@ def test_a_recurring_kind_becomes_one_candidate_and_a_label_closes_it():
     closed = restored.label(candidate.members[0].event_id, "spur", "operator-7")
     assert closed is not None and not closed.is_open and closed.label == "spur"
     assert restored.label("e-unknown", "spur", "operator-7") is None
-    assert restored.observe(sighting(999, unit(kind + 0.05))) is None, "the labelled region is named now"
+    assert restored.observe(anomaly(999, unit(kind + 0.05))) is None, "the labelled region is named now"
 
 
 def test_restored_it_keeps_candidates_labels_and_buffer_and_a_later_burst_joins():
@@ -88,7 +88,7 @@ def test_restored_it_keeps_candidates_labels_and_buffer_and_a_later_burst_joins(
 
 
 def test_a_kind_half_seen_before_the_restart_is_raised_as_if_never_stopped():
-    # every sighting the clusters learned is still in the buffer: replay rebuilds them exactly
+    # every anomaly the clusters learned is still in the buffer: replay rebuilds them exactly
     rng = np.random.default_rng(4)
     kind = unit(rng.normal(size=16))
     detector = NoveltyDetector()
@@ -106,7 +106,7 @@ def test_a_kind_half_seen_before_the_restart_is_raised_as_if_never_stopped():
 
 def test_a_non_finite_direction_is_skipped():
     detector = NoveltyDetector()
-    assert detector.observe(sighting(1, np.full(16, np.nan, np.float32))) is None
+    assert detector.observe(anomaly(1, np.full(16, np.nan, np.float32))) is None
     assert detector.buffer == [] and detector.clusters.micro_clusters == {}
 
 
@@ -129,8 +129,8 @@ TAMPERED = {
     "parameter out of range": (("params", "fading_factor"), 2.0, "outside"),
     "zero threshold": (("params", "clustering_threshold"), 0, "not positive"),
     "text for an int": (("params", "min_members"), "6", "not an integer"),
-    "missing sighting key": (("buffer", 0, "image_uri"), DELETE, r"buffer\[0\]: missing keys"),
-    "unknown sighting key": (("buffer", 0, "pickle"), "x", r"unknown keys \['pickle'\]"),
+    "missing anomaly key": (("buffer", 0, "image_uri"), DELETE, r"buffer\[0\]: missing keys"),
+    "unknown anomaly key": (("buffer", 0, "pickle"), "x", r"unknown keys \['pickle'\]"),
     "number for an id": (("buffer", 1, "event_id"), 7, "'event_id': must be str, not int"),
     "overlong id": (("buffer", 1, "camera_id"), "c" * 257, "not within 1..256"),
     "overlong uri": (("buffer", 1, "image_uri"), "s3://" + "x" * 2048, "not within 1..2048"),

@@ -6,8 +6,8 @@ import pickle
 
 import pytest
 
-from models import state
-from models.state import StateError, dumps_state, loads_state
+from models.online import state
+from models.online.state import StateError, dumps_state, loads_state
 
 RECORD = {"format": "thing/1", "name": "caméra-7", "values": [0.5, -1, 3e-9]}
 

@@ -12,9 +12,9 @@ from typing import Self
 import numpy as np
 import torch
 
-from models.coreset import greedy_coreset, nearest
 from models.latents import Latents
-from models.scorer import patch_rows, top_mean
+from models.scoring.base import patch_rows, top_mean
+from models.scoring.coreset import greedy_coreset, nearest
 
 
 class PatchCoreScorer:

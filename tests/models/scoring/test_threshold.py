@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from models.threshold import Thresholds
+from models.scoring.threshold import Thresholds
 from schemas import Decision
 
 

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
+from models.defect_types.logistic import LogisticClassifier
+from models.defect_types.open_set import OpenSetClassifier, confidence_for_accuracy, knn_distance
 from models.deviation_space import DeviationSpace
-from models.logistic import LogisticClassifier
-from models.open_set import OpenSetClassifier, confidence_for_accuracy, knn_distance
 from schemas import TypeStatus
 
 DIM = 12

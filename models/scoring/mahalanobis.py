@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.covariance import LedoitWolf, ShrunkCovariance
 
 from models.latents import Latents
-from models.scorer import patch_rows
+from models.scoring.base import patch_rows
 
 MAX_MAP_PATCHES = 100_000  # patches sampled to fit the map's Gaussian: plenty for ~200 dims
 

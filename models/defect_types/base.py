@@ -1,7 +1,9 @@
-"""The one interface every defect-type classifier implements (tests/models/test_classifier_conformance).
+"""The one interface every defect-type classifier implements
+(tests/models/defect_types/test_classifier_conformance.py holds every classifier to it).
 
 Classifiers work on DeviationSpace vectors of the centre view (unit length), see
-models/open_set.py, which turns their probabilities into known / review / unknown decisions.
+models/defect_types/open_set.py, which turns their probabilities into known / review / unknown
+decisions. The classifiers by name are in ``models.defect_types.registry``.
 """
 
 from typing import Protocol, Self
@@ -29,17 +31,3 @@ class TypeClassifier(Protocol):
 
     @classmethod
     def from_arrays(cls, params: dict, arrays: dict[str, np.ndarray]) -> Self: ...
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)
-
-
-def registry() -> dict[str, type[TypeClassifier]]:
-    """Every classifier by name: what a bundle manifest may name, what the conformance test runs."""
-    from models.logistic import LogisticClassifier  # here: implementations import this module
-    from models.prototype import PrototypeClassifier
-
-    return {cls.name: cls for cls in (LogisticClassifier, PrototypeClassifier)}

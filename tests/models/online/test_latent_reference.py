@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from models.latent_reference import LatentReference
+from models.online.latent_reference import LatentReference
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import dataclasses
 import numpy as np
 import torch
 
-from models.autoencoder import ConvVAE, kl_divergence, split_posterior
-from models.autoencoder_scorer import AutoencoderScorer
+from models.scoring.autoencoder.ae import AutoencoderScorer
+from models.scoring.autoencoder.networks import ConvVAE, kl_divergence, split_posterior
 
 
 @dataclasses.dataclass(eq=False)

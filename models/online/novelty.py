@@ -2,8 +2,8 @@
 
 river's DBSTREAM clusters the anomalies' directions of deviation (LatentReference.directions,
 unit vectors, so severity does not split one kind of defect into several). A micro-cluster whose
-faded weight passes ``min_weight`` and that holds at least ``min_members`` recent sightings
-becomes a candidate. Later sightings near a candidate join it instead of raising another; once
+faded weight passes ``min_weight`` and that holds at least ``min_members`` recent anomalies
+becomes a candidate. Later anomalies near a candidate join it instead of raising another; once
 an operator labels one of its members the candidate closes and its region counts as named.
 
 Defaults measured on deeppcb-patches (README, "Drift and new defect types"): spur, absent from
@@ -12,13 +12,13 @@ good parts' false positives over 2,000 stable events.
 
 State (``NoveltyDetector.to_state``/``from_state``, format ``novelty-detector/1``,
 models/state.py) is explicit: the constructor parameters, the candidates with their members, and
-the buffer of recent sightings. DBSTREAM's micro-clusters are not written: ``from_state`` rebuilds
+the buffer of recent anomalies. DBSTREAM's micro-clusters are not written: ``from_state`` rebuilds
 them by replaying the buffer, in order, into a fresh DBSTREAM (no promotion during replay). While
-every sighting DBSTREAM has learned is still in the buffer, the clusters come back exactly;
+every anomaly DBSTREAM has learned is still in the buffer, the clusters come back exactly;
 otherwise they hold only what the buffer remembers. What is lost is little: DBSTREAM forgets a
-micro-cluster within a few hundred sightings anyway (weights halve every 1/fading_factor
-sightings), the buffer holds the last ``buffer_size``, and the sightings a candidate took from it
-belong to a region where new sightings join that candidate before reaching DBSTREAM.
+micro-cluster within a few hundred anomalies anyway (weights halve every 1/fading_factor
+anomalies), the buffer holds the last ``buffer_size``, and the anomalies a candidate took from it
+belong to a region where new anomalies join that candidate before reaching DBSTREAM.
 """
 
 from dataclasses import dataclass, field
@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from river import cluster
 
-from models import state as st
+from models.online import state as st
+from models.online.defaults import NOVELTY_MIN_MEMBERS, NOVELTY_MIN_WEIGHT, NOVELTY_RADIUS
 from schemas import Decision, TypeStatus
 
 STATE_KIND, STATE_VERSION = "novelty-detector", 1
@@ -40,8 +41,9 @@ def is_unexplained(decision: Decision, type_status: TypeStatus | None = None) ->
 
 
 @dataclass(frozen=True)
-class Sighting:
-    """An anomaly nothing known explains."""
+class Anomaly:
+    """An anomaly nothing known explains, as novelty detection keeps it (``schemas.Sighting`` is
+    its record on the ``latentline.novelty`` topic)."""
 
     event_id: str
     camera_id: str
@@ -54,7 +56,7 @@ class Sighting:
 class Candidate:
     candidate_id: str
     centre: np.ndarray
-    members: list[Sighting]
+    members: list[Anomaly]
     size: int
     cameras: set[str]
     first_seen: float
@@ -66,7 +68,7 @@ class Candidate:
     def is_open(self) -> bool:
         return self.label is None
 
-    def exemplars(self, count: int) -> list[Sighting]:
+    def exemplars(self, count: int) -> list[Anomaly]:
         """The members closest to the centre: the clearest examples for a person to look at."""
         return sorted(self.members, key=lambda s: float(np.linalg.norm(s.direction - self.centre)))[:count]
 
@@ -77,32 +79,32 @@ class Candidate:
 
 @dataclass
 class NoveltyDetector:
-    clustering_threshold: float = 0.9
+    clustering_threshold: float = NOVELTY_RADIUS
     fading_factor: float = 0.01
-    min_weight: float = 8.0
-    min_members: int = 6
+    min_weight: float = NOVELTY_MIN_WEIGHT
+    min_members: int = NOVELTY_MIN_MEMBERS
     buffer_size: int = 300
     max_members: int = 64
     prefix: str = "novelty"
     candidates: list[Candidate] = field(default_factory=list, init=False)
-    buffer: list[Sighting] = field(default_factory=list, init=False)
+    buffer: list[Anomaly] = field(default_factory=list, init=False)
 
     def __post_init__(self):
         self.clusters = cluster.DBSTREAM(
             clustering_threshold=self.clustering_threshold, fading_factor=self.fading_factor
         )
 
-    def observe(self, sighting: Sighting) -> Candidate | None:
-        """Returns a candidate when this sighting makes one; None otherwise. A direction that is
+    def observe(self, anomaly: Anomaly) -> Candidate | None:
+        """Returns a candidate when this anomaly makes one; None otherwise. A direction that is
         not finite is skipped: it would poison the clusters and could not be stored."""
-        if not np.all(np.isfinite(sighting.direction)):
+        if not np.all(np.isfinite(anomaly.direction)):
             return None
-        known = self._nearest_candidate(sighting.direction)
+        known = self._nearest_candidate(anomaly.direction)
         if known is not None:
-            _join(known, sighting, self.max_members)
+            _join(known, anomaly, self.max_members)
             return None
-        self.clusters.learn_one(_as_dict(sighting.direction))
-        self.buffer = (self.buffer + [sighting])[-self.buffer_size :]
+        self.clusters.learn_one(_as_dict(anomaly.direction))
+        self.buffer = (self.buffer + [anomaly])[-self.buffer_size :]
         return self._promote()
 
     def label(self, event_id: str, label: str, labelled_by: str) -> Candidate | None:
@@ -119,7 +121,7 @@ class NoveltyDetector:
             "format": f"{STATE_KIND}/{STATE_VERSION}",
             "params": {name: getattr(self, name) for name in _PARAMS},
             "candidates": [_candidate_state(c) for c in self.candidates],
-            "buffer": [_sighting_state(s) for s in self.buffer],
+            "buffer": [_anomaly_state(s) for s in self.buffer],
         }
 
     @classmethod
@@ -131,10 +133,10 @@ class NoveltyDetector:
         with st.within("params"):
             detector = cls(**_params_from_state(st.require(record, "params", dict)))
         detector.candidates = _items(record, "candidates", lambda c: _candidate_from_state(c, detector))
-        detector.buffer = _items(record, "buffer", _sighting_from_state)
+        detector.buffer = _items(record, "buffer", _anomaly_from_state)
         _check_record(detector)
-        for sighting in detector.buffer:  # replay: the clusters learn what they learned before
-            detector.clusters.learn_one(_as_dict(sighting.direction))
+        for anomaly in detector.buffer:  # replay: the clusters learn what they learned before
+            detector.clusters.learn_one(_as_dict(anomaly.direction))
         return detector
 
     def _nearest_candidate(self, direction: np.ndarray) -> Candidate | None:
@@ -155,7 +157,7 @@ class NoveltyDetector:
                 return self._open(near)
         return None
 
-    def _open(self, members: list[Sighting]) -> Candidate:
+    def _open(self, members: list[Anomaly]) -> Candidate:
         centre = np.mean([s.direction for s in members], axis=0)
         candidate = Candidate(
             candidate_id=f"{self.prefix}-{len(self.candidates) + 1}",
@@ -172,12 +174,12 @@ class NoveltyDetector:
         return candidate
 
 
-def _join(candidate: Candidate, sighting: Sighting, max_members: int) -> None:
+def _join(candidate: Candidate, anomaly: Anomaly, max_members: int) -> None:
     candidate.size += 1
-    candidate.cameras.add(sighting.camera_id)
-    candidate.last_seen = max(candidate.last_seen, sighting.captured_at)
+    candidate.cameras.add(anomaly.camera_id)
+    candidate.last_seen = max(candidate.last_seen, anomaly.captured_at)
     if len(candidate.members) < max_members:
-        candidate.members.append(sighting)
+        candidate.members.append(anomaly)
 
 
 def _as_dict(vector: np.ndarray) -> dict[int, float]:
@@ -204,7 +206,7 @@ _PARAMS = {
     "max_members": lambda v: st.integer(v, 1),
     "prefix": st.text,
 }
-_SIGHTING_KEYS = ("event_id", "camera_id", "image_uri", "captured_at", "direction")
+_ANOMALY_KEYS = ("event_id", "camera_id", "image_uri", "captured_at", "direction")
 _CANDIDATE_KEYS = ("candidate_id", "centre", "members", "size", "cameras", "first_seen", "last_seen",
                    "label", "labelled_by")
 
@@ -215,14 +217,14 @@ def _floats(vector: np.ndarray) -> list[float]:
     return [float(str(v)) for v in np.asarray(vector, np.float32)]
 
 
-def _sighting_state(s: Sighting) -> dict:
+def _anomaly_state(s: Anomaly) -> dict:
     return {"event_id": s.event_id, "camera_id": s.camera_id, "image_uri": s.image_uri,
             "captured_at": float(s.captured_at), "direction": _floats(s.direction)}
 
 
 def _candidate_state(c: Candidate) -> dict:
     return {"candidate_id": c.candidate_id, "centre": _floats(c.centre),
-            "members": [_sighting_state(s) for s in c.members], "size": c.size,
+            "members": [_anomaly_state(s) for s in c.members], "size": c.size,
             "cameras": sorted(c.cameras), "first_seen": float(c.first_seen), "last_seen": float(c.last_seen),
             "label": c.label, "labelled_by": c.labelled_by}
 
@@ -264,9 +266,9 @@ def _name(record: dict, key: str, max_length: int = st.MAX_NAME) -> str:
         return st.text(st.require(record, key, str), max_length)
 
 
-def _sighting_from_state(record: dict) -> Sighting:
-    st.exact_keys(record, _SIGHTING_KEYS)
-    return Sighting(
+def _anomaly_from_state(record: dict) -> Anomaly:
+    st.exact_keys(record, _ANOMALY_KEYS)
+    return Anomaly(
         event_id=_name(record, "event_id"),
         camera_id=_name(record, "camera_id"),
         image_uri=_name(record, "image_uri", st.MAX_URI),
@@ -277,7 +279,7 @@ def _sighting_from_state(record: dict) -> Sighting:
 
 def _candidate_from_state(record: dict, detector: NoveltyDetector) -> Candidate:
     st.exact_keys(record, _CANDIDATE_KEYS)
-    members = _items(record, "members", _sighting_from_state)
+    members = _items(record, "members", _anomaly_from_state)
     label, by = (st.require(record, key, (str, type(None))) for key in ("label", "labelled_by"))
     candidate = Candidate(
         candidate_id=_name(record, "candidate_id"), centre=_vector(record, "centre"), members=members,
@@ -305,7 +307,7 @@ def _check_candidate(c: Candidate, max_members: int) -> None:
 def _check_record(detector: NoveltyDetector) -> None:
     """Across the record: bounds from the parameters, unique ids, one dimension for all vectors."""
     if len(detector.buffer) > detector.buffer_size:
-        raise st.StateError(f"buffer of {len(detector.buffer)} sightings, more than buffer_size")
+        raise st.StateError(f"buffer of {len(detector.buffer)} anomalies, more than buffer_size")
     ids = [c.candidate_id for c in detector.candidates]
     if len(set(ids)) != len(ids):
         raise st.StateError("candidate ids repeat")

@@ -20,7 +20,8 @@ from typing import Self
 import numpy as np
 from sklearn.model_selection import GroupKFold
 
-from models.classifier import TypeClassifier, registry
+from models.defect_types.base import TypeClassifier
+from models.defect_types.registry import classifiers
 from models.deviation_space import DeviationSpace
 from schemas.verdict import TypeStatus
 
@@ -159,7 +160,7 @@ class OpenSetClassifier:
             return {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
 
         spec = params["classifier"]
-        classifier = registry()[spec["name"]].from_arrays(spec["params"], part("classifier_"))
+        classifier = classifiers()[spec["name"]].from_arrays(spec["params"], part("classifier_"))
         space = DeviationSpace.from_arrays(params["space"], part("space_"))
         options = {k: v for k, v in params.items() if k not in ("classifier", "space")}
         model = cls(classifier, space, **options)

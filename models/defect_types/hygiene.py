@@ -15,8 +15,8 @@ from sklearn.cluster import DBSCAN
 from sklearn.ensemble import IsolationForest
 from sklearn.model_selection import StratifiedKFold
 
-from models.classifier import TypeClassifier
-from models.open_set import knn_distance
+from models.defect_types.base import TypeClassifier
+from models.defect_types.open_set import knn_distance
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from models.hygiene import Hygiene
-from models.logistic import LogisticClassifier
+from models.defect_types.hygiene import Hygiene
+from models.defect_types.logistic import LogisticClassifier
 
 
 def test_a_mislabelled_example_is_a_suspect():

@@ -18,8 +18,9 @@ from typing import Self
 import numpy as np
 
 from models.latents import Latents
-from models.scorer import held_back_scores, registry
-from models.threshold import Thresholds
+from models.scoring.base import held_back_scores
+from models.scoring.registry import make_scorer, scorer_class
+from models.scoring.threshold import Thresholds
 
 
 class CascadeScorer:
@@ -32,8 +33,8 @@ class CascadeScorer:
         self.band = (float(band[0]), float(band[1]))
         self.cheap_params, self.expensive_params = dict(cheap_params or {}), dict(expensive_params or {})
         self.holdout, self.target_fpr, self.seed = holdout, target_fpr, seed
-        self.stages_ = [registry()[cheap](**self.cheap_params),
-                        registry()[expensive](**self.expensive_params)]
+        self.stages_ = [make_scorer(cheap, **self.cheap_params),
+                        make_scorer(expensive, **self.expensive_params)]
 
     @property
     def needs_maps(self) -> bool:
@@ -84,6 +85,6 @@ class CascadeScorer:
                                            ("expensive_", scorer.expensive, scorer.expensive_params)):
             mine = {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
             scorer.thresholds_.append(Thresholds(*map(float, mine.pop("thresholds"))))
-            scorer.stages_.append(registry()[name].from_arrays(stage_params, mine))
+            scorer.stages_.append(scorer_class(name).from_arrays(stage_params, mine))
         return scorer
 

@@ -10,7 +10,7 @@ from typing import Self
 import numpy as np
 
 from models.latents import Latents
-from models.scorer import top_mean
+from models.scoring.base import top_mean
 
 
 class PadimScorer:

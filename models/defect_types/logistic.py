@@ -5,7 +5,7 @@ from typing import Self
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from models.classifier import softmax
+from models.defect_types.softmax import softmax
 
 
 class LogisticClassifier:

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from models.classifier import registry
+from models.defect_types.registry import classifiers
 
-CLASSIFIERS = registry()
+CLASSIFIERS = classifiers()
 DIM = 16
 
 

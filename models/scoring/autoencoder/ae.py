@@ -15,10 +15,17 @@ import torch
 import torch.nn.functional as F
 from sklearn.covariance import LedoitWolf
 
-from models.autoencoder import PREPARE_CHUNK, ConvAutoencoder, check_image_size, prepare_pixels, seeded, train
 from models.encoding.device import select_device
 from models.latents import Latents
-from models.scorer import top_mean
+from models.scoring.autoencoder.networks import (
+    PREPARE_CHUNK,
+    ConvAutoencoder,
+    check_image_size,
+    prepare_pixels,
+    seeded,
+    train,
+)
+from models.scoring.base import top_mean
 
 SCORE_SOURCES = ("reconstruction", "latent")
 # Held out from training only to report over-fitting in ``history_``.

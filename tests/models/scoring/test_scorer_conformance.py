@@ -12,10 +12,11 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from models.latents import Latents
-from models.mahalanobis import MahalanobisScorer
-from models.scorer import held_back_scores, registry, top_mean
+from models.scoring.base import held_back_scores, top_mean
+from models.scoring.mahalanobis import MahalanobisScorer
+from models.scoring.registry import scorers
 
-SCORERS = registry()
+SCORERS = scorers()
 DIM, CHANNELS, GRID, SIDE = 24, 6, 8, 32
 # Small and quick settings where the defaults are sized for real data.
 FAST = {

@@ -1,0 +1,1 @@
+"""Naming the defect: classifiers on deviation vectors, open-set decisions, data hygiene."""

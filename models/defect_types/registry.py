@@ -1,0 +1,23 @@
+"""Every defect-type classifier by name: what a bundle manifest may name, what ``latentline fit
+--classifier`` offers, what the conformance test runs.
+
+>>> sorted(classifiers())
+['logistic', 'prototype']
+>>> make_classifier("prototype", temperature=0.1).get_params()
+{'temperature': 0.1}
+"""
+
+from models.defect_types.base import TypeClassifier
+from models.defect_types.logistic import LogisticClassifier
+from models.defect_types.prototype import PrototypeClassifier
+
+DEFAULT_CLASSIFIER = "logistic"
+
+
+def classifiers() -> dict[str, type[TypeClassifier]]:
+    return {cls.name: cls for cls in (LogisticClassifier, PrototypeClassifier)}
+
+
+def make_classifier(name: str = DEFAULT_CLASSIFIER, **params) -> TypeClassifier:
+    """A new, unfitted classifier; ``params`` are its constructor's arguments."""
+    return classifiers()[name](**params)
