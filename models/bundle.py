@@ -12,8 +12,8 @@ import numpy as np
 
 from models.defect_types.open_set import OpenSetClassifier
 from models.encoding.config import EncoderConfig
+from models.metrology.quantity import QuantityScale
 from models.online.latent_reference import LatentReference
-from models.quantity import QuantityScale
 from models.scoring.base import Scorer
 from models.scoring.registry import scorer_class
 from models.scoring.threshold import Thresholds

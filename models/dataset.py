@@ -1,11 +1,14 @@
-"""The dataset layout the CLI reads: MVTec AD, extended with labelled defects under train/."""
+"""The dataset layout the CLI reads: MVTec AD, extended with labelled defects under train/, and
+``values.csv`` (``file,value``) beside images of known value (a reference set)."""
 
+import csv
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 GOOD = "good"
+VALUES_CSV = "values.csv"
 
 
 @dataclass(frozen=True)
@@ -50,3 +53,16 @@ def fingerprint(paths: list[Path]) -> str:
         digest.update(path.name.encode())
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
+
+
+def read_values(directory: Path) -> dict[str, float]:
+    """``values.csv`` (header ``file,value``) as {file name: value}; every file must exist."""
+    with open(Path(directory) / VALUES_CSV, newline="") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames is None or not {"file", "value"} <= set(reader.fieldnames):
+            raise ValueError(f"{directory / VALUES_CSV}: the header must be 'file,value'")
+        values = {row["file"]: float(row["value"]) for row in reader}
+    missing = [name for name in values if not (Path(directory) / name).is_file()]
+    if missing:
+        raise ValueError(f"{directory / VALUES_CSV} names missing images: {missing[:3]}")
+    return values

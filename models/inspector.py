@@ -13,7 +13,7 @@ from models.encoding.encoder import PooledEncoder
 from models.encoding.files import encode_files
 from models.encoding.images import dihedral_view
 from models.latents import Latents
-from models.measurement import measure
+from models.metrology.measurement import measure
 from models.scoring.base import encoder_inputs
 from schemas import Decision
 

@@ -12,10 +12,9 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-from models.dataset import LabelledImage
+from models.dataset import VALUES_CSV, LabelledImage, read_values
 from models.latents import Latents
-from models.measurement import features
-from models.reference_set import VALUES_CSV, read_values
+from models.metrology.measurement import features
 
 
 def measured_folders(data_dir: Path, quantities: dict) -> dict[str, list[str]]:

@@ -14,8 +14,8 @@ from streams.settings import Settings
 
 def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
     from models.encoding.config import EncoderConfig
-    from models.fit import TypeOptions, fit_bundle
     from models.scoring.registry import DEFAULT_METHOD, make_scorer
+    from models.training.fit import TypeOptions, fit_bundle
 
     weights = None if args.weights.lower() == "none" else args.weights
     config = EncoderConfig(backbone=args.backbone, weights=weights, image_size=args.image_size,
@@ -177,7 +177,7 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     from models.bundle import ModelBundle
     from models.inspector import Inspector
-    from models.measurement import calibrate
+    from models.training.calibrate import calibrate
 
     bundle = ModelBundle.load(args.model_dir)
     inspector = Inspector(bundle, device=settings.device)
@@ -194,7 +194,8 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_make_reference(args: argparse.Namespace, settings: Settings) -> int:
-    from models.reference_set import ReferenceDefect, make_reference_set
+    from models.evaluation.reference_set import make_reference_set
+    from models.metrology.reference import ReferenceDefect
 
     defect = ReferenceDefect(kind=args.kind, pixel_pitch_mm=args.pixel_pitch, min_mm=args.min_mm,
                              max_mm=args.max_mm)

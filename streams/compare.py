@@ -18,9 +18,9 @@ from models.dataset import list_images
 from models.encoding.config import EncoderConfig
 from models.encoding.images import decode_image
 from models.evaluate import evaluate
-from models.fit import TypeOptions, fit_bundle
 from models.inspector import Inspector
 from models.scoring.registry import make_scorer
+from models.training.fit import TypeOptions, fit_bundle
 
 log = logging.getLogger(__name__)
 

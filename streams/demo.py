@@ -17,7 +17,7 @@ from sklearn.metrics import roc_auc_score
 
 from models.bundle import ModelBundle
 from models.dataset import fingerprint, list_images
-from models.fit import fit_bundle
+from models.training.fit import fit_bundle
 from schemas import Decision
 from streams.collector import Collector, Outcomes
 from streams.embedded import TANSU_SETTINGS, free_port, s3_server, tansu_broker, worker_process

@@ -42,7 +42,7 @@ def typed_dir(tmp_path_factory, pcb_dir) -> Path:
 def typed_bundle(typed_dir):
     """Pretrained features at 96 px, two views per example: quick, and the types still separate."""
     from models.encoding.config import EncoderConfig
-    from models.fit import TypeOptions, fit_bundle
+    from models.training.fit import TypeOptions, fit_bundle
 
     with threadpool_limits(limits=1):  # see tests/models/test_bundle_and_fit.py
         return fit_bundle(typed_dir, EncoderConfig(image_size=96), device="cpu", progress=False,

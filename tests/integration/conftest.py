@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from models.fit import TypeOptions, fit_bundle
+from models.evaluation.reference_set import make_reference_set
 from models.inspector import Inspector
-from models.measurement import calibrate
-from models.reference_set import make_reference_set
+from models.training.calibrate import calibrate
+from models.training.fit import TypeOptions, fit_bundle
 from streams.collector import Collector, Outcomes
 from streams.embedded import TANSU_SETTINGS, free_port, s3_server, scrape, tansu_broker, worker_process
 from streams.producer import CameraSimulator, kafka_producer

@@ -11,8 +11,7 @@ import pytest
 from PIL import Image
 from scipy.stats import spearmanr
 
-from models.dataset import list_images
-from models.reference_set import read_values
+from models.dataset import list_images, read_values
 from schemas import CameraEvent, ErrorKind
 from streams.store import ObjectStore, sha256_hex
 from tests.integration.conftest import SPOT, make_stack, send_raw

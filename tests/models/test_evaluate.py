@@ -10,8 +10,8 @@ from threadpoolctl import threadpool_limits
 from models.bundle import CLASSIFIER_ARRAYS, ModelBundle
 from models.encoding.config import EncoderConfig
 from models.evaluate import evaluate
-from models.fit import TypeOptions, fit_bundle
 from models.inspector import Inspector
+from models.training.fit import TypeOptions, fit_bundle
 from schemas import TypeStatus
 
 KNOWN = ("copper", "pin_hole", "short")  # tests/conftest.py's typed_dir

@@ -5,9 +5,9 @@ import json
 import pytest
 
 from models.encoding.config import EncoderConfig
-from models.fit import fit_bundle
 from models.inspector import Inspector
 from models.stream_eval import StreamScript, evaluate_stream
+from models.training.fit import fit_bundle
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,10 @@ from moto.server import ThreadedMotoServer
 from PIL import Image
 
 from models.encoding.config import EncoderConfig
-from models.fit import fit_bundle
 from models.inspector import Inspector
-from models.quantity import QuantityScale
+from models.metrology.quantity import QuantityScale
 from models.scoring.threshold import Thresholds
+from models.training.fit import fit_bundle
 from schemas import CameraEvent, DeadLetter, ErrorKind, Verdict
 from streams.embedded import free_port, s3_server, wait_for_port
 from streams.inspect import BatchProcessor, Incoming

@@ -200,8 +200,8 @@ def test_codes_measure_and_decode_along_a_direction(tmp_path):
     decoding shows the quantity (models/measurement_plots.py draws that strip). The quantity
     here is brightness, which a small autoencoder trained on varied brightness must encode."""
     from models import measurement_plots
-    from models.measurement import default_space, features
-    from models.quantity import QuantityScale
+    from models.metrology.measurement import default_space, features
+    from models.metrology.quantity import QuantityScale
 
     brightness = np.linspace(60, 200, 80)
     images = np.stack([textures(1, seed=int(i), brightness=int(b))[0] for i, b in enumerate(brightness)])

@@ -13,11 +13,11 @@ from models.defect_types.registry import DEFAULT_CLASSIFIER, make_classifier
 from models.encoding.config import EncoderConfig
 from models.encoding.encoder import PooledEncoder
 from models.encoding.files import encode_files
-from models.fit_types import TypeFit, fit_types, has_defect_types, labelled_defects
 from models.online.latent_reference import LatentReference
 from models.scoring.base import Scorer, encoder_inputs, held_back_scores
 from models.scoring.registry import make_scorer
 from models.scoring.threshold import Thresholds
+from models.training.fit_types import TypeFit, fit_types, has_defect_types, labelled_defects
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Which latent a quantity is measured in, and calibration from a reference folder.
+"""Which latent a quantity is measured in, and the measurements of a batch (the runtime side;
+models/training/calibrate.py fits a quantity).
 
 Three spaces, the first the bundle's scorer offers is the default:
 
@@ -10,13 +11,10 @@ Three spaces, the first the bundle's scorer offers is the default:
 * ``pooled``: the pooled backbone latent every bundle has.
 """
 
-from pathlib import Path
-
 import numpy as np
 
 from models.latents import Latents
-from models.quantity import QuantityScale
-from models.reference_set import read_values
+from models.metrology.quantity import QuantityScale
 from models.scoring.base import Scorer
 
 SPACES = ("defect", "code", "pooled")
@@ -36,18 +34,6 @@ def features(scorer: Scorer, latents: Latents, space: str) -> np.ndarray:
     if method is None or not hasattr(scorer, method):
         raise ValueError(f"a {scorer.name} bundle cannot measure in the {space!r} space")
     return getattr(scorer, method)(latents)
-
-
-def calibrate(inspector, reference_dir: Path, name: str, unit: str, space: str | None = None,
-              progress: bool = True, **params) -> QuantityScale:
-    """Fit ``name`` on REFERENCE_DIR's images and values.csv (``inspector``: models.Inspector)."""
-    values = read_values(reference_dir)
-    latents = inspector.encode_files([Path(reference_dir) / f for f in values], progress=progress,
-                                     desc="reference images")
-    scorer = inspector.bundle.scorer
-    space = space or default_space(scorer)
-    scale = QuantityScale(name, unit, space=space, **params)
-    return scale.fit(features(scorer, latents, space), np.array(list(values.values())))
 
 
 def measure(scales: dict[str, QuantityScale], scorer: Scorer, latents: Latents) -> dict[str, np.ndarray]:

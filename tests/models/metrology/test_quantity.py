@@ -5,7 +5,7 @@ import pytest
 from pydantic import ValidationError
 from scipy.stats import spearmanr
 
-from models.quantity import QuantityScale
+from models.metrology.quantity import QuantityScale
 
 DIM = 40
 NOISE = 0.05  # spread of the value along the planted direction, in the value's unit

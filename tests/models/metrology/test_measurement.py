@@ -8,12 +8,14 @@ from scipy.stats import spearmanr
 from threadpoolctl import threadpool_limits
 
 from models.bundle import QUANTITY_ARRAYS, ModelBundle
+from models.dataset import read_values
 from models.evaluate import evaluate
+from models.evaluation.reference_set import make_reference_set
 from models.inspector import Inspector
 from models.latents import Latents
-from models.measurement import calibrate, default_space, features, measure
-from models.reference_set import make_reference_set, read_values
+from models.metrology.measurement import default_space, features, measure
 from models.scoring.mahalanobis import MahalanobisScorer
+from models.training.calibrate import calibrate
 
 QUANTITY = "spot_diameter"
 

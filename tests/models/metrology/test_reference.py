@@ -1,4 +1,4 @@
-"""The reference-set generator (models/reference_set.py): drawn sizes are the stated sizes."""
+"""Reference defects (models/metrology/reference.py): drawn sizes are the stated sizes."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models.reference_set import ReferenceDefect, draw_defect, make_reference_set, read_values, write_values
+from models.metrology.reference import ReferenceDefect, draw_defect
 
 PITCH = 0.05  # mm per pixel
 
@@ -46,25 +46,3 @@ def test_bad_definitions_fail():
         ReferenceDefect(kind="crack")
     with pytest.raises(ValueError, match="min_mm"):
         ReferenceDefect(min_mm=2.0, max_mm=1.0)
-
-
-def test_make_reference_set_layout(pcb_dir, tmp_path):
-    described = make_reference_set(pcb_dir, tmp_path, n_reference=12, n_test=6, n_good=4, progress=False)
-    assert described["quantity"] == "spot_diameter" and described["unit"] == "mm"
-    reference = read_values(tmp_path / "reference")
-    assert len(reference) == 12
-    assert min(reference.values()) == pytest.approx(0.15) and max(reference.values()) == pytest.approx(1.5)
-    assert len(read_values(tmp_path / "test" / "spot_diameter")) == 6
-    assert len(list((tmp_path / "test" / "good").glob("*.png"))) == 4
-    assert (tmp_path / "reference_set.json").is_file()
-
-
-def test_read_values_checks_header_and_files(tmp_path):
-    write_values(tmp_path, [("a.png", "1.0")])
-    with pytest.raises(ValueError, match="missing"):
-        read_values(tmp_path)
-    blank().save(tmp_path / "a.png")
-    assert read_values(tmp_path) == {"a.png": 1.0}
-    (tmp_path / "values.csv").write_text("name,size\na.png,1\n")
-    with pytest.raises(ValueError, match="header"):
-        read_values(tmp_path)

@@ -17,13 +17,13 @@ from models.encoding.config import EncoderConfig
 from models.encoding.device import resolve_precision
 from models.encoding.encoder import PooledEncoder
 from models.encoding.files import encode_files
-from models.fit import fit_bundle
 from models.latents import Latents
 from models.online.latent_reference import LatentReference
 from models.scoring.mahalanobis import MahalanobisScorer
 from models.scoring.patchcore import PatchCoreScorer
 from models.scoring.registry import make_scorer
 from models.scoring.threshold import Thresholds
+from models.training.fit import fit_bundle
 
 N_IMAGES = 30
 ENCODER = EncoderConfig(weights=None, image_size=64)

@@ -1,0 +1,1 @@
+"""Measuring in physical units: quantities along latent directions, reference defects of known size."""
