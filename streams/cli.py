@@ -147,8 +147,8 @@ def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_evaluate_stream(args: argparse.Namespace, settings: Settings) -> int:
     from models.bundle import ModelBundle
+    from models.evaluation.stream import StreamScript, evaluate_stream
     from models.inspector import Inspector
-    from models.stream_eval import StreamScript, evaluate_stream
 
     script = StreamScript(
         stable_events=args.stable_events, drift_events=args.drift_events,
@@ -164,7 +164,7 @@ def cmd_evaluate_stream(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from models.bundle import ModelBundle
-    from models.evaluate import evaluate
+    from models.evaluation.report import evaluate
     from models.inspector import Inspector
 
     inspector = Inspector(ModelBundle.load(args.model_dir), device=settings.device)

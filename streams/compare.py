@@ -17,7 +17,7 @@ import numpy as np
 from models.dataset import list_images
 from models.encoding.config import EncoderConfig
 from models.encoding.images import decode_image
-from models.evaluate import evaluate
+from models.evaluation.report import evaluate
 from models.inspector import Inspector
 from models.scoring.registry import make_scorer
 from models.training.fit import TypeOptions, fit_bundle

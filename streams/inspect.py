@@ -22,8 +22,8 @@ from PIL import Image
 
 from models.encoding.device import is_out_of_memory, release_cached_memory
 from models.encoding.images import ImageError, decode_image
-from models.heatmap import overlay_png
 from models.inspector import Inspector
+from models.overlay import overlay_png
 from schemas import CameraEvent, ErrorKind, Measurement, StageTimings, Verdict
 from streams.dead_letters import DeadLetterWriter, Incoming, Rejected, parse_event
 from streams.metrics import WorkerMetrics

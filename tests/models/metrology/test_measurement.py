@@ -9,8 +9,8 @@ from threadpoolctl import threadpool_limits
 
 from models.bundle import QUANTITY_ARRAYS, ModelBundle
 from models.dataset import read_values
-from models.evaluate import evaluate
 from models.evaluation.reference_set import make_reference_set
+from models.evaluation.report import evaluate
 from models.inspector import Inspector
 from models.latents import Latents
 from models.metrology.measurement import default_space, features, measure

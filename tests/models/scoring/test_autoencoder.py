@@ -197,9 +197,9 @@ def test_pixels_are_required():
 
 def test_codes_measure_and_decode_along_a_direction(tmp_path):
     """Autoencoder bundles measure in the code space; walking along a calibrated direction and
-    decoding shows the quantity (models/measurement_plots.py draws that strip). The quantity
+    decoding shows the quantity (models/evaluation/plots/measurement.py draws that strip). The quantity
     here is brightness, which a small autoencoder trained on varied brightness must encode."""
-    from models import measurement_plots
+    from models.evaluation.plots import measurement as measurement_plots
     from models.metrology.measurement import default_space, features
     from models.metrology.quantity import QuantityScale
 

@@ -2,11 +2,9 @@
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from models.evaluation.plots.figure import plt, save_figure
 
 
 def plot_stream(path: Path, stable, drifted, novelty, before, drift_run, novelty_run,
@@ -33,9 +31,7 @@ def plot_stream(path: Path, stable, drifted, novelty, before, drift_run, novelty
         ax.set_ylabel("anomaly score")
         ax.legend(loc="upper left", fontsize=8, ncols=3)
     axes[1].set_xlabel("event")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _scores(ax, phase, offset: int, label: str, colour: str) -> None:

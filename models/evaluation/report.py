@@ -1,6 +1,6 @@
 """``latentline evaluate``: how well a bundle finds and names defects on DATA_DIR/test.
 
-Writes metrics.json and PNG plots (models/eval_plots.py) into the report folder. Anomaly metrics
+Writes metrics.json and PNG plots (models/evaluation/plots/report.py) into the report folder. Anomaly metrics
 cover every test image; defect-type metrics cover the anomalous test images (ground truth), each
 classified whatever its anomaly decision, so the two stages are measured separately.
 """
@@ -23,9 +23,9 @@ from sklearn.metrics import (
 from models.dataset import GOOD, list_images
 from models.defect_types.open_set import OpenSetClassifier, TypeDecision
 from models.encoding.images import decode_image
+from models.evaluation.localisation import anomaly_grid, pixel_auroc
+from models.evaluation.measurement import measurement_report
 from models.inspector import Assessment, Inspector
-from models.map_eval import anomaly_grid, pixel_auroc
-from models.measurement_eval import measurement_report
 from schemas import Decision, TypeStatus
 
 NEW_TYPE_LABELS = 10  # operator labels given to each new type in the learning check
@@ -62,9 +62,9 @@ def evaluate(inspector: Inspector, data_dir: Path, out_dir: Path, progress: bool
     if inspector.bundle.quantities:
         metrics["measurements"] = measurement_report(inspector, data_dir, items, latents, out_dir)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    from models import eval_plots  # matplotlib only when a report is written
+    from models.evaluation.plots import report as report_plots  # matplotlib only when a report is written
 
-    eval_plots.write_all(out_dir, assessment, truth, inspector, latents.centre, decisions, trained)
+    report_plots.write_all(out_dir, assessment, truth, inspector, latents.centre, decisions, trained)
     anomaly_grid(out_dir / "anomaly_maps.png", inspector, latents, items, truth, assessment.scores)
     if hasattr(scorer, "score_parts"):  # autoencoders: seed 001's figures
         autoencoder_plots(out_dir, inspector, data_dir, latents, truth, progress)
@@ -75,16 +75,16 @@ def autoencoder_plots(out_dir: Path, inspector: Inspector, data_dir: Path, laten
                       progress: bool, max_train: int = 500) -> None:
     """The training loss curve, and seed 001's Table I as a figure: train, validation (good test)
     and defect score distributions, reconstruction and latent score side by side."""
-    from models import eval_plots
+    from models.evaluation.plots import report as report_plots
 
     scorer = inspector.bundle.scorer
-    eval_plots.loss_curve(out_dir / "loss.png", scorer.history_)
+    report_plots.loss_curve(out_dir / "loss.png", scorer.history_)
     train_paths = [i.path for i in list_images(data_dir, "train", GOOD)][:max_train]
     train = scorer.score_parts(inspector.encode_files(train_paths, progress=progress, desc="train images"))
     test = scorer.score_parts(latents)
     groups = {"train": train, "validation": {k: v[truth == GOOD] for k, v in test.items()},
               "defect": {k: v[truth != GOOD] for k, v in test.items()}}
-    eval_plots.separation(out_dir / "separation.png", groups)
+    report_plots.separation(out_dir / "separation.png", groups)
 
 
 def anomaly_metrics(a: Assessment, truth: np.ndarray, threshold: float) -> dict:

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from models.encoding.config import EncoderConfig
+from models.evaluation.stream import StreamScript, evaluate_stream
 from models.inspector import Inspector
-from models.stream_eval import StreamScript, evaluate_stream
 from models.training.fit import fit_bundle
 
 

@@ -84,7 +84,7 @@ def evaluate_stream(inspector: Inspector, data_dir: Path, out_dir: Path, script:
     metrics = _metrics(script, stable, novelty, before, drift_run, novelty_run, new_pool)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    from models.stream_plots import plot_stream  # matplotlib only when a report is written
+    from models.evaluation.plots.stream import plot_stream  # matplotlib only when a report is written
 
     plot_stream(out_dir / "stream.png", stable, drifted, novelty, before, drift_run, novelty_run,
                 threshold=inspector.thresholds.threshold)

@@ -1,4 +1,4 @@
-"""Pixel AUROC against MVTec-style masks, the grid's choice of examples, overlays."""
+"""Pixel AUROC against MVTec-style masks and the grid's choice of examples (evaluation/localisation.py)."""
 
 import shutil
 
@@ -7,9 +7,8 @@ import pytest
 from PIL import Image
 
 from models.dataset import list_images
-from models.heatmap import VISIBLE_FROM, colourise, overlay, overlay_png
+from models.evaluation.localisation import grid_examples, mask_path, pixel_auroc
 from models.inspector import Inspector
-from models.map_eval import grid_examples, mask_path, pixel_auroc
 
 
 @pytest.fixture(scope="module")
@@ -48,20 +47,3 @@ def test_grid_examples_span_the_scores_of_every_type():
     chosen = grid_examples(truth, scores, per_type=4)
     assert chosen[:4] == [0, 3, 6, 9]  # lowest, evenly spaced, highest
     assert sorted(chosen[4:]) == [10, 11, 12]  # all three when fewer than asked
-
-
-def test_overlay_keeps_the_image_where_the_map_is_low():
-    image = Image.new("L", (40, 20), 100)
-    anomaly_map = np.zeros((4, 4))
-    anomaly_map[1:3, 1:3] = 1.0
-    result = np.asarray(overlay(image, anomaly_map))
-    assert result.shape == (20, 40, 3)
-    assert (result[0, 0] == 100).all()  # below VISIBLE_FROM: untouched
-    assert result[10, 20, 0] > 150  # red where the map is 1
-    assert overlay_png(image, anomaly_map)[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_colourise_ramps_from_blue_to_red():
-    ramp = colourise(np.array([0.0, VISIBLE_FROM, 1.0]))
-    np.testing.assert_array_equal(ramp[0], [0, 0, 255])
-    np.testing.assert_array_equal(ramp[-1], [255, 0, 0])

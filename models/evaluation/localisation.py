@@ -64,12 +64,12 @@ def grid_examples(truth: np.ndarray, scores: np.ndarray, per_type: int = GRID_CO
 
 def anomaly_grid(path: Path, inspector: Inspector, latents: Latents, items: list[LabelledImage],
                  truth: np.ndarray, scores: np.ndarray) -> None:
-    from models import eval_plots  # matplotlib only when a report is written
-    from models.heatmap import overlay
+    from models.evaluation.plots import report as report_plots  # matplotlib only when a report is written
+    from models.overlay import overlay
 
     chosen = grid_examples(truth, scores)
     maps = inspector.anomaly_maps(latents.take(chosen))
     images = [decode_image(items[i].path.read_bytes()) for i in chosen]
     panels = [(image, overlay(image, m), f"{truth[i]}  {scores[i]:.2f}")
               for i, image, m in zip(chosen, images, maps)]
-    eval_plots.image_grid(path, panels, GRID_COLUMNS)
+    report_plots.image_grid(path, panels, GRID_COLUMNS)

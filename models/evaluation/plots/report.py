@@ -2,19 +2,16 @@
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.manifold import TSNE
+from sklearn.metrics import roc_curve
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.decomposition import PCA  # noqa: E402
-from sklearn.manifold import TSNE  # noqa: E402
-from sklearn.metrics import roc_curve  # noqa: E402
-
-from models.dataset import GOOD  # noqa: E402
-from models.defect_types.open_set import TypeDecision  # noqa: E402
-from models.inspector import Assessment, Inspector  # noqa: E402
-from schemas import TypeStatus  # noqa: E402
+from models.dataset import GOOD
+from models.defect_types.open_set import TypeDecision
+from models.evaluation.plots.figure import plt, save_figure
+from models.inspector import Assessment, Inspector
+from schemas import TypeStatus
 
 
 def write_all(out_dir: Path, a: Assessment, truth: np.ndarray, inspector: Inspector,
@@ -112,15 +109,9 @@ def _scatter(ax, xy: np.ndarray, groups: np.ndarray, colours: dict, title: str, 
     ax.legend(fontsize=8, markerscale=2)
 
 
-def save_figure(fig, path: Path) -> None:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def image_grid(path: Path, panels: list[tuple], columns: int) -> None:
     """``panels``: (image, overlay, caption); each shown as the image above its overlay (colour
-    from a normalised cell value of 0.3, red at 1; models/heatmap.py)."""
+    from a normalised cell value of 0.3, red at 1; models/overlay.py)."""
     rows = -(-len(panels) // columns)
     fig, axes = plt.subplots(2 * rows, columns, figsize=(2.4 * columns, 2.3 * rows * 2), squeeze=False)
     for ax in axes.ravel():

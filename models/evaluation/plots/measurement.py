@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from models.eval_plots import plt, save_figure
+from models.evaluation.plots.figure import plt, save_figure
 
 STRIP = 8  # images per strip
 

@@ -9,7 +9,7 @@ from threadpoolctl import threadpool_limits
 
 from models.bundle import CLASSIFIER_ARRAYS, ModelBundle
 from models.encoding.config import EncoderConfig
-from models.evaluate import evaluate
+from models.evaluation.report import evaluate
 from models.inspector import Inspector
 from models.training.fit import TypeOptions, fit_bundle
 from schemas import TypeStatus

@@ -13,8 +13,10 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from models.dataset import VALUES_CSV, LabelledImage, read_values
+from models.inspector import Inspector
 from models.latents import Latents
 from models.metrology.measurement import features
+from models.metrology.quantity import QuantityScale
 
 
 def measured_folders(data_dir: Path, quantities: dict) -> dict[str, list[str]]:
@@ -29,9 +31,10 @@ def measured_folders(data_dir: Path, quantities: dict) -> dict[str, list[str]]:
     return dict(matched)
 
 
-def measurement_report(inspector, data_dir: Path, items: list[LabelledImage], latents: Latents,
+def measurement_report(inspector: Inspector, data_dir: Path, items: list[LabelledImage], latents: Latents,
                        out_dir: Path | None = None) -> dict:
-    """{quantity: metrics} and, with ``out_dir``, each quantity's plots (models/measurement_plots.py)."""
+    """{quantity: metrics} and, with ``out_dir``, each quantity's plots
+    (models/evaluation/plots/measurement.py)."""
     quantities, scorer = inspector.bundle.quantities, inspector.bundle.scorer
     report = {}
     for name, folders in measured_folders(data_dir, quantities).items():
@@ -41,7 +44,7 @@ def measurement_report(inspector, data_dir: Path, items: list[LabelledImage], la
         position, measured = scale.position(latent), scale.measure(latent)
         report[name] = _metrics(scale, measured, truth) | {"folders": folders}
         if out_dir is not None:
-            from models import measurement_plots
+            from models.evaluation.plots import measurement as measurement_plots
 
             paths = [items[i].path for i in index]
             measurement_plots.write_all(out_dir, scale, measured, truth, position, paths, scorer)
@@ -54,7 +57,7 @@ def _truth(data_dir: Path, items: list[LabelledImage], folders: list[str]) -> tu
     return np.array(index, dtype=int), np.array([values[items[i].label][items[i].path.name] for i in index])
 
 
-def _metrics(scale, measured: np.ndarray, truth: np.ndarray) -> dict:
+def _metrics(scale: QuantityScale, measured: np.ndarray, truth: np.ndarray) -> dict:
     errors = measured - truth
     span = float(truth.max() - truth.min())
     return {

@@ -1,0 +1,1 @@
+"""The reports' figures, drawn with matplotlib's Agg backend into PNG files."""
