@@ -3,7 +3,16 @@
 Whitening by the good images' own variation stretches the directions good parts never vary in,
 which are the ones defects move along; unit length makes a faint and a strong defect of one
 kind the same point. Used for clustering unknown anomalies (16 components) and for naming
-defect types (hundreds of components: more room to tell types apart).
+defect types (hundreds of components: more room to tell types apart). Shared by
+models/online/latent_reference.py and models/defect_types/open_set.py. On deeppcb-patches,
+whitening by good images and unit length told an unseen type from the known ones with AUROC 0.84
+against 0.70 for standardised raw features (README, "Defect types").
+
+>>> rng = np.random.default_rng(0)
+>>> space = DeviationSpace(n_components=3).fit(rng.normal(size=(100, 6)))
+>>> faint, strong = space.transform(np.ones((1, 6))), space.transform(5 * np.ones((1, 6)))
+>>> faint.shape, bool(np.allclose(faint, strong, atol=0.1))  # unit vectors: severity drops out
+((1, 3), True)
 """
 
 from typing import Self

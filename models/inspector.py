@@ -20,7 +20,7 @@ from schemas import Decision
 
 @dataclass(frozen=True)
 class Assessment:
-    scores: np.ndarray  # normalised: 0.5 is the defect threshold (models/threshold.py)
+    scores: np.ndarray  # normalised: 0.5 is the defect threshold (models/scoring/threshold.py)
     decisions: list[Decision]
     summaries: np.ndarray  # [N, statistics] drift statistics (LatentReference.summaries)
     directions: np.ndarray  # [N, components] deviation directions (novelty clustering)
@@ -54,7 +54,7 @@ class Inspector:
         return self.encoder.prepare(image)
 
     def encode_files(self, paths: list[Path], progress: bool = True, **options) -> Latents:
-        """Latents of image files with what this bundle's scorer needs (models/encoding.py)."""
+        """Latents of image files with what this bundle's scorer needs (models/encoding/files.py)."""
         return encode_files(self.encoder, paths, progress=progress, **encoder_inputs(self.bundle.scorer),
                             **options)
 

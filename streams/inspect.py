@@ -332,7 +332,7 @@ class BatchProcessor:
 
 def measurements_of(quantities: dict, measured: dict[str, np.ndarray], k: int) -> dict[str, Measurement]:
     """Part ``k``'s measurements as the Verdict states them (``quantities``: the bundle's
-    models.quantity.QuantityScale by name)."""
+    models.metrology.quantity.QuantityScale by name)."""
     records = {}
     for name, values in measured.items():
         scale, value = quantities[name], float(values[k])

@@ -140,7 +140,7 @@ def backbone_rate(model, images: np.ndarray, device: str) -> float:
 
 def auroc_by_type(labels: np.ndarray, scores: np.ndarray) -> tuple[float, dict[str, float]]:
     """Image AUROC over all defects, and of each defect type against the good images, as
-    models/evaluate.py reports latentline's."""
+    models/evaluation/report.py reports latentline's."""
     from sklearn.metrics import roc_auc_score
 
     good = labels == GOOD

@@ -2,7 +2,7 @@
 
 Drift monitors and novelty detectors used to be pickled into the changelogs, so anyone able to
 write those topics could run code in the worker. Now each record is a JSON document with a
-``format`` such as ``drift-monitor/1`` (models/state.py), parsed and validated field by field;
+``format`` such as ``drift-monitor/1`` (models/online/state.py), parsed and validated field by field;
 a record that fails is rejected (logged and counted as ``latentline_state_rejected_total``),
 never executed, and its key starts afresh.
 """

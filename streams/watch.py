@@ -1,4 +1,4 @@
-"""Drift and new-defect-type watching: the stream side of models/drift.py and models/novelty.py.
+"""Drift and new-defect-type watching: the stream side of models/online/drift.py and models/online/novelty.py.
 
 State lives in Faust tables (``StateTable``), so a restarted or rebalanced worker continues with
 the same detectors. Drift is per camera, inside the inspect agent (its partitions are keyed by

@@ -44,6 +44,6 @@ def typed_bundle(typed_dir):
     from models.encoding.config import EncoderConfig
     from models.training.fit import TypeOptions, fit_bundle
 
-    with threadpool_limits(limits=1):  # see tests/models/test_bundle_and_fit.py
+    with threadpool_limits(limits=1):  # see tests/models/training/test_bundle_and_fit.py
         return fit_bundle(typed_dir, EncoderConfig(image_size=96), device="cpu", progress=False,
                           types=TypeOptions(views=2))

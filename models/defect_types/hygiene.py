@@ -1,11 +1,17 @@
-"""Data hygiene before fitting (seed 002): which labelled examples look wrong.
+"""Data hygiene before fitting: which labelled examples look wrong.
 
-Three independent witnesses, each on the examples' deviation vectors:
-- DBSCAN with cosine distance within each type: points in no dense group of their type;
-- Isolation Forest within each type: points that are easy to isolate from their type;
+After the outlier analysis of "Investigating the Potential of Latent Space for the
+Classification of Paint Defects" (Almhaithawi et al., 2025). Three independent witnesses, each
+on the examples' deviation vectors:
+- DBSCAN ("A Density-Based Algorithm for Discovering Clusters in Large Spatial Databases with
+  Noise", Ester, Kriegel, Sander and Xu, 1996) with cosine distance within each type: points in
+  no dense group of their type;
+- Isolation Forest ("Isolation Forest", Liu, Ting and Zhou, 2008) within each type: points that
+  are easy to isolate from their type;
 - the classifier, out of fold: a confident prediction of another type (a likely wrong label).
 An example is a suspect when at least ``min_votes`` witnesses agree; ``fit --drop-suspects``
-leaves suspects out.
+leaves suspects out. On deeppcb-patches it flags 5 of 200 examples, the clearest a pin hole filed
+under copper (README, "Defect types").
 """
 
 from dataclasses import asdict, dataclass

@@ -1,8 +1,10 @@
 """Name the defect, or say honestly that it cannot: known type, review, or unknown.
 
-Seed 002 labels confident samples automatically and sends ambiguous ones to an operator. Here
-both thresholds come from out-of-fold predictions on the labelled training examples, never from
-test data:
+After "Investigating the Potential of Latent Space for the Classification of Paint Defects"
+(Almhaithawi, Bellini, Chasparis and Cerquitelli, 2025), which labels confident samples
+automatically and sends ambiguous ones to an operator (92 % accuracy, 11 % to review, on three
+paint defects). Here both thresholds come from out-of-fold predictions on the labelled
+training examples, never from test data:
 - ``confidence_threshold``: the lowest top-class probability at which the out-of-fold
   predictions at or above it are at least ``target_accuracy`` correct; below it: review.
 - ``distance_threshold``: the ``unknown_quantile`` of the out-of-fold distances from a labelled
@@ -12,6 +14,17 @@ test data:
 New types need no retraining run: ``learn`` refits the (small, fast) classifier on the fitted
 examples plus the operators' ones and keeps the thresholds; the nearest-example distances of a
 new type's region shrink as soon as its first examples are in.
+
+Measured on deeppcb-patches (README, "Defect types"; five types, 40 examples each): 96.9 %
+accuracy on the parts named automatically with 22.9 % of known-type parts sent to review, and
+75.3 % of the parts of a sixth, unseen type sent to review or unknown rather than misnamed.
+
+>>> knn_distance(np.array([[1.0, 0, 0], [0, 0, 1.0]]), np.eye(3)[:2], neighbours=1).tolist()
+[0.0, 1.0]
+>>> confidence = np.array([0.99, 0.95, 0.9, 0.8, 0.6])
+>>> correct = np.array([True, True, True, False, True])
+>>> confidence_for_accuracy(confidence, correct, 0.95), confidence_for_accuracy(confidence, correct, 0.75)
+(0.9, 0.6)
 """
 
 from dataclasses import dataclass
@@ -55,7 +68,7 @@ class OpenSetClassifier:
         self.unknown_quantile = unknown_quantile
         self.folds = folds
         self.top_k = top_k
-        self.views = views  # flipped and turned copies per labelled example (models/images.DIHEDRAL)
+        self.views = views  # flipped and turned copies per labelled example (models/encoding/images.DIHEDRAL)
 
     def get_params(self) -> dict:
         return {

@@ -46,7 +46,7 @@ def evaluate(inspector: Inspector, data_dir: Path, out_dir: Path, progress: bool
     if hasattr(scorer, "expensive_share_"):  # a cascade: how much of the expensive stage ran
         metrics["expensive_share"] = scorer.expensive_share_
     classifier = inspector.classifier
-    # a reference set (models/reference_set.py) has test/ only: every defect type is then new
+    # a reference set (models/evaluation/reference_set.py) has test/ only: every defect type is then new
     has_train = (Path(data_dir) / "train").is_dir()
     trained = {i.label for i in list_images(data_dir, "train")} - {GOOD} if has_train else set()
     defects = truth != GOOD
@@ -66,15 +66,16 @@ def evaluate(inspector: Inspector, data_dir: Path, out_dir: Path, progress: bool
 
     report_plots.write_all(out_dir, assessment, truth, inspector, latents.centre, decisions, trained)
     anomaly_grid(out_dir / "anomaly_maps.png", inspector, latents, items, truth, assessment.scores)
-    if hasattr(scorer, "score_parts"):  # autoencoders: seed 001's figures
+    if hasattr(scorer, "score_parts"):  # autoencoders: Soukup and Pinetz's figures
         autoencoder_plots(out_dir, inspector, data_dir, latents, truth, progress)
     return metrics
 
 
 def autoencoder_plots(out_dir: Path, inspector: Inspector, data_dir: Path, latents, truth: np.ndarray,
                       progress: bool, max_train: int = 500) -> None:
-    """The training loss curve, and seed 001's Table I as a figure: train, validation (good test)
-    and defect score distributions, reconstruction and latent score side by side."""
+    """The training loss curve, and Soukup and Pinetz's Table I (2018) as a figure: train,
+    validation (good test) and defect score distributions, reconstruction and latent score side by
+    side."""
     from models.evaluation.plots import report as report_plots
 
     scorer = inspector.bundle.scorer
@@ -144,7 +145,8 @@ def type_metrics(decisions: list[TypeDecision], truth: np.ndarray, trained: set[
 
 
 def clustering_metrics(classifier: OpenSetClassifier, centre: np.ndarray, truth: np.ndarray) -> dict:
-    """Seed 002's unsupervised view: do the anomalies' latents group by type without labels?"""
+    """Almhaithawi et al.'s unsupervised view (2025): do the anomalies' latents group by type
+    without labels?"""
     vectors = classifier.space.transform(centre)
     types = sorted(set(truth))
     if len(types) < 2:

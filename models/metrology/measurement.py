@@ -4,9 +4,9 @@ models/training/calibrate.py fits a quantity).
 Three spaces, the first the bundle's scorer offers is the default:
 
 * ``defect``: PatchCore's defect latent, each patch minus its nearest good patch, averaged. The
-  board around the defect cancels. On the generated spot set (models/reference_set.py) it
+  board around the defect cancels. On the generated spot set (models/evaluation/reference_set.py) it
   measured a spot's diameter to 3.9 % of the range where the pooled latent managed 5.8 %;
-* ``code``: an autoencoder's bottleneck code (seed 000's setting), so that decoding along the
+* ``code``: an autoencoder's bottleneck code (Wolfschläger's setting, 2025), so that decoding along the
   direction shows what changes with the quantity;
 * ``pooled``: the pooled backbone latent every bundle has.
 """

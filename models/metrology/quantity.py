@@ -1,4 +1,10 @@
-"""Seed 000 made an instrument: a quality characteristic measured along a latent direction.
+"""A quality characteristic measured along a latent direction: an instrument.
+
+After "Metrologically Interpretable Feature Extraction using GenAI for Industrial Machine
+Vision" (Wolfschläger, 2025), which finds a quality characteristic along one direction of a
+generative model's latent space and calibrates it against references; the uncertainty follows
+the GUM ("Evaluation of measurement data: Guide to the expression of uncertainty in
+measurement", JCGM 100, 2008).
 
 A quantity (a defect's size, a filling degree) is encoded along one direction of the latent
 space. ``QuantityScale`` finds that direction from reference images of known value, defines the
@@ -8,12 +14,28 @@ out-of-fold calibration residuals, as a measuring instrument must:
 
 * ``linear``: the direction of a ridge regression of the value on the latent;
 * ``logistic``: the normal of a logistic regression telling values above the median from those
-  below (seed 000's choice).
+  below (Wolfschläger's choice).
 
 Direction and polynomial degree are chosen by cross-validated mean absolute error. The standard
 uncertainty is the root mean square out-of-fold residual; the expanded uncertainty multiplies it
 by a coverage factor from Student's t, so the interval value +- U covers the true value with
 probability ``coverage`` where the residuals are near normal.
+
+Measured on 200 generated spots on deeppcb-patches (README, "Measuring in physical units"):
+u = 0.080 mm, U = 0.158 mm (k = 1.97), MAE 0.055 mm (4.1 % of the range), Spearman 0.980, and U
+covering 93 % of the test errors (stated: 95 %).
+
+>>> rng = np.random.default_rng(0)
+>>> values = rng.uniform(0.2, 2.0, 100)  # mm, the references' true sizes
+>>> latents = rng.normal(size=(100, 8))
+>>> latents[:, 3] += 10 * values  # the size lies along one direction, 10 units per mm
+>>> scale = QuantityScale("spot_diameter", "mm").fit(latents, values)
+>>> scale.direction_kind_, scale.degree_, round(scale.coverage_factor_, 2)
+('linear', 1, 1.98)
+>>> round(scale.standard_uncertainty_, 1)  # noise of 1 on 10 units per mm: about 0.1 mm
+0.1
+>>> scale.in_range(np.array([1.0, 9.0])).tolist()  # 9 mm lies far outside the calibration
+[True, False]
 """
 
 import dataclasses
@@ -38,7 +60,7 @@ class QuantityScale:
 
     name: str
     unit: str
-    space: str = "pooled"  # which latent it reads (models/measurement.py)
+    space: str = "pooled"  # which latent it reads (models/metrology/measurement.py)
     directions: tuple[str, ...] = DIRECTIONS
     degrees: tuple[int, ...] = (1, 2, 3)
     # Ridge penalty on standardised latents: a few hundred references for a thousand dimensions.

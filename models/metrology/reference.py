@@ -8,8 +8,8 @@ to within 1 to 2 %). Pure computation: models/evaluation/reference_set.py writes
 >>> from PIL import Image
 >>> spot = ReferenceDefect(pixel_pitch_mm=0.1, grey=255)
 >>> drawn = draw_defect(Image.new("L", (40, 40)), 1.0, spot, np.random.default_rng(0))
->>> round(float(np.asarray(drawn, float).sum() / 255), 1)  # pi * (5 px)^2 = 78.5 px
-78.5
+>>> round(float(np.asarray(drawn, float).sum() / 255), 1)  # pixels covered; pi x (5 px)^2 = 78.54
+78.4
 """
 
 import math

@@ -1,8 +1,12 @@
-"""A cascade (seed 001 taken further): the cheap score decides where it is clearly far from the
-threshold; the expensive scorer runs only for the parts in between.
+"""A cascade: the cheap score decides where it is clearly far from the threshold; the expensive
+scorer runs only for the parts in between.
+
+Soukup and Pinetz (2018, "Reliably Decoding Autoencoders' Latent Spaces for One-Class Learning
+Image Inspection Scenarios") decide from the latent space alone where it is reliable, to save
+the decoder; taken further here, any cheap scorer stands in front of any expensive one.
 
 Both stages are fitted on the good images and calibrated on held-back good images into the
-normalised scale (0.5 = threshold, models/threshold.py), so their scores can stand in for each
+normalised scale (0.5 = threshold, models/scoring/threshold.py), so their scores can stand in for each
 other: a part the cheap stage places below ``band[0]`` or above ``band[1]`` keeps that score,
 every other part gets the expensive stage's. ``expensive_share_`` after ``score`` says how
 much of the expensive work ran.
@@ -11,6 +15,18 @@ The default band starts at the median good part (0.1 on the normalised scale), s
 the good parts never reach the expensive stage. On deeppcb-patches (Mahalanobis, then PatchCore)
 it resolved 16 % of the test images cheaply with image AUROC 0.9994 against 0.9995 and
 F1 0.992 against 0.993 for PatchCore alone; a band starting at 0.02 saved nothing.
+
+>>> import numpy as np
+>>> from models.latents import Latents
+>>> rng = np.random.default_rng(0)
+>>> def latents(n, shift=0.0):
+...     pooled, maps = rng.normal(shift, 1, (n, 8)), rng.normal(shift, 1, (n, 4, 3, 3))
+...     return Latents(pooled, pooled, maps)
+>>> scorer = CascadeScorer(cheap="mahalanobis", expensive="padim").fit(latents(100))
+>>> bool(scorer.score(latents(40)).max() < 0.5), 0 < scorer.expensive_share_ < 1  # normalised scores
+(True, True)
+>>> bool(scorer.score(latents(5, shift=3.0)).min() > 0.9), scorer.expensive_share_  # clear to the cheap stage
+(True, 0.0)
 """
 
 from typing import Self

@@ -1,5 +1,9 @@
 """Greedy k-centre coreset selection, batched so that it is fast on a CPU.
 
+The greedy rule is Gonzalez's ("Clustering to minimize the maximum intercluster distance", 1985),
+as PatchCore (Roth et al., 2022) takes it from "Active Learning for Convolutional Neural Networks:
+A Core-Set Approach" (Sener and Savarese, 2018).
+
 PatchCore keeps a memory bank of patch features from every good image and subsamples it with
 the greedy k-centre rule (take the patch farthest from everything chosen so far). Done one
 patch at a time that is ``n`` passes over the whole bank: minutes to hours on a CPU, the known
@@ -7,7 +11,21 @@ bottleneck of PatchCore. Here each pass chooses a batch: the ``candidates_per_pi
 farthest patches are the candidates, the exact greedy rule runs among them (so a batch does not
 pile up in one far-away corner), and one matrix product updates every patch's distance to the
 chosen set. ``n / batch`` passes instead of ``n``; the covering radius stays within a few per
-cent of the one-at-a-time greedy (tests/models/test_coreset.py).
+cent of the one-at-a-time greedy (below). Measured (README, "Anomaly scorers"): 1 % of the 940,000
+patches of 1,200 good deeppcb images in about 35 s on two cores, 25 passes instead of thousands.
+
+On clusters of very different sizes, 10 passes cover almost as well as 40 one-at-a-time picks;
+a random sample of the same size misses the small clusters:
+
+>>> rng = np.random.default_rng(0)
+>>> centres = rng.normal(0, 10, (20, 8))
+>>> cloud = np.concatenate([c + rng.normal(size=(n, 8)) for c, n in zip(centres, [400] * 5 + [10] * 15)])
+>>> def radius(chosen):
+...     return covering_radius(cloud.astype(np.float32), chosen)
+>>> exact = radius(greedy_coreset(cloud, 40, passes=40, projection_dim=None))
+>>> batched = radius(greedy_coreset(cloud, 40, passes=10, projection_dim=None))
+>>> bool(batched < 1.1 * exact), bool(radius(rng.choice(len(cloud), 40, replace=False)) > 3 * exact)
+(True, True)
 """
 
 import numpy as np

@@ -1,7 +1,26 @@
 """Global Mahalanobis distance with a shrinkage covariance (few images, many dimensions).
 
+After "Modeling the Distribution of Normal Data in Pre-Trained Deep Features for Anomaly
+Detection" (Rippel, Mertens and Merhof, 2020), with Ledoit and Wolf's shrinkage ("A
+well-conditioned estimator for large-dimensional covariance matrices", 2004).
+
 The image score reads the pooled latents. Its anomaly map scores every patch of the feature
 maps against one Gaussian of all good patches, wherever they sit: the same idea, per patch.
+Measured on deeppcb-patches (README, "Anomaly scorers"): image AUROC 0.960, recall 0.27 and F1
+0.42 at the defect threshold (1,500 good training images, 320 px); 0.873 from 200 images at
+224 px. The default before PatchCore, and the cascade's cheap stage.
+
+>>> import numpy as np
+>>> from models.latents import Latents
+>>> rng = np.random.default_rng(0)
+>>> def latents(n, shift=0.0):
+...     pooled, maps = rng.normal(shift, 1, (n, 8)), rng.normal(shift, 1, (n, 4, 3, 3))
+...     return Latents(pooled, pooled, maps)
+>>> scorer = MahalanobisScorer().fit(latents(200))
+>>> bool(scorer.score(latents(5, shift=3.0)).min() > scorer.score(latents(50)).max())
+True
+>>> scorer.anomaly_maps(latents(2)).shape
+(2, 3, 3)
 """
 
 from typing import Self

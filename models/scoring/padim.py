@@ -1,8 +1,25 @@
-"""PaDiM-style scorer: one Gaussian per feature-map position (Defard et al., 2021).
+"""PaDiM-style scorer: one Gaussian per feature-map position.
 
-Each position of the good images' patch features gets its own mean and shrunk covariance; a
-patch's anomaly is its Mahalanobis distance to the Gaussian of its position. Positions matter
-where parts are aligned in the frame; for free-floating texture use PatchCore.
+After "PaDiM: a Patch Distribution Modeling Framework for Anomaly Detection and Localization"
+(Defard, Setkov, Loesch and Audigier, 2021).
+
+Each position of the good images' patch features gets its own mean and regularised covariance;
+a patch's anomaly is its Mahalanobis distance to the Gaussian of its position. Positions matter
+where parts are aligned in the frame; for free-floating texture use PatchCore. Measured on
+deeppcb-patches (README, "Anomaly scorers"; 200 good images, 224 px): image AUROC 0.911, where
+anomalib's PaDiM on the same images and backbone gave 0.679.
+
+>>> import numpy as np
+>>> from models.latents import Latents
+>>> rng = np.random.default_rng(0)
+>>> def latents(maps):
+...     return Latents(np.zeros((len(maps), 1)), np.zeros((len(maps), 1)), maps)
+>>> scorer = PadimScorer().fit(latents(rng.normal(size=(100, 4, 3, 3))))
+>>> probe = rng.normal(size=(1, 4, 3, 3))
+>>> probe[0, :, 2, 1] += 5  # one patch off
+>>> maps = scorer.anomaly_maps(latents(probe))
+>>> [int(i) for i in np.unravel_index(maps[0].argmax(), maps[0].shape)]
+[2, 1]
 """
 
 from typing import Self
@@ -15,7 +32,7 @@ from models.scoring.base import top_mean
 
 class PadimScorer:
     """``regularisation``: added to each covariance's diagonal (the paper's 0.01 x identity);
-    ``top_fraction``: image score = mean of the map's highest cells (models.scorer.top_mean)."""
+    ``top_fraction``: image score = mean of the map's highest cells (``models.scoring.base.top_mean``)."""
 
     name = "padim"
     needs_maps = True

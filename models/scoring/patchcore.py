@@ -1,10 +1,29 @@
-"""PatchCore-style scorer: nearest good patch in a coreset memory bank (Roth et al., 2022).
+"""PatchCore-style scorer: nearest good patch in a coreset memory bank, the default.
+
+After "Towards Total Recall in Industrial Anomaly Detection" (Roth, Pemula, Zepeda, Schölkopf,
+Brox and Gehler, 2022).
 
 Every patch of every good image goes into a memory bank, subsampled by the batched greedy
-k-centre coreset (models/coreset.py: the step that makes PatchCore slow on a CPU). A patch's
-anomaly is its distance to the nearest patch in the bank, wherever that patch came from, so
-it needs no alignment. On deeppcb-patches (MobileNetV2, 320 px, 1 % coreset) it reaches 0.9995
-image AUROC against 0.960 for the global Mahalanobis distance.
+k-centre coreset (models/scoring/coreset.py: the step that makes PatchCore slow on a CPU). A
+patch's anomaly is its distance to the nearest patch in the bank, wherever that patch came from,
+so it needs no alignment. Measured on deeppcb-patches (README, "Anomaly scorers"; MobileNetV2,
+320 px, 1 % coreset): image AUROC 0.9995, recall 0.999 and F1 0.993 at the defect threshold,
+against 0.960 for the global Mahalanobis distance; from 200 images at 224 px 0.994 against
+anomalib's PatchCore 0.988, at 1.4 times its images per second and fitted in 2.4 s instead of 107.
+
+>>> import numpy as np
+>>> from models.latents import Latents
+>>> rng = np.random.default_rng(0)
+>>> def latents(maps):
+...     return Latents(np.zeros((len(maps), 1)), np.zeros((len(maps), 1)), maps.astype(np.float32))
+>>> scorer = PatchCoreScorer(coreset_ratio=0.5).fit(latents(rng.normal(size=(50, 4, 3, 3))))
+>>> scorer.bank_.shape  # half of the 50 x 3 x 3 good patches
+(225, 4)
+>>> probe = rng.normal(size=(1, 4, 3, 3))
+>>> probe[0, :, 0, 2] += 5  # one patch unlike every good one
+>>> maps = scorer.anomaly_maps(latents(probe))
+>>> [int(i) for i in np.unravel_index(maps[0].argmax(), maps[0].shape)]
+[0, 2]
 """
 
 from typing import Self
@@ -55,7 +74,8 @@ class PatchCoreScorer:
     def defect_latents(self, latents: Latents) -> np.ndarray:
         """[N, channels]: each patch minus its nearest good patch, averaged over the image. The
         board around a defect cancels (its patches have close neighbours in the bank), what the
-        defect adds remains: the latent that a defect's size is measured in (models/measurement.py)."""
+        defect adds remains: the latent that a defect's size is measured in
+        (models/metrology/measurement.py)."""
         n, channels, h, w = latents.maps.shape
         patches = torch.from_numpy(patch_rows(latents.maps))
         bank = torch.from_numpy(self.bank_)

@@ -1,5 +1,14 @@
 """Decision thresholds chosen from scores of held-back good images alone, and the normalised
-score every method reports: 0.5 at the threshold, whatever the method's own scale."""
+score every method reports: 0.5 at the threshold, whatever the method's own scale.
+
+>>> thresholds = Thresholds.from_good_scores(np.arange(101.0), target_fpr=0.01, review_fpr=0.03)
+>>> thresholds.threshold, thresholds.review_threshold, thresholds.good_median
+(99.0, 97.0, 50.0)
+>>> [d.value for d in thresholds.decide([50.0, 98.0, 99.5])]
+['ok', 'review', 'defect']
+>>> thresholds.normalise([99.0, 50.0]).round(3).tolist()  # the two anchors
+[0.5, 0.1]
+"""
 
 import math
 from dataclasses import asdict, dataclass

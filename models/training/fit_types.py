@@ -1,6 +1,6 @@
 """Fit the defect-type classifier on DATA_DIR/train/<type>/ (tens of examples per type).
 
-Few examples go further flipped and rotated (models/images.DIHEDRAL; pass ``views=1`` where
+Few examples go further flipped and rotated (models/encoding/images.DIHEDRAL; pass ``views=1`` where
 orientation matters). Each example's copies share a group, so calibration never holds out a
 copy of a training image.
 """

@@ -26,7 +26,7 @@ SPOT = "spot_diameter"  # the quantity the integration bundle measures
 
 @pytest.fixture(scope="session")
 def spots_dir(pcb_dir: Path, tmp_path_factory) -> Path:
-    """A generated reference set of spots of known diameter (models/reference_set.py)."""
+    """A generated reference set of spots of known diameter (models/evaluation/reference_set.py)."""
     root = tmp_path_factory.mktemp("spots")
     make_reference_set(pcb_dir, root, n_reference=80, n_test=12, n_good=0, progress=False)
     return root

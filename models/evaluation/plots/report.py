@@ -45,7 +45,7 @@ def roc(path: Path, scores: np.ndarray, truth: np.ndarray) -> None:
 
 
 def histograms(path: Path, scores: np.ndarray, truth: np.ndarray, threshold: float, review: float) -> None:
-    """Seed 001's figure: one score distribution per type against the thresholds."""
+    """Soukup and Pinetz's figure: one score distribution per type against the thresholds."""
     labels = [GOOD] + sorted(set(truth) - {GOOD})
     fig, ax = plt.subplots(figsize=(8, 4.5))
     bins = np.linspace(scores.min(), np.quantile(scores, 0.995), 60)
@@ -137,7 +137,7 @@ def loss_curve(path: Path, history: dict) -> None:
 
 def separation(path: Path, groups: dict[str, dict[str, np.ndarray]]) -> None:
     """``groups``: split (train / validation / defect) -> score name -> scores: one panel per
-    score name, the three splits' distributions in each (seed 001, Table I)."""
+    score name, the three splits' distributions in each (Soukup and Pinetz, 2018, Table I)."""
     names = list(next(iter(groups.values())))
     fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4), squeeze=False)
     for ax, name in zip(axes[0], names):

@@ -1,10 +1,26 @@
-"""Seed 001's one-class scorer: a convolutional autoencoder trained on good images only.
+"""A one-class scorer: a convolutional autoencoder trained on good images only.
 
-Two scores come from one network. ``reconstruction``: defects are what the decoder cannot
-redraw, so the smoothed per-pixel reconstruction error is the anomaly map and the mean of its
-hottest ``top_fraction`` the image score. ``latent``: the Mahalanobis distance of the bottleneck
-code from the good images' codes, which skips the decoder (about twice as fast) but separated
-less reliably in the seed. ``models.vae_scorer`` is the variational variant.
+After "Reliably Decoding Autoencoders' Latent Spaces for One-Class Learning Image Inspection
+Scenarios" (Soukup and Pinetz, 2018). Two scores come from one network. ``reconstruction``:
+defects are what the decoder cannot redraw, so the smoothed per-pixel reconstruction error is
+the anomaly map and the mean of its hottest ``top_fraction`` the image score. ``latent``: the
+Mahalanobis distance of the bottleneck code from the good images' codes, which skips the decoder
+(about twice as fast) but separated less reliably in the paper. ``models.scoring.autoencoder.vae``
+is the variational variant. Measured on deeppcb-patches: image AUROC 0.73 after 10 epochs, 0.85
+after 40, 0.87 after 60; 0.633 from only 200 images at 224 px (README, "Anomaly scorers").
+
+>>> import numpy as np
+>>> from models.latents import Latents
+>>> pixels = np.random.default_rng(0).integers(100, 130, (24, 16, 16, 3), dtype=np.uint8)
+>>> def latents(pixels):
+...     return Latents(np.zeros((len(pixels), 1)), np.zeros((len(pixels), 1)), pixels=pixels)
+>>> scorer = AutoencoderScorer(image_size=16, latent_dim=4, epochs=2).fit(latents(pixels))
+>>> stained = pixels[:2].copy()
+>>> stained[:, 4:8, 4:8] = 255  # a bright square the decoder never learned to draw
+>>> bool(scorer.score(latents(stained)).min() > scorer.score(latents(pixels[:2])).max())
+True
+>>> scorer.anomaly_maps(latents(stained)).shape, sorted(scorer.score_parts(latents(stained)))
+((2, 16, 16), ['latent', 'reconstruction'])
 """
 
 import dataclasses
@@ -94,7 +110,7 @@ class AutoencoderScorer:
         return self._score_parts(latents, decode=self.score_from == "reconstruction")[self.score_from]
 
     def score_parts(self, latents: Latents) -> dict[str, np.ndarray]:
-        """Both of seed 001's scores, for plotting them side by side."""
+        """Both scores (Soukup and Pinetz's Table I), for plotting them side by side."""
         return self._score_parts(latents, decode=True)
 
     def anomaly_maps(self, latents: Latents) -> np.ndarray:
@@ -104,7 +120,7 @@ class AutoencoderScorer:
     @torch.inference_mode()
     def codes(self, latents: Latents) -> np.ndarray:
         """[N, latent_dim]: what the decoder reads (the VAE's posterior mean), the latent that
-        quantities are measured in for autoencoder bundles (models/measurement.py)."""
+        quantities are measured in for autoencoder bundles (models/metrology/measurement.py)."""
         heads = torch.from_numpy(self._forward(_pixels(latents), decode=False)[0]).to(self.device_)
         return self.network_.code(heads).float().cpu().numpy()
 

@@ -1,9 +1,19 @@
-"""Small convolutional (variational) autoencoders trained on good images only (seed 001).
+"""Small convolutional (variational) autoencoders trained on good images only.
+
+After "Reliably Decoding Autoencoders' Latent Spaces for One-Class Learning Image Inspection
+Scenarios" (Soukup and Pinetz, 2018); the variational one after "Auto-Encoding Variational
+Bayes" (Kingma and Welling, 2013).
 
 The networks and their training; the scorers that turn them into anomaly scores live in
-``models.autoencoder_scorer`` and ``models.vae_scorer``. The architecture follows the seed: 3x3
+``models.scoring.autoencoder.ae`` and ``.vae``. The architecture follows Soukup and Pinetz: 3x3
 convolutions with stride 2 halve the resolution and double the channels at every stage, a dense
 bottleneck holds the latent code, transposed convolutions mirror the encoder.
+
+>>> network = ConvAutoencoder(image_size=32, latent_dim=8)
+>>> network.encode(torch.zeros(2, 3, 32, 32)).shape, network(torch.zeros(2, 3, 32, 32)).shape
+(torch.Size([2, 8]), torch.Size([2, 3, 32, 32]))
+>>> kl_divergence(torch.zeros(1, 4), torch.zeros(1, 4)).item()  # the prior itself
+0.0
 """
 
 import contextlib
@@ -91,12 +101,12 @@ class ConvAutoencoder(nn.Module):
         return self.decode(self.encode(x))
 
     def loss(self, x: torch.Tensor) -> torch.Tensor:
-        """The training objective for one batch (seed 001, Eq. 1, as a per-pixel mean)."""
+        """The training objective for one batch (Soukup and Pinetz, Eq. 1, as a per-pixel mean)."""
         return F.mse_loss(self(x), x)
 
 
 def _decoder(channels: list[int]) -> nn.Sequential:
-    """Transposed convolutions mirroring the encoder; a sigmoid, not the seed's tanh, because
+    """Transposed convolutions mirroring the encoder; a sigmoid, not Soukup and Pinetz's tanh, because
     the inputs are scaled to [0, 1]."""
     layers: list[nn.Module] = []
     reverse = channels[::-1]
@@ -107,8 +117,8 @@ def _decoder(channels: list[int]) -> nn.Sequential:
 
 class ConvVAE(ConvAutoencoder):
     """Variational variant: the encoder gives a Gaussian posterior (mu, logvar); training samples
-    from it and adds ``kl_weight`` times its KL divergence from N(0, I). The seed needed a small
-    weight: a large one collapses the codes to the prior and the reconstructions to a blur."""
+    from it and adds ``kl_weight`` times its KL divergence from N(0, I). Soukup and Pinetz needed a
+    small weight: a large one collapses the codes to the prior and the reconstructions to a blur."""
 
     def __init__(self, image_size: int = 64, latent_dim: int = 64, kl_weight: float = 1e-4):
         super().__init__(image_size, latent_dim)

@@ -1,4 +1,4 @@
-"""QuantityScale (models/quantity.py) on synthetic latents with a planted direction."""
+"""QuantityScale (models/metrology/quantity.py) on synthetic latents with a planted direction."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,5 @@
-"""The seed 001 autoencoders (models/autoencoder.py) and their scorers, on small synthetic images."""
+"""The autoencoders after Soukup and Pinetz (models/scoring/autoencoder/) and their scorers, on small
+synthetic images."""
 
 import json
 
@@ -133,7 +134,7 @@ def test_too_few_images_to_hold_out_give_nan_validation():
 # --- scorers -------------------------------------------------------------------------------------
 
 def test_defaults_score_the_reconstruction():
-    # seed 001: the reconstruction error is the reliable one; the KL score stays in score_parts
+    # as in Soukup and Pinetz: the reconstruction error is the reliable one; the KL score stays in score_parts
     assert AutoencoderScorer().score_from == VAEScorer().score_from == "reconstruction"
     for cls in (AutoencoderScorer, VAEScorer):
         assert cls.needs_pixels and not cls.needs_maps
