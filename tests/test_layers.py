@@ -1,0 +1,210 @@
+"""The house's layering, read from the code's own imports (ast: nothing is imported but in the
+last test). From the top down::
+
+    monitoring  >  streams  >  models.training | models.evaluation  >  the rest of models  >  schemas
+
+- no module imports from a layer above its own, and models.training and models.evaluation, side
+  by side, import nothing from each other (imports at any depth: a lazy import is still one);
+- monitoring/ never imports models/ (it reads streams.settings for the alert thresholds);
+- models/ and schemas/ import torch only in the modules that compute with it, and matplotlib only
+  in models/evaluation/plots/;
+- no package ``__init__`` under models/ imports anything, and no import circle exists inside
+  models/, schemas/ or monitoring/;
+- importing the light modules (settings, rules, bundle, registries, detectors) loads neither torch
+  nor matplotlib.
+"""
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGES = ("schemas", "models", "streams", "monitoring")
+# Longest prefix wins. Phase 2 of the restructuring adds streams.cli > streams.lab > streams.worker.
+LAYERS = {
+    "monitoring": 5,
+    "streams": 4,
+    "models.training": 3,
+    "models.evaluation": 3,
+    "models": 2,
+    "schemas": 1,
+}
+# The modules of models/ and schemas/ that compute with torch (at module level: the others may
+# not import it, so reading a bundle or the settings does not load PyTorch).
+TORCH_MODULES = {
+    "models.encoding.compat",
+    "models.encoding.device",
+    "models.encoding.encoder",
+    "models.scoring.coreset",
+    "models.scoring.patchcore",
+    "models.scoring.autoencoder.networks",
+    "models.scoring.autoencoder.ae",
+    "models.scoring.autoencoder.vae",
+}
+PLOTS = "models.evaluation.plots"
+LIGHT = ("streams.settings", "monitoring.rules", "models", "models.bundle", "models.dataset",
+         "models.scoring.registry", "models.defect_types.registry", "models.online.drift",
+         "models.online.novelty", "models.metrology.measurement", "models.evaluation.reference_set")
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module_name(path): path
+           for package in PACKAGES for path in sorted((REPO / package).rglob("*.py"))}
+
+
+class _Imports(ast.NodeVisitor):
+    """Every import of a module as (imported name, at module level?)."""
+
+    def __init__(self, name: str, is_package: bool):
+        self.package = name if is_package else name.rpartition(".")[0]
+        self.found: list[tuple[str, bool]] = []
+        self.depth = 0
+
+    def visit_FunctionDef(self, node):
+        self.depth += 1
+        self.generic_visit(node)
+        self.depth -= 1
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_Import(self, node):
+        self.found += [(alias.name, self.depth == 0) for alias in node.names]
+
+    def visit_ImportFrom(self, node):
+        base = self._absolute(node)
+        for alias in node.names:  # `from models.online import state`: the module models.online.state
+            child = f"{base}.{alias.name}"
+            self.found.append((child if child in MODULES else base, self.depth == 0))
+
+    def _absolute(self, node) -> str:
+        if not node.level:
+            return node.module
+        parent = self.package.rsplit(".", node.level - 1)[0] if node.level > 1 else self.package
+        return f"{parent}.{node.module}" if node.module else parent
+
+
+def imports(name: str) -> list[tuple[str, bool]]:
+    path = MODULES[name]
+    visitor = _Imports(name, path.name == "__init__.py")
+    visitor.visit(ast.parse(path.read_text(), str(path)))
+    return visitor.found
+
+
+IMPORTS = {name: imports(name) for name in MODULES}
+
+
+def _project(imported: str) -> str | None:
+    """The project module an import loads (its longest known prefix), or None for a library."""
+    while imported and imported not in MODULES:
+        imported = imported.rpartition(".")[0]
+    return imported or None
+
+
+def _prefixed(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def _layer(name: str) -> tuple[str, int]:
+    prefix = max((p for p in LAYERS if _prefixed(name, p)), key=len)
+    return prefix, LAYERS[prefix]
+
+
+def _edges(root: str = "") -> list[tuple[str, str, bool]]:
+    """(importer, imported project module, at module level) for the importers under ``root``."""
+    return [(name, target, top) for name, found in IMPORTS.items() if _prefixed(name, root) or not root
+            for imported, top in found if (target := _project(imported)) and target != name]
+
+
+def test_the_modules_are_found():
+    expected = {"models", "models.latents", "models.scoring.registry", "streams.settings", "schemas.verdict"}
+    assert expected <= set(MODULES)
+
+
+def test_no_module_imports_a_higher_layer():
+    upward = [f"{a} -> {b}" for a, b, _ in _edges() if _layer(b)[1] > _layer(a)[1]]
+    assert upward == []
+
+
+def test_training_and_evaluation_import_nothing_from_each_other():
+    sideways = [f"{a} -> {b}" for a, b, _ in _edges("models")
+                if _layer(a)[1] == _layer(b)[1] == LAYERS["models.training"] and _layer(a)[0] != _layer(b)[0]]
+    assert sideways == []
+
+
+def test_monitoring_never_imports_models():
+    assert [f"{a} -> {b}" for a, b, _ in _edges("monitoring") if _prefixed(b, "models")] == []
+
+
+@pytest.mark.parametrize("package", ["models", "schemas"])
+def test_torch_only_where_it_computes(package):
+    found = {name for name, found in IMPORTS.items() if _prefixed(name, package)
+             for imported, top in found if top and imported.split(".")[0] in ("torch", "torchvision")}
+    assert found <= TORCH_MODULES, f"import torch at module level: {sorted(found - TORCH_MODULES)}"
+
+
+@pytest.mark.parametrize("package", ["models", "schemas"])
+def test_matplotlib_only_in_the_plots(package):
+    found = {name for name, found in IMPORTS.items() if _prefixed(name, package)
+             for imported, _ in found if imported.split(".")[0] == "matplotlib"}
+    assert {name for name in found if not _prefixed(name, PLOTS)} == set()
+
+
+def test_package_faces_under_models_import_nothing():
+    faces = [name for name, path in MODULES.items()
+             if _prefixed(name, "models") and path.name == "__init__.py"]
+    assert len(faces) > 5
+    assert {name: [i for i, _ in IMPORTS[name]] for name in faces if IMPORTS[name]} == {}
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle of ``graph`` as a path that returns to its start, or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [node, nxt] if nxt in path else [node, nxt]
+            if nxt not in state and (found := visit(nxt, path + [node])):
+                return found
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (found := visit(start, [])):
+            return found
+    return None
+
+
+def test_the_cycle_finder_finds_a_circle():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+
+
+@pytest.mark.parametrize("package", ["models", "schemas", "monitoring"])
+def test_no_import_circle_inside(package):
+    graph: dict[str, set[str]] = {}
+    for a, b, _ in _edges(package):
+        if _prefixed(b, package):
+            graph.setdefault(a, set()).add(b)
+    assert _cycle(graph) is None, " -> ".join(_cycle(graph))
+
+
+def test_light_modules_load_neither_torch_nor_matplotlib():
+    code = ("import importlib, sys\n"
+            f"for name in {LIGHT!r}:\n"
+            "    importlib.import_module(name)\n"
+            "print(sorted(m for m in ('torch', 'torchvision', 'matplotlib') if m in sys.modules))\n")
+    env = os.environ | {"PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
