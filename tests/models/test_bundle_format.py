@@ -1,0 +1,62 @@
+"""A bundle saved before models/ was split into rooms still loads and answers as it did.
+
+The manifest names scorers and classifiers by their registry names ("mahalanobis", "logistic"),
+never by a module or class path, so moving modules needs no alias table; this test holds that to
+be so. tests/models/data/bundle-format-5/ was written by the code of commit 3ba4e02 (format 5, the
+flat models/): a Mahalanobis scorer, a logistic open-set classifier and a quantity measured in the
+pooled latent, fitted on random latents, with probe latents and what that code answered for them
+(the script: tests/models/data/bundle-format-5/README.md).
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.bundle import ModelBundle
+from models.defect_types.registry import classifiers
+from models.latents import Latents
+from models.metrology.measurement import measure
+from models.scoring.registry import names
+
+OLD = Path(__file__).parent / "data" / "bundle-format-5"
+
+
+@pytest.fixture(scope="module")
+def expected() -> dict:
+    return json.loads((OLD / "expected.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def probe() -> Latents:
+    with np.load(OLD / "probe.npz") as arrays:
+        return Latents(arrays["full"], arrays["centre"], arrays["maps"])
+
+
+def test_every_name_an_old_manifest_may_hold_still_resolves(expected):
+    assert sorted(names()) == expected["scorer_names"]
+    assert sorted(classifiers()) == expected["classifier_names"]
+
+
+def test_an_old_bundle_loads_and_answers_the_same(expected, probe):
+    bundle = ModelBundle.load(OLD / "bundle")
+    scores = bundle.scorer.score(probe)
+    np.testing.assert_allclose(scores, expected["scores"], rtol=1e-9)
+    assert [d.value for d in bundle.thresholds.decide(scores)] == expected["decisions"]
+    np.testing.assert_allclose(bundle.reference.summaries(probe.full), expected["summaries"], rtol=1e-9)
+    types = [[d.status.value, d.label, d.confidence] for d in bundle.classifier.decide(probe.centre)]
+    assert [t[:2] for t in types] == [t[:2] for t in expected["types"]]
+    np.testing.assert_allclose([t[2] for t in types], [t[2] for t in expected["types"]], rtol=1e-9)
+    measured = measure(bundle.quantities, bundle.scorer, probe)
+    np.testing.assert_allclose(measured["spot_diameter"], expected["measurements"]["spot_diameter"],
+                               rtol=1e-9)
+
+
+def test_an_old_bundle_saved_again_keeps_its_manifest(tmp_path):
+    ModelBundle.load(OLD / "bundle").save(tmp_path)
+    assert _manifest(tmp_path) == _manifest(OLD / "bundle")
+
+
+def _manifest(directory: Path) -> dict:
+    return json.loads((directory / "manifest.json").read_text())
