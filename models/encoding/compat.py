@@ -7,6 +7,8 @@ schemas before the first import lets models and transforms work; detection ops s
 torchvision.io stay unavailable, which latentline does not use (Pillow decodes images).
 
 Where the extension loads (a CUDA machine, or a matching build) this module changes nothing.
+Whoever imports torchvision imports this module first: models/encoding/encoder.py (the only
+module of models/ that does), and streams/peer.py before anomalib.
 """
 
 import importlib.util
