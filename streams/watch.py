@@ -176,9 +176,9 @@ class NoveltyWatch:
 
     async def _sighting(self, handle: Any, sighting: Sighting) -> bool:
         detector = self.state.get(sighting.line_id) or self.new_detector(sighting.line_id)
-        observed = Anomaly(sighting.event_id, sighting.camera_id, sighting.image_uri,
-                            sighting.captured_at.timestamp(), np.asarray(sighting.direction, np.float32))
-        candidate = detector.observe(observed)
+        anomaly = Anomaly(sighting.event_id, sighting.camera_id, sighting.image_uri,
+                          sighting.captured_at.timestamp(), np.asarray(sighting.direction, np.float32))
+        candidate = detector.observe(anomaly)
         self.state.put(handle, sighting.line_id, detector)
         self.model_version = sighting.model_version
         if candidate is not None:
