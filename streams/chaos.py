@@ -35,10 +35,10 @@ from schemas import CameraEvent, ErrorKind
 from streams.collector import Collector, Outcomes
 from streams.demo import ensure_model
 from streams.embedded import TANSU_SETTINGS, S3Server, WorkerProcess, free_port, tansu_broker
-from streams.producer import CONTENT_TYPES, kafka_producer
 from streams.settings import Settings, settings_env
-from streams.store import ObjectStore, sha256_hex
-from streams.topics import ensure_topics
+from streams.worker.producer import CONTENT_TYPES, kafka_producer
+from streams.worker.store import ObjectStore, sha256_hex
+from streams.worker.topics import ensure_topics
 
 console = Console(stderr=True)
 

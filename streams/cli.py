@@ -31,7 +31,7 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
               f"{len(report['suspects'])} suspect examples{' dropped' if report['dropped'] else ''} "
               f"(manifest.json, training.defect_types)")
     if args.upload:
-        from streams.store import ObjectStore
+        from streams.worker.store import ObjectStore
 
         ObjectStore(settings).upload_dir(args.out, args.upload)
         print(f"uploaded to {args.upload}; workers load it with LATENTLINE_MODEL_URI={args.upload}")
@@ -42,9 +42,9 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
     from models.dataset import IMAGE_SUFFIXES
-    from streams.producer import CameraSimulator, kafka_producer, publish_paths
-    from streams.store import ObjectStore
-    from streams.topics import ensure_topics
+    from streams.worker.producer import CameraSimulator, kafka_producer, publish_paths
+    from streams.worker.store import ObjectStore
+    from streams.worker.topics import ensure_topics
 
     settings = settings.model_copy(update={
         k: v for k, v in (("broker_url", args.broker), ("store_url", args.store)) if v
@@ -74,7 +74,7 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.worker import run_worker
+    from streams.worker.worker import run_worker
 
     run_worker(settings)
     return 0
@@ -108,7 +108,7 @@ def cmd_chaos(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_redrive(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import datetime
 
-    from streams.redrive import RedriveFilter, redrive
+    from streams.worker.redrive import RedriveFilter, redrive
 
     chosen = RedriveFilter(
         kinds=frozenset(ErrorKind(k) for k in args.kind),

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas import Alert, DeadLetter, ReviewRequest, Verdict
-from streams.kafka_security import aiokafka_options
 from streams.settings import Settings
+from streams.worker.kafka_security import aiokafka_options
 
 
 @dataclass

@@ -21,10 +21,10 @@ from models.training.fit import fit_bundle
 from schemas import Decision
 from streams.collector import Collector, Outcomes
 from streams.embedded import TANSU_SETTINGS, free_port, s3_server, tansu_broker, worker_process
-from streams.producer import CameraSimulator, kafka_producer, publish_paths
 from streams.settings import Settings, settings_env
-from streams.store import ObjectStore
-from streams.topics import ensure_topics
+from streams.worker.producer import CameraSimulator, kafka_producer, publish_paths
+from streams.worker.store import ObjectStore
+from streams.worker.topics import ensure_topics
 
 console = Console(stderr=True)
 

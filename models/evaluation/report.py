@@ -161,7 +161,7 @@ def clustering_metrics(classifier: OpenSetClassifier, centre: np.ndarray, truth:
 def new_type_learning(inspector: Inspector, paths: list[Path], centre: np.ndarray, truth: np.ndarray,
                       trained: set[str], labels_given: int = NEW_TYPE_LABELS, seed: int = 0) -> dict:
     """Each type absent from train/: label ``labels_given`` of its images the way an operator
-    would (streams/examples.py: flipped and turned views, ``learn``, no retraining run), then
+    would (streams/worker/examples.py: flipped and turned views, ``learn``, no retraining run), then
     classify the rest of the test set again."""
     rng = np.random.default_rng(seed)
     report = {}

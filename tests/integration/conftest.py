@@ -16,10 +16,10 @@ from models.training.calibrate import calibrate
 from models.training.fit import TypeOptions, fit_bundle
 from streams.collector import Collector, Outcomes
 from streams.embedded import TANSU_SETTINGS, free_port, s3_server, scrape, tansu_broker, worker_process
-from streams.producer import CameraSimulator, kafka_producer
 from streams.settings import Settings, settings_env
-from streams.store import ObjectStore
-from streams.topics import ensure_topics
+from streams.worker.producer import CameraSimulator, kafka_producer
+from streams.worker.store import ObjectStore
+from streams.worker.topics import ensure_topics
 
 SPOT = "spot_diameter"  # the quantity the integration bundle measures
 

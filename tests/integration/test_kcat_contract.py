@@ -10,7 +10,7 @@ import pytest
 
 from schemas import Decision, Verdict
 from streams.embedded import free_port, tansu_broker
-from streams.store import ObjectStore, sha256_hex
+from streams.worker.store import ObjectStore, sha256_hex
 from tests.integration.apiversions_proxy import apiversions_proxy
 from tests.integration.conftest import make_stack
 

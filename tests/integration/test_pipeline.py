@@ -13,7 +13,7 @@ from scipy.stats import spearmanr
 
 from models.dataset import list_images, read_values
 from schemas import CameraEvent, ErrorKind
-from streams.store import ObjectStore, sha256_hex
+from streams.worker.store import ObjectStore, sha256_hex
 from tests.integration.conftest import SPOT, make_stack, send_raw
 
 pytestmark = pytest.mark.integration

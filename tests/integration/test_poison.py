@@ -4,7 +4,7 @@ server and worker: each message gets exactly one outcome, and the worker still c
 The worker reaches the store through a real TCP proxy that misbehaves for chosen objects only:
 it drops the connection in the middle of one download (a transient fault: retried, then a
 verdict) and dribbles another so slowly that it runs past the fetch deadline (slow_object).
-A NaN-producing image could not be made with a pretrained encoder; tests/streams/test_inspect.py
+A NaN-producing image could not be made with a pretrained encoder; tests/streams/worker/test_inspect.py
 covers a NaN score with a model that returns one.
 """
 
@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 from PIL import Image
 
 from schemas import ErrorKind
-from streams.store import ObjectStore, sha256_hex
+from streams.worker.store import ObjectStore, sha256_hex
 from tests.integration.conftest import make_stack, send_raw
 from tests.integration.test_pipeline import bad_input, event_for, sample
 from tests.streams.faulty_proxy import Fault, FaultyProxy

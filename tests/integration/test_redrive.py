@@ -5,8 +5,8 @@ import asyncio
 import pytest
 
 from schemas import ErrorKind
-from streams.redrive import RedriveFilter, redrive
-from streams.store import ObjectStore, sha256_hex
+from streams.worker.redrive import RedriveFilter, redrive
+from streams.worker.store import ObjectStore, sha256_hex
 from tests.integration.conftest import make_stack, send_raw
 from tests.integration.test_pipeline import event_for, sample
 

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image, ImageEnhance
 
 from schemas import AlertKind, AlertStatus, Label
-from streams.store import ObjectStore
+from streams.worker.store import ObjectStore
 from tests.integration.conftest import make_stack, send_raw
 
 pytestmark = pytest.mark.integration

@@ -1,4 +1,4 @@
-"""In-memory stand-ins for the framework ports (streams/ports.py)."""
+"""In-memory stand-ins for the framework ports (streams/worker/ports.py)."""
 
 import json
 
@@ -6,13 +6,13 @@ import pytest
 
 from models.online.drift import DriftMonitor
 from models.online.novelty import NoveltyDetector
-from streams.state_codecs import DRIFT_CODEC, NOVELTY_CODEC, Codec
+from streams.worker.state_codecs import DRIFT_CODEC, NOVELTY_CODEC, Codec
 
 JSON_CODEC = Codec(lambda value: json.dumps(value).encode(), json.loads)
 
 
 def codec_for(value) -> Codec:
-    """The codec the worker's table uses for this kind of value (streams/app.py)."""
+    """The codec the worker's table uses for this kind of value (streams/worker/app.py)."""
     if isinstance(value, DriftMonitor):
         return DRIFT_CODEC
     return NOVELTY_CODEC if isinstance(value, NoveltyDetector) else JSON_CODEC
@@ -32,7 +32,7 @@ class RecordingPublisher:
 
 
 class DictState:
-    """A StateTable without partitions, with the real table's contract (streams/app.py FaustState):
+    """A StateTable without partitions, with the real table's contract (streams/worker/app.py FaustState):
     values are stored as bytes through the worker's codecs, and ``get`` returns the live object
     last put until ``restart()`` drops the objects, as a worker that starts anew does."""
 

@@ -11,7 +11,7 @@ from streams.chaos import ChaosOptions, duplicate_dead_letters, plan_chaos
 from streams.collector import Outcomes
 from streams.embedded import S3Server
 from streams.settings import Settings
-from streams.store import ObjectStore, StoreUnavailable
+from streams.worker.store import ObjectStore, StoreUnavailable
 
 
 def test_s3_server_outage_refuses_then_serves_the_same_objects_on_the_same_port():

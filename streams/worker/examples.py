@@ -22,10 +22,10 @@ from models.dataset import GOOD
 from models.encoding.images import ImageError, decode_image
 from models.inspector import Inspector
 from schemas import Decision, Label
-from streams.metrics import WorkerMetrics
 from streams.settings import Settings
-from streams.store import MissingObject, ObjectStore, StoreUnavailable
-from streams.watch import Observation
+from streams.worker.metrics import WorkerMetrics
+from streams.worker.store import MissingObject, ObjectStore, StoreUnavailable
+from streams.worker.watch import Observation
 
 log = logging.getLogger(__name__)
 

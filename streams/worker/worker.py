@@ -9,15 +9,15 @@ import faust
 
 from models.bundle import ModelBundle
 from models.inspector import Inspector
-from streams.app import create_app, install_example_sync, install_inspect_agent, install_novelty_agents
-from streams.examples import ExampleSync, LabelLearner, LatentArchive
-from streams.inspect import BatchProcessor
-from streams.metrics import WorkerMetrics
-from streams.review import ReviewFeed
 from streams.settings import Settings
-from streams.store import ObjectStore, S3Location, check_allow_list
-from streams.topics import ensure_topics
-from streams.watch import DriftWatch, NoveltyWatch, SightingFeed
+from streams.worker.app import create_app, install_example_sync, install_inspect_agent, install_novelty_agents
+from streams.worker.examples import ExampleSync, LabelLearner, LatentArchive
+from streams.worker.inspect import BatchProcessor
+from streams.worker.metrics import WorkerMetrics
+from streams.worker.review import ReviewFeed
+from streams.worker.store import ObjectStore, S3Location, check_allow_list
+from streams.worker.topics import ensure_topics
+from streams.worker.watch import DriftWatch, NoveltyWatch, SightingFeed
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,10 @@ from datetime import datetime
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas import DeadLetter, ErrorKind
-from streams.kafka_security import aiokafka_options
-from streams.producer import kafka_producer
 from streams.settings import Settings
-from streams.store import ObjectStore
+from streams.worker.kafka_security import aiokafka_options
+from streams.worker.producer import kafka_producer
+from streams.worker.store import ObjectStore
 
 log = logging.getLogger(__name__)
 

@@ -19,11 +19,11 @@ from models.scoring.threshold import Thresholds
 from models.training.fit import fit_bundle
 from schemas import CameraEvent, DeadLetter, ErrorKind, Verdict
 from streams.embedded import free_port, s3_server, wait_for_port
-from streams.inspect import BatchProcessor, Incoming
-from streams.ledger import TableLedger
-from streams.metrics import WorkerMetrics
 from streams.settings import Settings
-from streams.store import ObjectStore
+from streams.worker.inspect import BatchProcessor, Incoming
+from streams.worker.ledger import TableLedger
+from streams.worker.metrics import WorkerMetrics
+from streams.worker.store import ObjectStore
 from tests.streams.conftest import DictState
 
 

@@ -16,16 +16,16 @@ from faust.streams import _current_event
 from pydantic import ValidationError
 
 from schemas import Label, NoveltyInput
-from streams.dead_letters import DeadLetterWriter, Incoming, rejection
-from streams.examples import ExampleSync, LabelLearner
-from streams.inspect import BatchProcessor
-from streams.kafka_security import faust_credentials
-from streams.ledger import TableLedger
-from streams.metrics import WorkerMetrics
-from streams.quarantine import Quarantine
 from streams.settings import Settings
-from streams.state_codecs import DRIFT_CODEC, NOVELTY_CODEC, Codec, StateRejected
-from streams.watch import NoveltyWatch
+from streams.worker.dead_letters import DeadLetterWriter, Incoming, rejection
+from streams.worker.examples import ExampleSync, LabelLearner
+from streams.worker.inspect import BatchProcessor
+from streams.worker.kafka_security import faust_credentials
+from streams.worker.ledger import TableLedger
+from streams.worker.metrics import WorkerMetrics
+from streams.worker.quarantine import Quarantine
+from streams.worker.state_codecs import DRIFT_CODEC, NOVELTY_CODEC, Codec, StateRejected
+from streams.worker.watch import NoveltyWatch
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class FaustState:
     """A Faust table as a ``StateTable``: each write lands in its message's changelog partition.
 
     ``codec``: values are domain objects (drift monitors, novelty detectors) kept as explicit,
-    versioned JSON (streams/state_codecs.py); never pickle, so a record written by anyone who can
+    versioned JSON (streams/worker/state_codecs.py); never pickle, so a record written by anyone who can
     reach the changelog topic is parsed and validated, not executed. A record that fails is
     dropped, logged and counted (``on_reject``): that key starts afresh.
     """
@@ -209,7 +209,8 @@ def install_inspect_agent(
 
 
 async def run_batch(processor: BatchProcessor, quarantine: Quarantine, batch: list[Incoming]) -> None:
-    """Poison first, then suspects one at a time, then the rest as one batch (streams/quarantine.py)."""
+    """Poison first, then suspects one at a time, then the rest as one batch
+    (streams/worker/quarantine.py)."""
     plan = quarantine.plan(batch)
     for message in plan.poison:
         await processor.quarantine(message, quarantine.limit)

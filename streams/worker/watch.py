@@ -37,10 +37,10 @@ from schemas import (
     NoveltyInput,
     Sighting,
 )
-from streams.metrics import WorkerMetrics
-from streams.ports import Publisher, StateTable
 from streams.settings import Settings
-from streams.store import MissingObject, ObjectStore, StoreUnavailable
+from streams.worker.metrics import WorkerMetrics
+from streams.worker.ports import Publisher, StateTable
+from streams.worker.store import MissingObject, ObjectStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ import pytest
 from models.online.latent_reference import LatentReference
 from schemas import Alert, AlertKind, AlertStatus, CameraEvent, Decision, Label, NoveltyInput, Sighting
 from streams.embedded import s3_server
-from streams.metrics import WorkerMetrics
 from streams.settings import Settings
-from streams.store import ObjectStore
-from streams.watch import DriftWatch, NoveltyWatch, Observation, SightingFeed
+from streams.worker.metrics import WorkerMetrics
+from streams.worker.store import ObjectStore
+from streams.worker.watch import DriftWatch, NoveltyWatch, Observation, SightingFeed
 
 T0 = datetime(2024, 5, 17, 8, 0, tzinfo=UTC)
 

@@ -6,8 +6,8 @@ state table (the changelog) survives, exactly what a SIGKILL leaves behind.
 
 import asyncio
 
-from streams.dead_letters import Incoming
-from streams.quarantine import Quarantine
+from streams.worker.dead_letters import Incoming
+from streams.worker.quarantine import Quarantine
 from tests.streams.conftest import DictState
 
 

@@ -7,10 +7,10 @@ import numpy as np
 
 from models.defect_types.open_set import TypeDecision
 from schemas import CameraEvent, Decision, ReviewReason, ReviewRequest, TypeStatus
-from streams.metrics import WorkerMetrics
-from streams.review import ReviewFeed, classification_of
 from streams.settings import Settings
-from streams.watch import Observation
+from streams.worker.metrics import WorkerMetrics
+from streams.worker.review import ReviewFeed, classification_of
+from streams.worker.watch import Observation
 
 
 def observation(i: int, decision: Decision, defect_type: TypeDecision | None) -> Observation:

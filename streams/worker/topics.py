@@ -5,15 +5,15 @@ import asyncio
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
-from streams.kafka_security import aiokafka_options
 from streams.settings import Settings
+from streams.worker.kafka_security import aiokafka_options
 
 
 def topic_partitions(settings: Settings) -> dict[str, int]:
     """Every topic latentline reads or writes (Faust creates its changelogs itself)."""
     shared = (settings.events_topic, settings.verdicts_topic, settings.dlq_topic,
               settings.alerts_topic, settings.labels_topic, settings.review_topic)
-    # one partition: a single owner sees all anomalies and labels in order (streams/watch.py)
+    # one partition: a single owner sees all anomalies and labels in order (streams/worker/watch.py)
     return {name: settings.partitions for name in shared} | {settings.novelty_topic: 1}
 
 

@@ -1,10 +1,10 @@
 """One micro-batch through the pipeline: parse, deduplicate, fetch + decode, encode, publish.
 
-Framework-free on purpose: the Faust agent (streams/app.py) hands batches in, and the same code
+Framework-free on purpose: the Faust agent (streams/worker/app.py) hands batches in, and the same code
 runs under unit tests. Every event leaves with exactly one outcome: a verdict, a dead letter,
 or (already answered earlier) a duplicate count. Any exception on one event becomes that event's
 dead letter; transient faults (store down, device out of memory) are waited out and the same
-events retried (streams/retry.py); only what cannot be attributed to an event (the broker
+events retried (streams/worker/retry.py); only what cannot be attributed to an event (the broker
 refusing the verdicts) escapes ``process``, and the agent then stops without committing.
 """
 
@@ -25,13 +25,13 @@ from models.encoding.images import ImageError, decode_image
 from models.inspector import Inspector
 from models.overlay import overlay_png
 from schemas import CameraEvent, ErrorKind, Measurement, StageTimings, Verdict
-from streams.dead_letters import DeadLetterWriter, Incoming, Rejected, parse_event
-from streams.metrics import WorkerMetrics
-from streams.ports import Ledger, Publisher, Watcher
-from streams.retry import Backoff, pause, until_clear
-from streams.review import classification_of
 from streams.settings import Settings
-from streams.store import (
+from streams.worker.dead_letters import DeadLetterWriter, Incoming, Rejected, parse_event
+from streams.worker.metrics import WorkerMetrics
+from streams.worker.ports import Ledger, Publisher, Watcher
+from streams.worker.retry import Backoff, pause, until_clear
+from streams.worker.review import classification_of
+from streams.worker.store import (
     BadLocation,
     MissingObject,
     ObjectStore,
@@ -41,7 +41,7 @@ from streams.store import (
     StoreUnavailable,
     sha256_hex,
 )
-from streams.watch import Observation
+from streams.worker.watch import Observation
 
 log = logging.getLogger(__name__)
 

@@ -5,10 +5,10 @@ from datetime import UTC, datetime
 
 from models.defect_types.open_set import TypeDecision
 from schemas import Classification, Decision, ReviewReason, ReviewRequest, TypeStatus
-from streams.metrics import WorkerMetrics
-from streams.ports import Publisher
 from streams.settings import Settings
-from streams.watch import Observation
+from streams.worker.metrics import WorkerMetrics
+from streams.worker.ports import Publisher
+from streams.worker.watch import Observation
 
 REASON_OF_STATUS = {
     TypeStatus.REVIEW: ReviewReason.AMBIGUOUS_TYPE,

@@ -6,7 +6,7 @@ import pytest
 
 from streams.embedded import s3_server
 from streams.settings import Settings
-from streams.store import (
+from streams.worker.store import (
     BadLocation,
     MissingObject,
     ObjectStore,

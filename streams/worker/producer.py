@@ -9,9 +9,9 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 
 from schemas import CameraEvent
-from streams.kafka_security import aiokafka_options
 from streams.settings import Settings
-from streams.store import ObjectStore, sha256_hex
+from streams.worker.kafka_security import aiokafka_options
+from streams.worker.store import ObjectStore, sha256_hex
 
 CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 

@@ -8,12 +8,12 @@ import json
 import pytest
 
 from schemas import DeadLetter, ErrorKind
-from streams.dead_letters import DeadLetterWriter, Incoming, Rejected, parse_event
 from streams.embedded import s3_server
-from streams.metrics import WorkerMetrics
-from streams.redrive import original_payload
 from streams.settings import Settings
-from streams.store import ObjectStore
+from streams.worker.dead_letters import DeadLetterWriter, Incoming, Rejected, parse_event
+from streams.worker.metrics import WorkerMetrics
+from streams.worker.redrive import original_payload
+from streams.worker.store import ObjectStore
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """What the pipeline needs from the framework and its helpers: publishing, partition-aware state,
 the idempotency ledger and the watchers of answered events.
 
-streams/app.py implements both on Faust; unit tests use plain in-memory versions.
+streams/worker/app.py implements both on Faust; unit tests use plain in-memory versions.
 """
 
 from collections.abc import Awaitable, Iterator
@@ -27,7 +27,7 @@ class StateTable(Protocol):
 
 
 class Ledger(Protocol):
-    """Which event ids already have a verdict: makes redelivery idempotent (streams/ledger.py)."""
+    """Which event ids already have a verdict: makes redelivery idempotent (streams/worker/ledger.py)."""
 
     def answered(self, event_id: str) -> bool: ...
 

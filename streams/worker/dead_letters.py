@@ -17,10 +17,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from schemas import CameraEvent, DeadLetter, ErrorKind
-from streams.metrics import WorkerMetrics
-from streams.ports import Publisher
 from streams.settings import Settings
-from streams.store import sha256_hex
+from streams.worker.metrics import WorkerMetrics
+from streams.worker.ports import Publisher
+from streams.worker.store import sha256_hex
 
 log = logging.getLogger(__name__)
 

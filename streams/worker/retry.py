@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from streams.metrics import WorkerMetrics
+from streams.worker.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

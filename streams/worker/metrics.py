@@ -25,7 +25,7 @@ MAP_OUTCOMES = ("stored", "failed")
 # learned: a training example now; good: a false alarm (novelty only); no_latent: the event's
 # latent was not kept (an ok part), so the classifier cannot use it; failed: the store failed
 LABEL_OUTCOMES = ("learned", "good", "no_latent", "failed")
-# transient faults the worker waits out (streams/retry.py)
+# transient faults the worker waits out (streams/worker/retry.py)
 PAUSE_CAUSES = ("store", "device")
 STATE_TABLES = ("drift-monitors", "novelty-detectors")
 

@@ -17,8 +17,8 @@ attempt each: with ``limit`` 3, three unrelated kills would have to hit the same
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from streams.dead_letters import Incoming
-from streams.ports import StateTable
+from streams.worker.dead_letters import Incoming
+from streams.worker.ports import StateTable
 
 
 @dataclass

@@ -11,11 +11,18 @@ from models.encoding.files import encode_files
 from models.inspector import Inspector
 from schemas import CameraEvent, Decision, Label
 from streams.embedded import s3_server
-from streams.examples import ExampleSync, LabelLearner, LatentArchive, example_uri, from_npz, latent_uri
-from streams.metrics import WorkerMetrics
 from streams.settings import Settings
-from streams.store import ObjectStore
-from streams.watch import Observation
+from streams.worker.examples import (
+    ExampleSync,
+    LabelLearner,
+    LatentArchive,
+    example_uri,
+    from_npz,
+    latent_uri,
+)
+from streams.worker.metrics import WorkerMetrics
+from streams.worker.store import ObjectStore
+from streams.worker.watch import Observation
 
 
 @pytest.fixture(scope="module")
