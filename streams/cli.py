@@ -81,8 +81,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.demo import DemoOptions, print_summary, run_demo
-    from streams.elpv import layout
+    from streams.lab.demo import DemoOptions, print_summary, run_demo
+    from streams.lab.elpv import layout
 
     data_dir = args.data or layout(settings.cache_dir / "data", "mono")
     options = DemoOptions(data_dir, args.events, args.cameras, args.rate, args.timeout)
@@ -93,8 +93,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_chaos(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.chaos import ChaosOptions, print_report, run_chaos
-    from streams.elpv import layout
+    from streams.lab.chaos import ChaosOptions, print_report, run_chaos
+    from streams.lab.elpv import layout
 
     data_dir = args.data or layout(settings.cache_dir / "data", "mono")
     options = ChaosOptions(data_dir, workers=args.workers, kills=args.kills, events=args.events,
@@ -122,8 +122,8 @@ def cmd_redrive(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.bench import run_bench, write_bench
-    from streams.elpv import layout
+    from streams.lab.bench import run_bench, write_bench
+    from streams.lab.elpv import layout
 
     data_dir = args.data or layout(settings.cache_dir / "data", "mono")
     result = run_bench(data_dir, settings, events=args.events)
@@ -134,7 +134,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
     from models.encoding.config import EncoderConfig
-    from streams.compare import METHODS, compare, markdown, write_comparison
+    from streams.lab.compare import METHODS, compare, markdown, write_comparison
 
     methods = args.methods.split(",") if args.methods else METHODS
     encoder = EncoderConfig(backbone=args.backbone, image_size=args.image_size)

@@ -8,7 +8,7 @@ torchvision.io stay unavailable, which latentline does not use (Pillow decodes i
 
 Where the extension loads (a CUDA machine, or a matching build) this module changes nothing.
 Whoever imports torchvision imports this module first: models/encoding/encoder.py (the only
-module of models/ that does), and streams/peer.py before anomalib.
+module of models/ that does), and streams/lab/peer.py before anomalib.
 """
 
 import importlib.util

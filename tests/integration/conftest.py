@@ -14,8 +14,8 @@ from models.evaluation.reference_set import make_reference_set
 from models.inspector import Inspector
 from models.training.calibrate import calibrate
 from models.training.fit import TypeOptions, fit_bundle
-from streams.collector import Collector, Outcomes
-from streams.embedded import TANSU_SETTINGS, free_port, s3_server, scrape, tansu_broker, worker_process
+from streams.lab.collector import Collector, Outcomes
+from streams.lab.embedded import TANSU_SETTINGS, free_port, s3_server, scrape, tansu_broker, worker_process
 from streams.settings import Settings, settings_env
 from streams.worker.producer import CameraSimulator, kafka_producer
 from streams.worker.store import ObjectStore

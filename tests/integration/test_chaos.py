@@ -1,12 +1,12 @@
 """SIGKILLed workers and an object-store outage mid-stream: no part lost, none given up.
 
-The short form of ``latentline chaos`` (streams/chaos.py), the same harness function."""
+The short form of ``latentline chaos`` (streams/lab/chaos.py), the same harness function."""
 
 import uuid
 
 import pytest
 
-from streams.chaos import ChaosOptions, run_chaos
+from streams.lab.chaos import ChaosOptions, run_chaos
 from streams.settings import Settings
 
 pytestmark = pytest.mark.integration

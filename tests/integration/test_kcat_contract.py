@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from schemas import Decision, Verdict
-from streams.embedded import free_port, tansu_broker
+from streams.lab.embedded import free_port, tansu_broker
 from streams.worker.store import ObjectStore, sha256_hex
 from tests.integration.apiversions_proxy import apiversions_proxy
 from tests.integration.conftest import make_stack

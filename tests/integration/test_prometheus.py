@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 
 from monitoring import dashboards, queries, rules
-from streams.embedded import free_port, stop_process, wait_for_port
+from streams.lab.embedded import free_port, stop_process, wait_for_port
 from tests.integration.conftest import make_stack
 
 pytestmark = [

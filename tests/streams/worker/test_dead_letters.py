@@ -8,7 +8,7 @@ import json
 import pytest
 
 from schemas import DeadLetter, ErrorKind
-from streams.embedded import s3_server
+from streams.lab.embedded import s3_server
 from streams.settings import Settings
 from streams.worker.dead_letters import DeadLetterWriter, Incoming, Rejected, parse_event
 from streams.worker.metrics import WorkerMetrics

@@ -10,7 +10,7 @@ import pytest
 from models.encoding.files import encode_files
 from models.inspector import Inspector
 from schemas import CameraEvent, Decision, Label
-from streams.embedded import s3_server
+from streams.lab.embedded import s3_server
 from streams.settings import Settings
 from streams.worker.examples import (
     ExampleSync,

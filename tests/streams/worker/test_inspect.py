@@ -18,7 +18,7 @@ from models.metrology.quantity import QuantityScale
 from models.scoring.threshold import Thresholds
 from models.training.fit import fit_bundle
 from schemas import CameraEvent, DeadLetter, ErrorKind, Verdict
-from streams.embedded import free_port, s3_server, wait_for_port
+from streams.lab.embedded import free_port, s3_server, wait_for_port
 from streams.settings import Settings
 from streams.worker.inspect import BatchProcessor, Incoming
 from streams.worker.ledger import TableLedger

@@ -4,7 +4,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from streams.embedded import s3_server
+from streams.lab.embedded import s3_server
 from streams.settings import Settings
 from streams.worker.store import (
     BadLocation,

@@ -9,7 +9,7 @@ import pytest
 
 from models.online.latent_reference import LatentReference
 from schemas import Alert, AlertKind, AlertStatus, CameraEvent, Decision, Label, NoveltyInput, Sighting
-from streams.embedded import s3_server
+from streams.lab.embedded import s3_server
 from streams.settings import Settings
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.store import ObjectStore

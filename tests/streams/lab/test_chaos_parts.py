@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from schemas import DeadLetter, ErrorKind
-from streams.chaos import ChaosOptions, duplicate_dead_letters, plan_chaos
-from streams.collector import Outcomes
-from streams.embedded import S3Server
+from streams.lab.chaos import ChaosOptions, duplicate_dead_letters, plan_chaos
+from streams.lab.collector import Outcomes
+from streams.lab.embedded import S3Server
 from streams.settings import Settings
 from streams.worker.store import ObjectStore, StoreUnavailable
 

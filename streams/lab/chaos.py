@@ -32,9 +32,9 @@ from rich.table import Table
 from models.bundle import ModelBundle
 from models.dataset import list_images
 from schemas import CameraEvent, ErrorKind
-from streams.collector import Collector, Outcomes
-from streams.demo import ensure_model
-from streams.embedded import TANSU_SETTINGS, S3Server, WorkerProcess, free_port, tansu_broker
+from streams.lab.collector import Collector, Outcomes
+from streams.lab.demo import ensure_model
+from streams.lab.embedded import TANSU_SETTINGS, S3Server, WorkerProcess, free_port, tansu_broker
 from streams.settings import Settings, settings_env
 from streams.worker.producer import CONTENT_TYPES, kafka_producer
 from streams.worker.store import ObjectStore, sha256_hex

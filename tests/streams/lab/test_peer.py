@@ -1,4 +1,4 @@
-"""The peer-comparison harness (streams/peer.py) on a tiny copy of deeppcb-patches.
+"""The peer-comparison harness (streams/lab/peer.py) on a tiny copy of deeppcb-patches.
 
 anomalib is an optional extra ('latentline[compare]'), not installed in CI: skipped there.
 """
@@ -11,7 +11,7 @@ from models.encoding import compat  # noqa: F401  # before anomalib imports torc
 
 pytest.importorskip("anomalib")
 
-from streams.peer import run_anomalib  # noqa: E402
+from streams.lab.peer import run_anomalib  # noqa: E402
 from tests.conftest import copy_subset  # noqa: E402
 
 TINY = {("train", "good"): 20, ("test", "good"): 10, ("test", "open"): 10}

@@ -3,7 +3,7 @@ PaDiM and PatchCore next to them when the optional ``compare`` extra is installe
 
 One table (JSON and Markdown): image AUROC, pixel AUROC, fit seconds, images per second. The
 rate is the bare model on images already decoded and resized (encoder + scorer at batch 16),
-the same basis streams/peer.py measures anomalib on. Slow: not part of the tests.
+the same basis streams/lab/peer.py measures anomalib on. Slow: not part of the tests.
 """
 
 import json
@@ -67,7 +67,7 @@ def bare_rate(inspector: Inspector, data_dir: Path, count: int) -> float:
 
 def peer_rows(data_dir: Path, image_size: int, max_train: int | None) -> list[dict]:
     try:
-        from streams.peer import run_anomalib
+        from streams.lab.peer import run_anomalib
     except ImportError as exc:
         log.warning("anomalib comparison skipped: %s", exc)
         return []

@@ -16,7 +16,7 @@ from models.bundle import ModelBundle
 from models.dataset import list_images
 from models.encoding.images import decode_image
 from models.inspector import Inspector
-from streams.demo import DemoOptions, ensure_model, run_demo
+from streams.lab.demo import DemoOptions, ensure_model, run_demo
 from streams.settings import Settings
 
 

@@ -19,8 +19,8 @@ from models.bundle import ModelBundle
 from models.dataset import fingerprint, list_images
 from models.training.fit import fit_bundle
 from schemas import Decision
-from streams.collector import Collector, Outcomes
-from streams.embedded import TANSU_SETTINGS, free_port, s3_server, tansu_broker, worker_process
+from streams.lab.collector import Collector, Outcomes
+from streams.lab.embedded import TANSU_SETTINGS, free_port, s3_server, tansu_broker, worker_process
 from streams.settings import Settings, settings_env
 from streams.worker.producer import CameraSimulator, kafka_producer, publish_paths
 from streams.worker.store import ObjectStore

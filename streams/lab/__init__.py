@@ -1,0 +1,1 @@
+"""Lab tools the worker never imports: embedded stack, demo, chaos, bench, comparison, data and weights."""
