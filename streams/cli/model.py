@@ -1,0 +1,176 @@
+"""The model commands: fit, evaluate, calibrate, make-reference, evaluate-stream (files in, files out;
+no broker)."""
+
+import argparse
+import json
+from pathlib import Path
+
+from streams.settings import Settings
+
+
+def add_commands(sub) -> None:
+    """Registers this group's commands on the root parser's subparsers."""
+    for add in (_add_fit, _add_evaluate, _add_calibrate, _add_make_reference, _add_evaluate_stream):
+        add(sub)
+
+
+def _add_fit(sub) -> None:
+    fit = sub.add_parser("fit", help="fit a model bundle on DATA_DIR/train/good")
+    fit.add_argument("data_dir", type=Path)
+    fit.add_argument("--out", type=Path, required=True)
+    fit.add_argument("--method", help="anomaly scorer (default patchcore; README, Anomaly scorers)")
+    fit.add_argument("--params", default="{}",
+                     help='scorer hyperparameters as JSON, e.g. \'{"coreset_ratio": 0.05}\'')
+    fit.add_argument("--backbone", default="mobilenet_v2", help="a torchvision model name (README, Encoders)")
+    fit.add_argument("--weights", default="IMAGENET1K_V1",
+                     help="torchvision weights enum name or a local .pth file; 'none' for random weights")
+    fit.add_argument("--image-size", type=int, default=320)
+    fit.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
+    fit.add_argument("--target-fpr", type=float, default=0.01)
+    fit.add_argument("--upload", help="also copy the bundle to this s3://bucket/prefix")
+    fit.add_argument("--classifier", choices=("logistic", "prototype"), default="logistic",
+                     help="defect-type classifier (when DATA_DIR/train/<type>/ folders exist)")
+    fit.add_argument("--views", type=int, default=8, choices=range(1, 9), metavar="1-8",
+                     help="flips and rotations per labelled example (1 where orientation matters)")
+    fit.add_argument("--drop-suspects", action="store_true",
+                     help="leave out labelled examples that data hygiene flags (see the manifest)")
+    fit.set_defaults(run=cmd_fit)
+
+
+def _add_evaluate(sub) -> None:
+    evaluate = sub.add_parser("evaluate", help="score DATA_DIR/test: metrics.json and plots")
+    evaluate.add_argument("model_dir", type=Path)
+    evaluate.add_argument("data_dir", type=Path)
+    evaluate.add_argument("--out", type=Path, required=True, help="report folder")
+    evaluate.set_defaults(run=cmd_evaluate)
+
+
+def _add_calibrate(sub) -> None:
+    cal = sub.add_parser("calibrate", help="measure a quantity in physical units: fit it on reference "
+                         "images of known value and store it in the bundle")
+    cal.add_argument("model_dir", type=Path)
+    cal.add_argument("reference_dir", type=Path, help="images and values.csv (header file,value)")
+    cal.add_argument("--quantity", required=True, help="its name in verdicts, e.g. spot_diameter")
+    cal.add_argument("--unit", required=True, help="e.g. mm")
+    cal.add_argument("--space", choices=("defect", "code", "pooled"),
+                     help="the latent to measure in (default: the best the bundle's scorer offers)")
+    cal.add_argument("--coverage", type=float, default=0.95, help="coverage of the expanded uncertainty")
+    cal.set_defaults(run=cmd_calibrate)
+
+
+def _add_make_reference(sub) -> None:
+    ref = sub.add_parser("make-reference", help="draw defects of known size onto good images: a "
+                         "reference set for calibrate and evaluate")
+    ref.add_argument("data_dir", type=Path, help="a dataset with train/good and test/good")
+    ref.add_argument("--out", type=Path, required=True)
+    ref.add_argument("--kind", choices=("spot", "scratch"), default="spot")
+    ref.add_argument("--pixel-pitch", type=float, default=0.05, help="mm per pixel of the source images")
+    ref.add_argument("--min-mm", type=float, default=0.15)
+    ref.add_argument("--max-mm", type=float, default=1.5)
+    ref.add_argument("--n-reference", type=int, default=300)
+    ref.add_argument("--n-test", type=int, default=200)
+    ref.add_argument("--n-good", type=int, default=100)
+    ref.add_argument("--seed", type=int, default=0)
+    ref.set_defaults(run=cmd_make_reference)
+
+
+def _add_evaluate_stream(sub) -> None:
+    replay = sub.add_parser("evaluate-stream", help="replay a scripted stream: drift and new types")
+    replay.add_argument("model_dir", type=Path)
+    replay.add_argument("data_dir", type=Path)
+    replay.add_argument("--out", type=Path, required=True, help="report folder (metrics.json, stream.png)")
+    replay.add_argument("--stable-events", type=int, default=2000)
+    replay.add_argument("--drift-events", type=int, default=600)
+    replay.add_argument("--novelty-events", type=int, default=600)
+    replay.add_argument("--brightness", type=float, default=0.8, help="lighting change: brightness factor")
+    replay.add_argument("--contrast", type=float, default=0.9, help="lighting change: contrast factor")
+    replay.add_argument("--seed", type=int, default=0)
+    replay.set_defaults(run=cmd_evaluate_stream)
+
+
+def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
+    from models.encoding.config import EncoderConfig
+    from models.scoring.registry import DEFAULT_METHOD, make_scorer
+    from models.training.fit import TypeOptions, fit_bundle
+
+    weights = None if args.weights.lower() == "none" else args.weights
+    config = EncoderConfig(backbone=args.backbone, weights=weights, image_size=args.image_size,
+                           precision=args.precision)
+    types = TypeOptions(classifier=args.classifier, views=args.views, drop_suspects=args.drop_suspects)
+    scorer = make_scorer(args.method or DEFAULT_METHOD, **json.loads(args.params))
+    bundle = fit_bundle(args.data_dir, config, scorer, target_fpr=args.target_fpr, device=settings.device,
+                        types=types)
+    bundle.save(args.out)
+    print(f"model {bundle.version} -> {args.out} (threshold {bundle.thresholds.threshold:.4g})")
+    if report := bundle.training.get("defect_types"):
+        print(f"defect types {', '.join(report['types'])} from {report['examples']} examples; "
+              f"{len(report['suspects'])} suspect examples{' dropped' if report['dropped'] else ''} "
+              f"(manifest.json, training.defect_types)")
+    if args.upload:
+        from streams.worker.store import ObjectStore
+
+        ObjectStore(settings).upload_dir(args.out, args.upload)
+        print(f"uploaded to {args.upload}; workers load it with LATENTLINE_MODEL_URI={args.upload}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from models.bundle import ModelBundle
+    from models.evaluation.report import evaluate
+    from models.inspector import Inspector
+
+    inspector = Inspector(ModelBundle.load(args.model_dir), device=settings.device)
+    metrics = evaluate(inspector, args.data_dir, args.out)
+    print(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, dict)}, indent=2))
+    print(f"report: {args.out}/metrics.json and its PNG plots")
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
+    from models.bundle import ModelBundle
+    from models.inspector import Inspector
+    from models.training.calibrate import calibrate
+
+    bundle = ModelBundle.load(args.model_dir)
+    inspector = Inspector(bundle, device=settings.device)
+    scale = calibrate(inspector, args.reference_dir, args.quantity, args.unit, space=args.space,
+                      coverage=args.coverage)
+    bundle.quantities[args.quantity] = scale
+    bundle.save(args.model_dir)
+    report = scale.report()
+    print(json.dumps({k: v for k, v in report.items() if k != "cv_mae"}, indent=2))
+    u, k = scale.expanded_uncertainty_, scale.coverage_factor_
+    print(f"{args.quantity} stored in {args.model_dir} ({scale.space} latent, {scale.direction_kind_} "
+          f"direction, U = {u:.3g} {args.unit} at k = {k:.2f})")
+    return 0
+
+
+def cmd_make_reference(args: argparse.Namespace, settings: Settings) -> int:
+    from models.evaluation.reference_set import make_reference_set
+    from models.metrology.reference import ReferenceDefect
+
+    defect = ReferenceDefect(kind=args.kind, pixel_pitch_mm=args.pixel_pitch, min_mm=args.min_mm,
+                             max_mm=args.max_mm)
+    description = make_reference_set(args.data_dir, args.out, defect, n_reference=args.n_reference,
+                                     n_test=args.n_test, n_good=args.n_good, seed=args.seed)
+    print(json.dumps(description, indent=2))
+    print(f"calibrate with: latentline calibrate MODEL_DIR {args.out / 'reference'} "
+          f"--quantity {defect.quantity} --unit mm")
+    return 0
+
+
+def cmd_evaluate_stream(args: argparse.Namespace, settings: Settings) -> int:
+    from models.bundle import ModelBundle
+    from models.evaluation.stream import StreamScript, evaluate_stream
+    from models.inspector import Inspector
+
+    script = StreamScript(
+        stable_events=args.stable_events, drift_events=args.drift_events,
+        novelty_events=args.novelty_events, brightness=args.brightness, contrast=args.contrast,
+        seed=args.seed,
+    )
+    inspector = Inspector(ModelBundle.load(args.model_dir), device=settings.device)
+    metrics = evaluate_stream(inspector, args.data_dir, args.out, script)
+    print(json.dumps(metrics, indent=2))
+    print(f"report: {args.out / 'metrics.json'}, {args.out / 'stream.png'}")
+    return 0
