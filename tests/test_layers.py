@@ -1,17 +1,19 @@
 """The house's layering, read from the code's own imports (ast: nothing is imported but in the
 last test). From the top down::
 
-    monitoring  >  streams  >  models.training | models.evaluation  >  the rest of models  >  schemas
+    monitoring  >  streams.cli  >  streams.lab  >  streams.worker  >  streams.settings
+        >  models.training | models.evaluation  >  the rest of models  >  schemas
 
 - no module imports from a layer above its own, and models.training and models.evaluation, side
-  by side, import nothing from each other (imports at any depth: a lazy import is still one);
-- monitoring/ never imports models/ (it reads streams.settings for the alert thresholds);
+  by side, import nothing from each other (imports at any depth: a lazy import is still one); so
+  the worker never imports the lab tools or the command, and the lab never imports the command;
+- monitoring/ never imports models/, and of streams/ only streams.settings (the alert thresholds);
 - models/ and schemas/ import torch only in the modules that compute with it, and matplotlib only
   in models/evaluation/plots/;
-- no package ``__init__`` under models/ imports anything, and no import circle exists inside
-  models/, schemas/, streams/ or monitoring/;
-- importing the light modules (settings, rules, bundle, registries, detectors) loads neither torch
-  nor matplotlib.
+- no package ``__init__`` under models/ or streams/ imports anything, and no import circle exists
+  inside models/, schemas/, streams/ or monitoring/;
+- importing the light modules (settings, rules, bundle, registries, detectors, the command's
+  parser) loads neither torch nor matplotlib.
 """
 
 import ast
@@ -24,10 +26,14 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("schemas", "models", "streams", "monitoring")
-# Longest prefix wins. Phase 2 of the restructuring adds streams.cli > streams.lab > streams.worker.
+# Longest prefix wins.
 LAYERS = {
-    "monitoring": 5,
-    "streams": 4,
+    "monitoring": 8,
+    "streams.cli": 7,  # the latentline command: drives the worker, the lab tools and the model jobs
+    "streams.lab": 6,  # demo, chaos, bench, comparison, embedded stack: never imported by the worker
+    "streams.worker": 5,  # the worker runtime
+    "streams.settings": 4,  # read by every command, the worker and monitoring/
+    "streams": 4,  # the package face, which imports nothing
     "models.training": 3,
     "models.evaluation": 3,
     "models": 2,
@@ -46,9 +52,10 @@ TORCH_MODULES = {
     "models.scoring.autoencoder.vae",
 }
 PLOTS = "models.evaluation.plots"
-LIGHT = ("streams.settings", "monitoring.rules", "models", "models.bundle", "models.dataset",
-         "models.scoring.registry", "models.defect_types.registry", "models.online.drift",
-         "models.online.novelty", "models.metrology.measurement", "models.evaluation.reference_set")
+LIGHT = ("streams.settings", "streams.cli.main", "monitoring.rules", "models", "models.bundle",
+         "models.dataset", "models.scoring.registry", "models.defect_types.registry",
+         "models.online.drift", "models.online.novelty", "models.metrology.measurement",
+         "models.evaluation.reference_set")
 
 
 def _module_name(path: Path) -> str:
@@ -124,7 +131,8 @@ def _edges(root: str = "") -> list[tuple[str, str, bool]]:
 
 
 def test_the_modules_are_found():
-    expected = {"models", "models.latents", "models.scoring.registry", "streams.settings", "schemas.verdict"}
+    expected = {"models", "models.latents", "models.scoring.registry", "streams.settings", "schemas.verdict",
+                "streams.worker.app", "streams.lab.demo", "streams.cli.main"}
     assert expected <= set(MODULES)
 
 
@@ -143,6 +151,11 @@ def test_monitoring_never_imports_models():
     assert [f"{a} -> {b}" for a, b, _ in _edges("monitoring") if _prefixed(b, "models")] == []
 
 
+def test_monitoring_reads_only_the_settings_of_streams():
+    found = {b for _, b, _ in _edges("monitoring") if _prefixed(b, "streams")}
+    assert found <= {"streams.settings"}
+
+
 @pytest.mark.parametrize("package", ["models", "schemas"])
 def test_torch_only_where_it_computes(package):
     found = {name for name, found in IMPORTS.items() if _prefixed(name, package)
@@ -157,10 +170,11 @@ def test_matplotlib_only_in_the_plots(package):
     assert {name for name in found if not _prefixed(name, PLOTS)} == set()
 
 
-def test_package_faces_under_models_import_nothing():
+@pytest.mark.parametrize(("package", "rooms"), [("models", 6), ("streams", 3)])
+def test_package_faces_import_nothing(package, rooms):
     faces = [name for name, path in MODULES.items()
-             if _prefixed(name, "models") and path.name == "__init__.py"]
-    assert len(faces) > 5
+             if _prefixed(name, package) and path.name == "__init__.py"]
+    assert len(faces) > rooms
     assert {name: [i for i, _ in IMPORTS[name]] for name in faces if IMPORTS[name]} == {}
 
 
