@@ -1,5 +1,2 @@
-"""The imperative shell: Faust app and agents, object store, metrics, producer, CLI.
-
-Thin: it moves bytes in and out of ``models``. Dependencies point one way:
-streams -> models -> schemas.
-"""
+"""The imperative shell: it moves bytes in and out of ``models``. Rooms by role: ``settings``,
+``worker/`` (the runtime), ``lab/`` (tools the worker never imports), ``cli/`` (the command)."""
