@@ -14,7 +14,7 @@ from models.encoding.files import encode_files
 from models.encoding.images import dihedral_view
 from models.latents import Latents
 from models.metrology.measurement import measure
-from models.scoring.base import encoder_inputs
+from models.scoring.base import encoder_inputs, place, score_batch
 from schemas import Decision
 
 
@@ -41,6 +41,7 @@ class Inspector:
     def __init__(self, bundle: ModelBundle, device: str = "auto"):
         self.bundle = bundle
         self.encoder = PooledEncoder(bundle.encoder, device=device)
+        place(bundle.scorer, self.encoder.device)  # the bank is searched where the encoder runs
         # Replaced whole (never mutated) when operators' labels arrive: a batch in flight keeps
         # the classifier it started with.
         self.classifier: OpenSetClassifier | None = bundle.classifier
@@ -67,25 +68,30 @@ class Inspector:
 
     def assess(self, latents: Latents, maps: bool = True) -> Assessment:
         """Scores, decisions, drift summaries, deviation directions, defect types and (``maps``)
-        the anomaly maps of the anomalous parts."""
-        raw = self.bundle.scorer.score(latents)
-        decisions = self.bundle.thresholds.decide(raw)
+        the anomaly maps of the anomalous parts, from one pass of the scorer over the batch."""
+        scored = score_batch(self.bundle.scorer, latents)
+        decisions = self.bundle.thresholds.decide(scored.scores)
         reference = self.bundle.reference
         return Assessment(
-            self.bundle.thresholds.normalise(raw),
+            self.bundle.thresholds.normalise(scored.scores),
             decisions,
             reference.summaries(latents.full),
             reference.directions(latents.full),
             self._types(latents.centre, decisions),
-            self._maps(latents, decisions) if maps else [None] * len(decisions),
-            measure(self.bundle.quantities, self.bundle.scorer, latents),
+            self._maps(latents, decisions, scored.maps) if maps else [None] * len(decisions),
+            measure(self.bundle.quantities, self.bundle.scorer, latents, scored.spaces),
         )
 
     def anomaly_maps(self, latents: Latents) -> np.ndarray:
         """[N, h, w] on the normalised scale: cells near 0.5 look as anomalous as a defect."""
         return self.bundle.thresholds.normalise(self.bundle.scorer.anomaly_maps(latents))
 
-    def _maps(self, latents: Latents, decisions: list[Decision]) -> list[np.ndarray | None]:
+    def _maps(self, latents: Latents, decisions: list[Decision], known: np.ndarray | None,
+              ) -> list[np.ndarray | None]:
+        """The anomalous parts' maps: from the scorer's pass when it gave them (``known``)."""
+        if known is not None:
+            normalise = self.bundle.thresholds.normalise
+            return _for_anomalous(decisions, lambda anomalous: normalise(known[anomalous]))
         return _for_anomalous(decisions, lambda anomalous: self.anomaly_maps(latents.take(anomalous)))
 
     def _types(self, centre: np.ndarray, decisions: list[Decision]) -> list[TypeDecision | None]:

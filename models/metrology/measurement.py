@@ -36,9 +36,11 @@ def features(scorer: Scorer, latents: Latents, space: str) -> np.ndarray:
     return getattr(scorer, method)(latents)
 
 
-def measure(scales: dict[str, QuantityScale], scorer: Scorer, latents: Latents) -> dict[str, np.ndarray]:
-    """{quantity: [N] values} for every calibrated quantity; each space is computed once."""
-    by_space: dict[str, np.ndarray] = {}
+def measure(scales: dict[str, QuantityScale], scorer: Scorer, latents: Latents,
+            known: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """{quantity: [N] values} for every calibrated quantity; each space is computed once, or
+    taken from ``known`` (the spaces the scorer's pass over the batch already gave)."""
+    by_space: dict[str, np.ndarray] = dict(known or {})
     measured = {}
     for name, scale in scales.items():
         if scale.space not in by_space:

@@ -8,6 +8,7 @@ the prepared input images. Scores are raw (higher is more anomalous, any scale):
 threshold. The scorers by name are in ``models.scoring.registry``.
 """
 
+from dataclasses import dataclass, field
 from typing import Protocol, Self
 
 import numpy as np
@@ -41,6 +42,32 @@ class Scorer(Protocol):
 
     @classmethod
     def from_arrays(cls, params: dict, arrays: dict[str, np.ndarray]) -> Self: ...
+
+
+@dataclass(frozen=True)
+class Scored:
+    """What one pass of a scorer over a batch yields: the scores, and when the same pass gives
+    them for free, every part's anomaly map and latents a quantity is measured in ({space: [N,
+    dim]}, models/metrology/measurement.py)."""
+
+    scores: np.ndarray  # [N] raw
+    maps: np.ndarray | None = None  # [N, h, w] raw
+    spaces: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def score_batch(scorer: Scorer, latents: Latents) -> Scored:
+    """Everything a batch needs from ``scorer`` at once: a scorer whose score, maps and defect
+    latents come from one search (PatchCore) offers ``score_batch``; the others score, and maps
+    are computed later for the anomalous parts only."""
+    if hasattr(scorer, "score_batch"):
+        return scorer.score_batch(latents)
+    return Scored(scorer.score(latents))
+
+
+def place(scorer: Scorer, device) -> None:
+    """Move a scorer's fitted arrays to the inference device, for the scorers that compute there."""
+    if hasattr(scorer, "to"):
+        scorer.to(device)
 
 
 def encoder_inputs(scorer: Scorer) -> dict[str, bool]:

@@ -34,7 +34,7 @@ from typing import Self
 import numpy as np
 
 from models.latents import Latents
-from models.scoring.base import held_back_scores
+from models.scoring.base import held_back_scores, place
 from models.scoring.registry import make_scorer, scorer_class
 from models.scoring.threshold import Thresholds
 
@@ -84,6 +84,11 @@ class CascadeScorer:
 
     def anomaly_maps(self, latents: Latents) -> np.ndarray:
         return self.stages_[1].anomaly_maps(latents)
+
+    def to(self, device) -> Self:
+        for stage in self.stages_:
+            place(stage, device)
+        return self
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         arrays = {}

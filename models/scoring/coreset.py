@@ -32,6 +32,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from models.scoring.search import nearest
+
 
 def greedy_coreset(
     features: np.ndarray,
@@ -90,28 +92,8 @@ def _pick_batch(points: torch.Tensor, nearest: torch.Tensor, size: int,
 
 def nearest_distances(points: torch.Tensor, centres: torch.Tensor, point_norms: torch.Tensor | None = None,
                       block_elements: int = 2**24) -> torch.Tensor:
-    """Euclidean distance of every point to its nearest centre (``nearest``'s distances)."""
-    return nearest(points, centres, point_norms, block_elements)[0]
-
-
-def nearest(points: torch.Tensor, centres: torch.Tensor, point_norms: torch.Tensor | None = None,
-            block_elements: int = 2**24) -> tuple[torch.Tensor, torch.Tensor]:
-    """Distance of every point to its nearest centre and that centre's index, in blocks of at
-    most ``block_elements`` distances (64 MB) to bound memory.
-
-    |p - c|^2 = |p|^2 - 2 p.c + |c|^2 as one matrix product: several times faster than
-    torch.cdist on a CPU. ``point_norms``: the points' squared norms, when already known."""
-    if point_norms is None:
-        point_norms = (points * points).sum(dim=1)
-    centre_norms = (centres * centres).sum(dim=1)
-    distances, indices = torch.empty(len(points)), torch.empty(len(points), dtype=torch.long)
-    chunk = max(1, block_elements // len(centres))
-    for start in range(0, len(points), chunk):
-        squared = torch.addmm(centre_norms[None], points[start : start + chunk], centres.T, alpha=-2)
-        squared += point_norms[start : start + chunk, None]
-        low, at = squared.min(dim=1)
-        distances[start : start + chunk], indices[start : start + chunk] = low.clamp_min(0).sqrt(), at
-    return distances, indices
+    """Euclidean distance of every point to its nearest centre (models/scoring/search.py)."""
+    return nearest(points, centres, block_elements=block_elements, point_norms=point_norms)[0]
 
 
 def _project(points: torch.Tensor, dim: int | None, generator: torch.Generator) -> torch.Tensor:

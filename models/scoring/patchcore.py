@@ -29,65 +29,78 @@ anomalib's PatchCore 0.988, at 1.4 times its images per second and fitted in 2.4
 from typing import Self
 
 import numpy as np
-import torch
 
 from models.latents import Latents
-from models.scoring.base import patch_rows, top_mean
-from models.scoring.coreset import greedy_coreset, nearest
+from models.scoring.base import Scored, patch_rows, top_mean
+from models.scoring.coreset import greedy_coreset
+from models.scoring.search import make_search
 
 
 class PatchCoreScorer:
     """``coreset_ratio``: share of all good patches kept; ``coreset_passes``: sweeps of the
     batched greedy selection (more is closer to exact, slower); ``top_fraction``: image score
-    = mean of the map's highest cells."""
+    = mean of the map's highest cells; ``search``: how the nearest good patch is found
+    (models/scoring/search.py), with ``search_params`` for its constructor."""
 
     name = "patchcore"
     needs_maps = True
     needs_pixels = False
 
     def __init__(self, coreset_ratio: float = 0.01, coreset_passes: int = 25, top_fraction: float = 0.02,
-                 seed: int = 0):
+                 seed: int = 0, search: str = "exact", search_params: dict | None = None):
         self.coreset_ratio = coreset_ratio
         self.coreset_passes = coreset_passes
         self.top_fraction = top_fraction
         self.seed = seed
+        self.search = search
+        self.search_params = dict(search_params or {})
 
     def get_params(self) -> dict:
         return {"coreset_ratio": self.coreset_ratio, "coreset_passes": self.coreset_passes,
-                "top_fraction": self.top_fraction, "seed": self.seed}
+                "top_fraction": self.top_fraction, "seed": self.seed, "search": self.search,
+                "search_params": self.search_params}
 
     def fit(self, latents: Latents, progress: bool = False) -> Self:
         patches = patch_rows(latents.maps)
         n = max(1, round(len(patches) * self.coreset_ratio))
         chosen = greedy_coreset(patches, n, passes=self.coreset_passes, seed=self.seed, progress=progress)
-        self.bank_ = patches[np.sort(chosen)]
+        return self._with_bank(patches[np.sort(chosen)])
+
+    def _with_bank(self, bank: np.ndarray) -> Self:
+        self.bank_ = bank
+        self.index_ = make_search(self.search, **self.search_params).fit(bank)
         return self
 
+    def to(self, device) -> Self:
+        """Search on ``device`` (the inference device): the bank goes there once."""
+        self.index_.to(device)
+        return self
+
+    def score_batch(self, latents: Latents) -> Scored:
+        """One nearest-neighbour search gives the scores, every anomaly map and the defect
+        latents: each patch minus its nearest good patch, averaged over the image. The board
+        around a defect cancels (its patches have close neighbours in the bank), what the defect
+        adds remains: the latent that a defect's size is measured in (models/metrology)."""
+        n, channels, h, w = latents.maps.shape
+        patches = patch_rows(latents.maps)
+        distances, rows = self.index_.search(patches)
+        maps = distances.reshape(n, h, w)
+        residuals = (patches - self.bank_[rows]).reshape(n, h * w, channels).mean(axis=1)
+        return Scored(top_mean(maps, self.top_fraction), maps, {"defect": residuals})
+
     def score(self, latents: Latents) -> np.ndarray:
-        return top_mean(self.anomaly_maps(latents), self.top_fraction)
+        return self.score_batch(latents).scores
 
     def anomaly_maps(self, latents: Latents) -> np.ndarray:
-        n, _, h, w = latents.maps.shape
-        patches = torch.from_numpy(patch_rows(latents.maps))
-        return nearest(patches, torch.from_numpy(self.bank_))[0].numpy().reshape(n, h, w)
+        return self.score_batch(latents).maps
 
     def defect_latents(self, latents: Latents) -> np.ndarray:
-        """[N, channels]: each patch minus its nearest good patch, averaged over the image. The
-        board around a defect cancels (its patches have close neighbours in the bank), what the
-        defect adds remains: the latent that a defect's size is measured in
-        (models/metrology/measurement.py)."""
-        n, channels, h, w = latents.maps.shape
-        patches = torch.from_numpy(patch_rows(latents.maps))
-        bank = torch.from_numpy(self.bank_)
-        residuals = patches - bank[nearest(patches, bank)[1]]
-        return residuals.reshape(n, h * w, channels).mean(dim=1).numpy()
+        """[N, channels] (``score_batch``)."""
+        return self.score_batch(latents).spaces["defect"]
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {"bank": self.bank_}
 
     @classmethod
     def from_arrays(cls, params: dict, arrays: dict[str, np.ndarray]) -> Self:
-        scorer = cls(**params)
-        scorer.bank_ = arrays["bank"]
-        return scorer
-
+        return cls(**params)._with_bank(arrays["bank"])

@@ -17,6 +17,7 @@ from sklearn.metrics import roc_auc_score
 
 from models.bundle import ModelBundle
 from models.dataset import fingerprint, list_images
+from models.encoding.device import resolve_precision, select_device
 from models.training.fit import fit_bundle
 from schemas import Decision
 from streams.lab.collector import Collector, Outcomes
@@ -58,19 +59,24 @@ class DemoOptions:
 
 
 def ensure_model(data_dir: Path, cache_dir: Path) -> Path:
-    """The cached bundle for this dataset, refitted when train/good changed."""
+    """The cached bundle for this dataset, refitted when train/good changed or when it was
+    fitted at a precision this machine only emulates (a bf16 bundle on an AVX2 CPU)."""
     target = cache_dir / "models" / f"{data_dir.resolve().name}"
     train = [item.path for item in list_images(data_dir, "train", "good")]
-    if ModelBundle.is_bundle(target):
-        try:
-            cached = ModelBundle.load(target).training.get("fingerprint")
-        except (ValueError, KeyError, OSError):  # an older bundle format: refit
-            cached = None
-        if cached == fingerprint(train):
-            console.print(f"model: cached bundle in {target}")
-            return target
+    if ModelBundle.is_bundle(target) and _still_fits(target, train):
+        console.print(f"model: cached bundle in {target}")
+        return target
     console.print(f"fitting a model on {len(train)} good images of {data_dir}")
     return fit_bundle(data_dir).save(target)
+
+
+def _still_fits(target: Path, train: list[Path]) -> bool:
+    try:
+        bundle = ModelBundle.load(target)
+    except (ValueError, KeyError, OSError):  # an older bundle format: refit
+        return False
+    native = resolve_precision(select_device("auto"), "auto")
+    return bundle.training.get("fingerprint") == fingerprint(train) and bundle.encoder.precision == native
 
 
 def plan_jobs(options: DemoOptions) -> list[tuple[Path, str, str]]:
