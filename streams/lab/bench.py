@@ -1,8 +1,13 @@
 """``latentline bench``: throughput as ratios measured in one run (the machines are noisy).
 
-- batched vs unbatched: the bare encoder + scorer at batch 1 and at the worker's batch size;
+- bare model vs encoder: ``Inspector.infer`` (encode, score, maps, types, measurements) against
+  the encoder's forward pass alone, at the worker's batch size;
+- batched vs unbatched: the bare model at batch 1 and at the worker's batch size;
 - pipeline vs bare model: events per second through broker, object store and worker (the demo
-  path) against the bare model at the same batch size.
+  path) against the bare model, and the latency from capture to verdict at half that rate;
+- the nearest-neighbour searches (models/scoring/search.py) on the bundle's real bank and
+  patches: speed and recall against the exact search;
+- the bank-size sweep: scoring speed for the banks that 500, 1,500 and 5,000 good images give.
 """
 
 import json
@@ -16,16 +21,78 @@ from models.bundle import ModelBundle
 from models.dataset import list_images
 from models.encoding.images import decode_image
 from models.inspector import Inspector
+from models.latents import Latents
+from models.scoring.base import encoder_inputs, patch_rows
+from models.scoring.search import SEARCHES, faiss_available, make_search
 from streams.lab.demo import DemoOptions, ensure_model, run_demo
 from streams.settings import Settings
 
+GOOD_IMAGE_COUNTS = (500, 1500, 5000)
 
-def bare_model_rate(inspector: Inspector, images: np.ndarray, batch_size: int) -> float:
-    inspector.infer(images[:batch_size])  # warm-up: first call allocates
+
+def images_per_second(step, images: np.ndarray, batch_size: int) -> float:
+    """``step(batch)`` over ``images`` in batches, after one warm-up call (it allocates)."""
+    step(images[:batch_size])
     started = time.perf_counter()
     for index in range(0, len(images), batch_size):
-        inspector.infer(images[index : index + batch_size])
+        step(images[index : index + batch_size])
     return len(images) / (time.perf_counter() - started)
+
+
+def model_rates(inspector: Inspector, images: np.ndarray, batch_size: int) -> dict:
+    inputs = encoder_inputs(inspector.bundle.scorer)
+    encoder = images_per_second(lambda b: inspector.encoder.encode_views(b, **inputs), images, batch_size)
+    unbatched = images_per_second(inspector.infer, images[: max(batch_size, len(images) // 4)], 1)
+    batched = images_per_second(inspector.infer, images, batch_size)
+    return {
+        "encoder_only_images_per_second": encoder,
+        "bare_model_unbatched_images_per_second": unbatched,
+        "bare_model_batched_images_per_second": batched,
+        "batched_over_unbatched": batched / unbatched,
+        "bare_model_over_encoder": batched / encoder,
+    }
+
+
+def search_rows(bank: np.ndarray, queries: np.ndarray, device) -> list[dict]:
+    """Each available search on the real bank: queries per second and recall of the exact rows."""
+    exact_rows, rows = None, []
+    for name in SEARCHES:
+        if name.startswith("faiss") and not faiss_available():
+            continue
+        search = make_search(name).fit(bank).to(device)
+        search.search(queries[:1000])
+        started = time.perf_counter()
+        _, found = search.search(queries)
+        seconds = time.perf_counter() - started
+        exact_rows = found if name == "exact" else exact_rows
+        rows.append({"search": name, "queries_per_second": len(queries) / seconds,
+                     "recall_vs_exact": float((found == exact_rows).mean())})
+    for row in rows:
+        row["over_exact"] = row["queries_per_second"] / rows[0]["queries_per_second"]
+    return rows
+
+
+def bank_sweep(scorer, fitted_images: int, maps: np.ndarray, batch_size: int, device,
+               seed: int = 0) -> list[dict]:
+    """Scoring speed with the bank ``n`` good images would give (the real bank resampled with a
+    little noise: the coreset keeps a fixed share of every image's patches)."""
+    rng = np.random.default_rng(seed)
+    bank = scorer.bank_
+    per_image = len(bank) / fitted_images
+    spread = bank.std(axis=0) * 0.05
+    rows = []
+    for good in GOOD_IMAGE_COUNTS:
+        size = max(1, round(per_image * good))
+        resampled = bank[rng.integers(0, len(bank), size)] + rng.normal(size=(size, bank.shape[1])) * spread
+        sized = type(scorer).from_arrays(scorer.get_params(), {"bank": resampled.astype(np.float32)})
+        sized.to(device)
+
+        def score(b, sized=sized):
+            sized.score_batch(Latents(np.zeros((len(b), 1)), np.zeros((len(b), 1)), b))
+
+        rows.append({"good_images": good, "bank_rows": size,
+                     "scoring_images_per_second": images_per_second(score, maps, batch_size)})
+    return rows
 
 
 def run_bench(data_dir: Path, settings: Settings, events: int = 400, images: int = 256) -> dict:
@@ -33,19 +100,33 @@ def run_bench(data_dir: Path, settings: Settings, events: int = 400, images: int
     inspector = Inspector(bundle, device=settings.device)
     paths = [item.path for item in list_images(data_dir, "test")][:images]
     batch = np.stack([inspector.prepare(decode_image(p.read_bytes())) for p in paths])
-    unbatched = bare_model_rate(inspector, batch, 1)
-    batched = bare_model_rate(inspector, batch, settings.batch_max_size)
-    demo = run_demo(DemoOptions(data_dir, events=events), settings)
+    result = {"device": str(inspector.encoder.device), "precision": bundle.encoder.precision,
+              "model_version": bundle.version, "batch_size": settings.batch_max_size,
+              "scorer": bundle.scorer.get_params()}
+    result |= model_rates(inspector, batch, settings.batch_max_size)
+    if hasattr(bundle.scorer, "bank_"):
+        maps = inspector.encoder.encode_views(batch[:64], maps=True).maps
+        device = inspector.encoder.device
+        result["searches"] = search_rows(bundle.scorer.bank_, patch_rows(maps), device)
+        result["bank_sweep"] = bank_sweep(bundle.scorer, bundle.training["n_images"], maps,
+                                          settings.batch_max_size, device)
+    return result | pipeline_rates(data_dir, settings, events, result["bare_model_batched_images_per_second"])
+
+
+def pipeline_rates(data_dir: Path, settings: Settings, events: int, bare: float) -> dict:
+    """The demo path flat out, then at half that rate for the latency a steady line sees."""
+    flat_out = run_demo(DemoOptions(data_dir, events=events), settings)
+    half = flat_out.events_per_second / 2
+    steady = run_demo(DemoOptions(data_dir, events=max(40, events // 2), rate=half), settings)
     return {
-        "device": str(inspector.encoder.device),
-        "model_version": bundle.version,
-        "batch_size": settings.batch_max_size,
-        "bare_model_unbatched_images_per_second": unbatched,
-        "bare_model_batched_images_per_second": batched,
-        "batched_over_unbatched": batched / unbatched,
-        "pipeline_events_per_second": demo.events_per_second,
-        "pipeline_over_bare_model": demo.events_per_second / batched,
-        "pipeline": asdict(demo),
+        "pipeline_events_per_second": flat_out.events_per_second,
+        "pipeline_over_bare_model": flat_out.events_per_second / bare,
+        "steady_rate_events_per_second": half,
+        "steady_latency_p50_seconds": steady.latency_p50_seconds,
+        "steady_latency_p99_seconds": steady.latency_p99_seconds,
+        "worker_peak_rss_bytes": flat_out.worker_peak_rss_bytes,
+        "pipeline": asdict(flat_out),
+        "steady": asdict(steady),
     }
 
 

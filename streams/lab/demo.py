@@ -6,7 +6,7 @@ import random
 import tempfile
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +46,7 @@ class DemoSummary:
     latency_p99_seconds: float | None
     model_version: str
     cameras: int
+    worker_peak_rss_bytes: int | None = None  # the worker process's high-water mark (Linux)
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,19 @@ def run_demo(options: DemoOptions, base: Settings) -> DemoSummary:
             )
             if worker.poll() is not None:
                 console.print(log_path.read_text()[-4000:])
-    return summarise(published, outcomes, version, options.cameras, started)
+            peak = peak_rss_bytes(worker.pid)
+    return replace(summarise(published, outcomes, version, options.cameras, started),
+                   worker_peak_rss_bytes=peak)
+
+
+def peak_rss_bytes(pid: int) -> int | None:
+    """The process's peak resident memory (VmHWM), where /proc has it."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    line = next((line for line in status.splitlines() if line.startswith("VmHWM:")), None)
+    return int(line.split()[1]) * 1024 if line else None
 
 
 def print_summary(summary: DemoSummary, json_path: Path | None) -> None:
