@@ -56,7 +56,7 @@ def _add_compare(sub) -> None:
 
 
 def _add_bench(sub) -> None:
-    bench = sub.add_parser("bench", help="encoder, bare model, searches, bank sizes and pipeline as ratios of one run")
+    bench = sub.add_parser("bench", help="encoder, model, searches, bank sizes, pipeline: ratios of one run")
     bench.add_argument("--data", type=Path, help="dataset folder (default: ELPV mono cells)")
     bench.add_argument("--events", type=int, default=400)
     bench.add_argument("--out", type=Path, default=Path("var/bench.json"))
