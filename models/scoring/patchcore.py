@@ -33,21 +33,22 @@ import numpy as np
 from models.latents import Latents
 from models.scoring.base import Scored, patch_rows, top_mean
 from models.scoring.coreset import greedy_coreset
-from models.scoring.search import make_search
+from models.scoring.search import make_search, resolve_search
 
 
 class PatchCoreScorer:
     """``coreset_ratio``: share of all good patches kept; ``coreset_passes``: sweeps of the
     batched greedy selection (more is closer to exact, slower); ``top_fraction``: image score
     = mean of the map's highest cells; ``search``: how the nearest good patch is found
-    (models/scoring/search.py), with ``search_params`` for its constructor."""
+    (models/scoring/search.py: ``auto`` picks per device), with ``search_params`` for the
+    constructor of a named search."""
 
     name = "patchcore"
     needs_maps = True
     needs_pixels = False
 
     def __init__(self, coreset_ratio: float = 0.01, coreset_passes: int = 25, top_fraction: float = 0.02,
-                 seed: int = 0, search: str = "exact", search_params: dict | None = None):
+                 seed: int = 0, search: str = "auto", search_params: dict | None = None):
         self.coreset_ratio = coreset_ratio
         self.coreset_passes = coreset_passes
         self.top_fraction = top_fraction
@@ -66,15 +67,17 @@ class PatchCoreScorer:
         chosen = greedy_coreset(patches, n, passes=self.coreset_passes, seed=self.seed, progress=progress)
         return self._with_bank(patches[np.sort(chosen)])
 
-    def _with_bank(self, bank: np.ndarray) -> Self:
+    def _with_bank(self, bank: np.ndarray, device="cpu") -> Self:
         self.bank_ = bank
-        self.index_ = make_search(self.search, **self.search_params).fit(bank)
+        name = resolve_search(self.search, device)
+        params = self.search_params if name == self.search else {}  # settings name their search
+        self.index_ = make_search(name, **params).fit(bank).to(device)
         return self
 
     def to(self, device) -> Self:
-        """Search on ``device`` (the inference device): the bank goes there once."""
-        self.index_.to(device)
-        return self
+        """Search on ``device`` (the inference device): the bank goes there once, and ``auto``
+        becomes that device's search."""
+        return self._with_bank(self.bank_, device)
 
     def score_batch(self, latents: Latents) -> Scored:
         """One nearest-neighbour search gives the scores, every anomaly map and the defect

@@ -7,7 +7,7 @@ import pytest
 from models.latents import Latents
 from models.scoring.base import score_batch
 from models.scoring.patchcore import PatchCoreScorer
-from models.scoring.search import faiss_available
+from models.scoring.search import faiss_available, resolve_search
 
 
 def latents(rng: np.random.Generator, n: int, spot: bool = False) -> Latents:
@@ -20,7 +20,7 @@ def latents(rng: np.random.Generator, n: int, spot: bool = False) -> Latents:
 @pytest.fixture(scope="module")
 def fitted():
     rng = np.random.default_rng(0)
-    return PatchCoreScorer(coreset_ratio=0.2, coreset_passes=5).fit(latents(rng, 80)), rng
+    return PatchCoreScorer(coreset_ratio=0.2, coreset_passes=5, search="exact").fit(latents(rng, 80)), rng
 
 
 def test_one_pass_gives_scores_maps_and_defect_latents(fitted):
@@ -52,3 +52,12 @@ def test_the_search_is_a_recorded_hyperparameter(fitted):
     loaded = PatchCoreScorer.from_arrays(params, scorer.to_arrays())
     assert loaded.get_params()["search_params"] == {"block_elements": 4096}
     assert loaded.index_.block_elements == 4096
+
+
+def test_auto_search_is_chosen_for_the_device(fitted):
+    scorer, _ = fitted
+    auto = PatchCoreScorer.from_arrays(scorer.get_params() | {"search": "auto"}, scorer.to_arrays())
+    assert auto.get_params()["search"] == "auto"  # the bundle keeps the rule, not one device's pick
+    assert auto.index_.name == ("faiss-hnsw" if faiss_available() else "exact")
+    assert auto.to("cpu").index_.name == auto.index_.name
+    assert resolve_search("auto", "cuda") == "exact" and resolve_search("faiss-ivf", "cuda") == "faiss-ivf"
