@@ -5,15 +5,18 @@ from pathlib import Path
 import pytest
 from threadpoolctl import threadpool_limits
 
-REPO = Path(__file__).resolve().parents[1]
+# Real PCB patches in the repository: a subset of deeppcb-patches (its README says which files).
+TEST_DATA = Path(__file__).resolve().parent / "data" / "deeppcb-patches"
+collect_ignore = ["data"]  # images and the script that cuts them: no tests
 
 
 @pytest.fixture(scope="session")
 def pcb_dir() -> Path:
-    """Real PCB patches (MVTec layout); LATENTLINE_TEST_DATA overrides the location."""
-    path = Path(os.environ.get("LATENTLINE_TEST_DATA", REPO.parent / "shared" / "data" / "deeppcb-patches"))
+    """Real PCB patches (MVTec layout): the bundled subset, or LATENTLINE_TEST_DATA when set
+    (another copy in the same layout, such as the full deeppcb-patches)."""
+    path = Path(os.environ.get("LATENTLINE_TEST_DATA") or TEST_DATA)
     if not (path / "train" / "good").is_dir():
-        pytest.fail(f"test data not found at {path} (set LATENTLINE_TEST_DATA)")
+        pytest.fail(f"test data not found at {path}")
     return path
 
 
