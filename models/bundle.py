@@ -12,6 +12,7 @@ import numpy as np
 
 from models.defect_types.open_set import OpenSetClassifier
 from models.encoding.config import EncoderConfig
+from models.errors import UserInputError
 from models.metrology.quantity import QuantityScale
 from models.online.latent_reference import LatentReference
 from models.scoring.base import Scorer
@@ -71,9 +72,13 @@ class ModelBundle:
     @classmethod
     def load(cls, directory: Path) -> "ModelBundle":
         directory = Path(directory)
+        if not cls.is_bundle(directory):
+            raise UserInputError(f"{directory} is not a model bundle (no {MANIFEST}): make one with "
+                                 "latentline fit DATA_DIR --out FOLDER")
         manifest = json.loads((directory / MANIFEST).read_text())
         if manifest.get("format") != FORMAT:
-            raise ValueError(f"unsupported bundle format {manifest.get('format')!r} in {directory}")
+            raise UserInputError(f"unsupported bundle format {manifest.get('format')!r} in {directory}: "
+                                 "refit it with this version of latentline fit")
         scorer_cls = scorer_class(manifest["scorer"]["name"])
         with np.load(directory / SCORER_ARRAYS, allow_pickle=False) as arrays:
             scorer = scorer_cls.from_arrays(manifest["scorer"]["params"], dict(arrays))

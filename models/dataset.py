@@ -6,6 +6,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from models.errors import UserInputError
+
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 GOOD = "good"
 VALUES_CSV = "values.csv"
@@ -26,7 +28,8 @@ def list_images(data_dir: Path, split: str, label: str | None = None) -> list[La
     """Images of ``split`` (all labels, or one), sorted for reproducibility."""
     root = Path(data_dir) / split
     if not root.is_dir():
-        raise FileNotFoundError(f"{root} does not exist (expected the MVTec AD layout)")
+        raise UserInputError(f"{root} does not exist: a dataset folder holds train/good/ (and test/) "
+                             "with one folder of images per label (the MVTec AD layout)")
     folders = [root / label] if label else sorted(p for p in root.iterdir() if p.is_dir())
     return [
         LabelledImage(path, split, folder.name)

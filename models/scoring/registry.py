@@ -13,6 +13,7 @@ the table without an import circle; and reading a bundle loads only the scorer i
 
 import importlib
 
+from models.errors import UserInputError
 from models.scoring.base import Scorer
 
 DEFAULT_METHOD = "patchcore"
@@ -33,7 +34,7 @@ def names() -> tuple[str, ...]:
 
 def scorer_class(name: str) -> type[Scorer]:
     if name not in _WHERE:
-        raise ValueError(f"unknown method {name!r}: choose one of {', '.join(sorted(_WHERE))}")
+        raise UserInputError(f"unknown method {name!r}: choose one of {', '.join(sorted(_WHERE))}")
     module, attribute = _WHERE[name].split(":")
     return getattr(importlib.import_module(module), attribute)
 

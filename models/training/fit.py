@@ -13,6 +13,7 @@ from models.defect_types.registry import DEFAULT_CLASSIFIER, make_classifier
 from models.encoding.config import EncoderConfig
 from models.encoding.encoder import PooledEncoder
 from models.encoding.files import encode_files
+from models.errors import UserInputError
 from models.online.latent_reference import LatentReference
 from models.scoring.base import Scorer, encoder_inputs, held_back_scores
 from models.scoring.registry import make_scorer
@@ -50,7 +51,8 @@ def fit_bundle(
     (``holdout``); with train/<type>/ folders also the defect-type classifier."""
     paths = evenly_spaced([item.path for item in list_images(data_dir, "train", GOOD)], max_images)
     if len(paths) < MIN_GOOD_IMAGES:
-        raise ValueError(f"need at least {MIN_GOOD_IMAGES} good training images, found {len(paths)}")
+        raise UserInputError(f"need at least {MIN_GOOD_IMAGES} good training images in "
+                             f"{data_dir}/train/good, found {len(paths)}")
     scorer = scorer or make_scorer()
     encoder = PooledEncoder(encoder_config, device=device)
     views = encode_files(encoder, paths, progress=progress, **encoder_inputs(scorer))

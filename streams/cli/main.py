@@ -5,13 +5,17 @@ import argparse
 import logging
 import sys
 
+from models.errors import UserInputError
 from streams.cli import lab, model, run
 from streams.settings import Settings
+
+EXIT_USER_ERROR = 2  # as argparse exits on a bad command line
 
 
 def parser() -> argparse.ArgumentParser:
     """One group of commands per module: the model's, the line's, the lab's."""
     root = argparse.ArgumentParser(prog="latentline", description=__doc__)
+    root.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = root.add_subparsers(dest="command", required=True)
     for group in (model, run, lab):
         group.add_commands(sub)
@@ -27,7 +31,40 @@ def main(argv: list[str] | None = None) -> int:
     if args.command != "worker":  # client chatter would bury the live view and progress bars
         for noisy in ("aiokafka", "kafka", "urllib3"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
-    return args.run(args, settings)
+    try:
+        return args.run(args, settings)
+    except Exception as exc:
+        message = user_error(exc)
+        if message is None or args.debug:
+            raise
+        print(f"latentline {args.command}: {message}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+def user_error(exc: Exception) -> str | None:
+    """One line for an error the user can fix (a folder, a file, a name, an unreachable service);
+    None for a fault of the code, which keeps its traceback."""
+    if isinstance(exc, UserInputError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.filename:
+        return f"cannot read {exc.filename}: {exc.strerror or exc}"
+    unreachable = unreachable_service(exc)
+    if unreachable:
+        return f"{unreachable} (is it running? the address is a LATENTLINE_ setting, see docs/settings.md)"
+    return None
+
+
+def unreachable_service(exc: Exception) -> str | None:
+    from aiokafka.errors import KafkaConnectionError
+    from urllib3.exceptions import MaxRetryError
+
+    from streams.worker.store import StoreUnavailable
+
+    if isinstance(exc, KafkaConnectionError):
+        return f"the Kafka broker cannot be reached: {exc}"
+    if isinstance(exc, StoreUnavailable | MaxRetryError):
+        return f"the object store cannot be reached: {exc}"
+    return None
 
 
 if __name__ == "__main__":

@@ -33,3 +33,35 @@ def test_arguments_parse_into_the_handlers_namespace():
         Path("data"), Path("model"), 1, "IMAGENET1K_V1", model.cmd_fit)
     args = main.parser().parse_args(["bench"])
     assert (args.events, args.out, args.run) == (400, Path("var/bench.json"), lab.cmd_bench)
+
+
+def test_user_errors_are_one_line_with_what_to_do_and_exit_2(tmp_path, capsys, pcb_dir):
+    (tmp_path / "train").mkdir()
+    cases = {
+        ("fit", str(tmp_path / "missing"), "--out", str(tmp_path / "m")): "train/good/",
+        ("fit", str(tmp_path), "--out", str(tmp_path / "m")): "need at least",
+        ("fit", str(pcb_dir), "--out", str(tmp_path / "m"), "--method", "nope"): "unknown method 'nope'",
+        ("evaluate", str(tmp_path), str(pcb_dir), "--out", str(tmp_path / "r")): "latentline fit",
+    }
+    for argv, expected in cases.items():
+        assert main.main(list(argv)) == main.EXIT_USER_ERROR
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"latentline {argv[0]}: ") and expected in err and "\n" not in err
+
+
+def test_unreachable_broker_is_a_user_error(tmp_path, capsys, pcb_dir):
+    from streams.lab.embedded import free_port
+
+    argv = ["publish", str(pcb_dir / "test" / "spur"), "--camera", "cam-1",
+            "--broker", f"kafka://127.0.0.1:{free_port()}"]
+    assert main.main(argv) == main.EXIT_USER_ERROR
+    assert "the Kafka broker cannot be reached" in capsys.readouterr().err
+
+
+def test_debug_keeps_the_traceback(tmp_path):
+    import pytest
+
+    from models.errors import UserInputError
+
+    with pytest.raises(UserInputError):
+        main.main(["--debug", "fit", str(tmp_path / "missing"), "--out", str(tmp_path / "m")])
