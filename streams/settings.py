@@ -1,7 +1,8 @@
 """Every setting, declared once with its type, default and environment variable.
 
 Read from the environment with the prefix ``LATENTLINE_`` (``LATENTLINE_BROKER_URL`` sets
-``broker_url``). The README's settings table is generated from this class.
+``broker_url``). The settings table of docs/settings.md is generated from this class
+(``python -m streams.settings``, ``make docs``).
 """
 
 import json
@@ -73,7 +74,7 @@ class Settings(BaseSettings):
     batch_max_size: int = Field(16, description="Largest micro-batch encoded at once")
     batch_max_wait_seconds: float = Field(0.05, description="Longest wait to fill a micro-batch")
     fetch_concurrency: int = Field(8, description="Threads fetching and decoding images")
-    # Drift and new defect types (README, "Drift and new defect types")
+    # Drift and new defect types (docs/drift.md)
     drift_delta: float = Field(DRIFT_DELTA, description="ADWIN confidence: smaller means fewer, later alarms")
     drift_clock: int = Field(DRIFT_CLOCK, description="ADWIN checks for a change every this many values")
     drift_hold_events: int = Field(
@@ -99,7 +100,7 @@ class Settings(BaseSettings):
     image_formats: frozenset[str] = Field(
         frozenset({"PNG", "JPEG"}), description="Accepted formats (JSON list)"
     )
-    # Never losing a part (README, "Delivery guarantees")
+    # Never losing a part (docs/delivery.md)
     retry_initial_seconds: float = Field(0.5, description="First pause after a transient fault (store, GPU)")
     retry_max_seconds: float = Field(30.0, description="Longest pause between retries of a transient fault")
     poison_attempts: int = Field(3, description="Worker stops a message may cause before it is quarantined")
@@ -151,8 +152,11 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+SETTINGS_DOC = Path(__file__).resolve().parents[1] / "docs" / "settings.md"
+
+
 def markdown_table() -> str:
-    """The README's settings table (tests/streams/test_settings.py keeps the two in step)."""
+    """The settings table of docs/settings.md (tests/streams/test_settings.py keeps the two in step)."""
     rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
     for name, info in Settings.model_fields.items():
         default = info.default
@@ -168,14 +172,14 @@ def markdown_table() -> str:
     return "\n".join(rows)
 
 
-def update_readme(readme: Path) -> None:
-    """Rewrite the table between the README's settings markers."""
-    text = readme.read_text()
+def update_settings_doc(doc: Path = SETTINGS_DOC) -> None:
+    """Rewrite the table between the settings markers of ``doc`` (docs/settings.md)."""
+    text = doc.read_text()
     begin = text.index("<!-- settings:begin")
     begin = text.index("\n", begin) + 1
     end = text.index("<!-- settings:end -->")
-    readme.write_text(text[:begin] + markdown_table() + "\n" + text[end:])
+    doc.write_text(text[:begin] + markdown_table() + "\n" + text[end:])
 
 
 if __name__ == "__main__":
-    update_readme(Path(__file__).resolve().parents[1] / "README.md")
+    update_settings_doc()

@@ -1,8 +1,4 @@
-from pathlib import Path
-
-from streams.settings import Settings, markdown_table, settings_env
-
-README = Path(__file__).resolve().parents[2] / "README.md"
+from streams.settings import SETTINGS_DOC, Settings, markdown_table, settings_env
 
 
 def test_environment_prefix_sets_fields(monkeypatch):
@@ -24,5 +20,5 @@ def test_bootstrap_servers_from_faust_url():
     assert Settings(broker_url="kafka://a:1;kafka://b:2").bootstrap_servers() == "a:1,b:2"
 
 
-def test_readme_documents_every_setting():
-    assert markdown_table() in README.read_text(), "README settings table is stale: run make docs"
+def test_settings_doc_documents_every_setting():
+    assert markdown_table() in SETTINGS_DOC.read_text(), "docs/settings.md is stale: run make docs"
