@@ -46,7 +46,8 @@ system-packages:
 schemas: setup
 	$(PY) -m schemas.jsonschema
 
-# Generated files: the README's settings table, JSON Schemas, alert rules, dashboards.
+# Generated files: the settings table (docs/settings.md), JSON Schemas, alert rules (alerts.yml and
+# the table of docs/operations.md), dashboards.
 docs: setup
 	$(PY) -m streams.settings
 

@@ -1,4 +1,5 @@
-"""Alert rules, rendered to monitoring/prometheus/alerts.yml: ``python -m monitoring.rules``.
+"""Alert rules, rendered to monitoring/prometheus/alerts.yml and to the alert table of
+docs/operations.md: ``python -m monitoring.rules`` (``make monitoring``).
 
 Each rule is a signal (a query that returns data while workers run), a comparison and a
 threshold, so a test can check every signal against a real Prometheus and promtool can test
@@ -14,6 +15,7 @@ from monitoring import queries as q
 from streams.settings import Settings
 
 RULES_FILE = Path(__file__).parent / "prometheus" / "alerts.yml"
+OPERATIONS_DOC = Path(__file__).resolve().parents[1] / "docs" / "operations.md"
 WINDOW = "5m"
 
 
@@ -113,5 +115,25 @@ def render(settings: Settings) -> str:
     return header + yaml.safe_dump(document, sort_keys=False, width=100)
 
 
+def markdown_table(settings: Settings) -> str:
+    """The alert table of docs/operations.md (tests/monitoring/test_generated.py keeps the two in step)."""
+    rows = ["| alert | fires when | what to do |", "| --- | --- | --- |"]
+    for rule in alert_rules(settings):
+        wait = "at once" if rule.wait == "0m" else f"for {rule.wait}"
+        rows.append(f"| `{rule.name}` ({rule.severity}) | {rule.summary} "
+                    f"(`{rule.comparison} {rule.threshold:g}` {wait}) | {rule.action} |")
+    return "\n".join(rows)
+
+
+def update_operations_doc(settings: Settings, doc: Path = OPERATIONS_DOC) -> None:
+    """Rewrite the table between the alert markers of ``doc`` (docs/operations.md)."""
+    text = doc.read_text()
+    begin = text.index("<!-- alerts:begin")
+    begin = text.index("\n", begin) + 1
+    end = text.index("<!-- alerts:end -->")
+    doc.write_text(text[:begin] + markdown_table(settings) + "\n" + text[end:])
+
+
 if __name__ == "__main__":
     RULES_FILE.write_text(render(Settings()))
+    update_operations_doc(Settings())
