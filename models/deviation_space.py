@@ -6,7 +6,7 @@ kind the same point. Used for clustering unknown anomalies (16 components) and f
 defect types (hundreds of components: more room to tell types apart). Shared by
 models/online/latent_reference.py and models/defect_types/open_set.py. On deeppcb-patches,
 whitening by good images and unit length told an unseen type from the known ones with AUROC 0.84
-against 0.70 for standardised raw features (README, "Defect types").
+against 0.70 for standardised raw features (docs/defect-types.md).
 
 >>> rng = np.random.default_rng(0)
 >>> space = DeviationSpace(n_components=3).fit(rng.normal(size=(100, 6)))

@@ -11,7 +11,7 @@ on the examples' deviation vectors:
 - the classifier, out of fold: a confident prediction of another type (a likely wrong label).
 An example is a suspect when at least ``min_votes`` witnesses agree; ``fit --drop-suspects``
 leaves suspects out. On deeppcb-patches it flags 5 of 200 examples, the clearest a pin hole filed
-under copper (README, "Defect types").
+under copper (docs/defect-types.md).
 """
 
 from dataclasses import asdict, dataclass

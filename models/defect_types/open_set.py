@@ -15,7 +15,7 @@ New types need no retraining run: ``learn`` refits the (small, fast) classifier 
 examples plus the operators' ones and keeps the thresholds; the nearest-example distances of a
 new type's region shrink as soon as its first examples are in.
 
-Measured on deeppcb-patches (README, "Defect types"; five types, 40 examples each): 96.9 %
+Measured on deeppcb-patches (docs/defect-types.md; five types, 40 examples each): 96.9 %
 accuracy on the parts named automatically with 22.9 % of known-type parts sent to review, and
 75.3 % of the parts of a sixth, unseen type sent to review or unknown rather than misnamed.
 

@@ -3,7 +3,7 @@
 After "Prototypical Networks for Few-shot Learning" (Snell, Swersky and Zemel, 2017), on fixed
 features. No optimisation at all: adding a type is adding its mean, which is why it is the
 natural classifier for types that arrive one label at a time. On deeppcb-patches it is more
-cautious than the logistic default: accuracy 0.85 with 39 % to review (README, "Defect types").
+cautious than the logistic default: accuracy 0.85 with 39 % to review (docs/defect-types.md).
 
 >>> vectors = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]])
 >>> classifier = PrototypeClassifier().fit(vectors, np.array(["scratch", "scratch", "spot", "spot"]))

@@ -21,7 +21,7 @@ uncertainty is the root mean square out-of-fold residual; the expanded uncertain
 by a coverage factor from Student's t, so the interval value +- U covers the true value with
 probability ``coverage`` where the residuals are near normal.
 
-Measured on 200 generated spots on deeppcb-patches (README, "Measuring in physical units"):
+Measured on 200 generated spots on deeppcb-patches (docs/metrology.md):
 u = 0.080 mm, U = 0.158 mm (k = 1.97), MAE 0.055 mm (4.1 % of the range), Spearman 0.980, and U
 covering 93 % of the test errors (stated: 95 %).
 

@@ -1,6 +1,6 @@
-"""The online detectors' defaults, chosen by measurement on deeppcb-patches (README, "Drift and new
-defect types"): one place for models/online and the worker's settings (streams/settings.py), and
-no imports, so reading the settings loads neither river nor torch.
+"""The online detectors' defaults, chosen by measurement on deeppcb-patches (docs/drift.md): one
+place for models/online and the worker's settings (streams/settings.py), and no imports, so
+reading the settings loads neither river nor torch.
 """
 
 # ADWIN (Bifet and Gavaldà, 2007): with delta 0.002 and clock 8, no false alarm in 20 stable runs

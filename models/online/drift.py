@@ -2,7 +2,7 @@
 
 The default detector is ADWIN, from "Learning from Time-Changing Data with Adaptive Windowing"
 (Bifet and Gavaldà, 2007), with delta=0.002 and clock=8 (models/online/defaults.py), chosen by
-measurement on deeppcb-patches (README, "Drift and new defect types"): no false alarm in 20
+measurement on deeppcb-patches (docs/drift.md): no false alarm in 20
 stable runs of 4,000 events on five statistics, and a 20 % dimming found after a median of about
 50 events; ``latentline evaluate-stream`` found a 20 % darker, 10 % flatter lighting 8 events
 after it began, with no false alarm over 2,000 stable events, on four seeds. ADWIN also says

@@ -8,7 +8,7 @@ several). A micro-cluster whose faded weight passes ``min_weight`` and that hold
 instead of raising another; once an operator labels one of its members the candidate closes and
 its region counts as named.
 
-Defaults measured on deeppcb-patches (README, "Drift and new defect types"; models/online/
+Defaults measured on deeppcb-patches (docs/drift.md; models/online/
 defaults.py): spur, absent from train/, raised within 50-70 spur events with every exemplar a
 spur, and no candidate from the good parts' false positives over 2,000 stable events; with the
 defect classifier in front, ``latentline evaluate-stream`` raised spur after 53, 99, 52 and 56

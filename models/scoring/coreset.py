@@ -11,7 +11,7 @@ bottleneck of PatchCore. Here each pass chooses a batch: the ``candidates_per_pi
 farthest patches are the candidates, the exact greedy rule runs among them (so a batch does not
 pile up in one far-away corner), and one matrix product updates every patch's distance to the
 chosen set. ``n / batch`` passes instead of ``n``; the covering radius stays within a few per
-cent of the one-at-a-time greedy (below). Measured (README, "Anomaly scorers"): 1 % of the 940,000
+cent of the one-at-a-time greedy (below). Measured (docs/scoring.md): 1 % of the 940,000
 patches of 1,200 good deeppcb images in about 35 s on two cores, 25 passes instead of thousands.
 
 On clusters of very different sizes, 10 passes cover almost as well as 40 one-at-a-time picks;

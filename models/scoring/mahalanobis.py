@@ -6,7 +6,7 @@ well-conditioned estimator for large-dimensional covariance matrices", 2004).
 
 The image score reads the pooled latents. Its anomaly map scores every patch of the feature
 maps against one Gaussian of all good patches, wherever they sit: the same idea, per patch.
-Measured on deeppcb-patches (README, "Anomaly scorers"): image AUROC 0.960, recall 0.27 and F1
+Measured on deeppcb-patches (docs/scoring.md): image AUROC 0.960, recall 0.27 and F1
 0.42 at the defect threshold (1,500 good training images, 320 px); 0.873 from 200 images at
 224 px. The default before PatchCore, and the cascade's cheap stage.
 

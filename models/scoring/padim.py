@@ -6,7 +6,7 @@ After "PaDiM: a Patch Distribution Modeling Framework for Anomaly Detection and 
 Each position of the good images' patch features gets its own mean and regularised covariance;
 a patch's anomaly is its Mahalanobis distance to the Gaussian of its position. Positions matter
 where parts are aligned in the frame; for free-floating texture use PatchCore. Measured on
-deeppcb-patches (README, "Anomaly scorers"; 200 good images, 224 px): image AUROC 0.911, where
+deeppcb-patches (docs/scoring.md; 200 good images, 224 px): image AUROC 0.911, where
 anomalib's PaDiM on the same images and backbone gave 0.679.
 
 >>> import numpy as np

@@ -6,7 +6,7 @@ Brox and Gehler, 2022).
 Every patch of every good image goes into a memory bank, subsampled by the batched greedy
 k-centre coreset (models/scoring/coreset.py: the step that makes PatchCore slow on a CPU). A
 patch's anomaly is its distance to the nearest patch in the bank, wherever that patch came from,
-so it needs no alignment. Measured on deeppcb-patches (README, "Anomaly scorers"; MobileNetV2,
+so it needs no alignment. Measured on deeppcb-patches (docs/scoring.md; MobileNetV2,
 320 px, 1 % coreset): image AUROC 0.9995, recall 0.999 and F1 0.993 at the defect threshold,
 against 0.960 for the global Mahalanobis distance; from 200 images at 224 px 0.994 against
 anomalib's PatchCore 0.988, at 1.4 times its images per second and fitted in 2.4 s instead of 107.

@@ -18,10 +18,10 @@ def _add_fit(sub) -> None:
     fit = sub.add_parser("fit", help="fit a model bundle on DATA_DIR/train/good")
     fit.add_argument("data_dir", type=Path)
     fit.add_argument("--out", type=Path, required=True)
-    fit.add_argument("--method", help="anomaly scorer (default patchcore; README, Anomaly scorers)")
+    fit.add_argument("--method", help="anomaly scorer (default patchcore; docs/scoring.md)")
     fit.add_argument("--params", default="{}",
                      help='scorer hyperparameters as JSON, e.g. \'{"coreset_ratio": 0.05}\'')
-    fit.add_argument("--backbone", default="mobilenet_v2", help="a torchvision model name (README, Encoders)")
+    fit.add_argument("--backbone", default="mobilenet_v2", help="a torchvision model name (docs/scoring.md)")
     fit.add_argument("--weights", default="IMAGENET1K_V1",
                      help="torchvision weights enum name or a local .pth file; 'none' for random weights")
     fit.add_argument("--image-size", type=int, default=320)

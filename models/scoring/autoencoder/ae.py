@@ -7,7 +7,7 @@ the anomaly map and the mean of its hottest ``top_fraction`` the image score. ``
 Mahalanobis distance of the bottleneck code from the good images' codes, which skips the decoder
 (about twice as fast) but separated less reliably in the paper. ``models.scoring.autoencoder.vae``
 is the variational variant. Measured on deeppcb-patches: image AUROC 0.73 after 10 epochs, 0.85
-after 40, 0.87 after 60; 0.633 from only 200 images at 224 px (README, "Anomaly scorers").
+after 40, 0.87 after 60; 0.633 from only 200 images at 224 px (docs/scoring.md).
 
 >>> import numpy as np
 >>> from models.latents import Latents

@@ -6,7 +6,7 @@ Scenarios", 2018). The VAE's training pulls good images' codes towards N(0, I), 
 image's posterior lies from the prior is an anomaly score read from the encoder alone. The
 reconstruction score and the anomaly maps are the autoencoder's (``models.scoring.autoencoder.ae``).
 Measured on deeppcb-patches: see ``VAEScorer``; 0.621 image AUROC from only 200 images at 224 px
-(README, "Anomaly scorers").
+(docs/scoring.md).
 
 >>> import numpy as np
 >>> from models.latents import Latents
