@@ -1,8 +1,8 @@
 """The house's layering, read from the code's own imports (ast: nothing is imported but in the
 last test). From the top down::
 
-    monitoring  >  streams.cli  >  streams.lab  >  streams.worker  >  streams.settings
-        >  models.training | models.evaluation  >  the rest of models  >  schemas
+    monitoring  >  streams.cli  >  streams.lab  >  streams.worker  >  streams.client
+        >  streams.settings  >  models.training | models.evaluation  >  the rest of models  >  schemas
 
 - no module imports from a layer above its own, and models.training and models.evaluation, side
   by side, import nothing from each other (imports at any depth: a lazy import is still one); so
@@ -13,7 +13,10 @@ last test). From the top down::
 - no package ``__init__`` under models/ or streams/ imports anything, and no import circle exists
   inside models/, schemas/, streams/ or monitoring/;
 - importing the light modules (settings, rules, bundle, registries, detectors, the command's
-  parser) loads neither torch nor matplotlib.
+  parser) loads neither torch nor matplotlib;
+- the camera-side client (streams.client), which camera software embeds, imports nothing of the
+  project but schemas/ (and the settings' type, for an annotation), and importing it loads none of
+  torch, Faust, aiokafka, models/, the settings or the worker.
 """
 
 import ast
@@ -28,10 +31,11 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("schemas", "models", "streams", "monitoring")
 # Longest prefix wins.
 LAYERS = {
-    "monitoring": 8,
-    "streams.cli": 7,  # the latentline command: drives the worker, the lab tools and the model jobs
-    "streams.lab": 6,  # demo, chaos, bench, comparison, embedded stack: never imported by the worker
-    "streams.worker": 5,  # the worker runtime
+    "monitoring": 9,
+    "streams.cli": 8,  # the latentline command: drives the worker, the lab tools and the model jobs
+    "streams.lab": 7,  # demo, chaos, bench, comparison, embedded stack: never imported by the worker
+    "streams.worker": 6,  # the worker runtime
+    "streams.client": 5,  # the camera-side client: camera software and `latentline publish`
     "streams.settings": 4,  # read by every command, the worker and monitoring/
     "streams": 4,  # the package face, which imports nothing
     "models.training": 3,
@@ -56,7 +60,11 @@ PLOTS = "models.evaluation.plots"
 LIGHT = ("streams.settings", "streams.cli.main", "monitoring.rules", "models", "models.bundle",
          "models.dataset", "models.scoring.registry", "models.defect_types.registry",
          "models.online.drift", "models.online.novelty", "models.metrology.measurement",
-         "models.evaluation.reference_set")
+         "models.evaluation.reference_set", "streams.client")
+# What camera software embeds: the contracts and its own Kafka and S3 clients, nothing else of ours.
+CAMERA_SIDE = "streams.client"
+CAMERA_SIDE_NEVER_LOADS = ("torch", "torchvision", "matplotlib", "faust", "aiokafka", "models",
+                           "streams.settings", "streams.worker", "streams.lab", "streams.cli")
 
 
 def _module_name(path: Path) -> str:
@@ -218,6 +226,21 @@ def test_light_modules_load_neither_torch_nor_matplotlib():
             f"for name in {LIGHT!r}:\n"
             "    importlib.import_module(name)\n"
             "print(sorted(m for m in ('torch', 'torchvision', 'matplotlib') if m in sys.modules))\n")
+    env = os.environ | {"PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_camera_client_imports_only_the_contracts():
+    found = {target for _, target, _ in _edges(CAMERA_SIDE)}
+    assert {name for name in found if not _prefixed(name, "schemas")} <= {"streams.settings"}
+
+
+def test_the_camera_client_loads_neither_the_worker_nor_the_models():
+    code = (f"import sys, {CAMERA_SIDE}\n"
+            f"print(sorted(m for m in {CAMERA_SIDE_NEVER_LOADS!r} if m in sys.modules))\n")
     env = os.environ | {"PYTHONPATH": str(REPO)}
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
                             text=True)
