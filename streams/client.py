@@ -112,6 +112,11 @@ def content_type_of(data: bytes, name: str | None = None) -> str:
                 "application/octet-stream")
 
 
+def _describe(exc: BaseException) -> str:
+    """kafka-python's errors name their class already."""
+    return str(exc) if isinstance(exc, KafkaError) else f"{type(exc).__name__}: {exc}"
+
+
 class CameraClient:
     """Publishes a camera's images: each one uploaded to the object store, then its
     ``CameraEvent`` sent to the events topic keyed by camera. Use as a context manager, or call
@@ -239,9 +244,9 @@ class CameraClient:
             return event
         try:
             future.get(timeout=self.delivery_timeout + 5)  # the producer's own expiry comes first
-        except KafkaError as exc:
+        except Exception as exc:  # whatever failed the record (a KafkaError, as a rule)
             raise SendError(f"event {event.event_id} not acknowledged by the broker on {self.topic!r}: "
-                            f"{type(exc).__name__}: {exc}", [event]) from exc
+                            f"{_describe(exc)}", [event]) from exc
         return event
 
     def ensure_bucket(self) -> None:
@@ -308,7 +313,7 @@ class CameraClient:
         if failed:
             event, exc = failed[0]
             raise SendError(f"{len(failed)} event(s) not acknowledged by the broker on {self.topic!r}, the "
-                            f"first {event.event_id}: {type(exc).__name__}: {exc}", [e for e, _ in failed])
+                            f"first {event.event_id}: {_describe(exc)}", [e for e, _ in failed])
 
     def close(self) -> None:
         """Flush, then close the connection (also when the flush raises, which it passes on)."""
