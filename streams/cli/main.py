@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
 def user_error(exc: Exception) -> str | None:
     """One line for an error the user can fix (a folder, a file, a name, an unreachable service);
     None for a fault of the code, which keeps its traceback."""
+    from streams.client import PublishError
+
     if isinstance(exc, UserInputError):
         return str(exc)
     if isinstance(exc, OSError) and exc.filename:
@@ -51,6 +53,8 @@ def user_error(exc: Exception) -> str | None:
     unreachable = unreachable_service(exc)
     if unreachable:
         return f"{unreachable} (is it running? the address is a LATENTLINE_ setting, see docs/settings.md)"
+    if isinstance(exc, PublishError):  # the camera client's: an upload or a send that failed
+        return str(exc)
     return None
 
 
@@ -58,10 +62,13 @@ def unreachable_service(exc: Exception) -> str | None:
     from aiokafka.errors import KafkaConnectionError
     from urllib3.exceptions import MaxRetryError
 
+    from streams.client import BrokerUnavailable, UploadError
     from streams.worker.store import StoreUnavailable
 
-    if isinstance(exc, KafkaConnectionError):
+    if isinstance(exc, KafkaConnectionError | BrokerUnavailable):
         return f"the Kafka broker cannot be reached: {exc}"
+    if isinstance(exc, UploadError) and isinstance(exc.__cause__, MaxRetryError | OSError):
+        return f"the object store cannot be reached: {exc}"
     if isinstance(exc, StoreUnavailable | MaxRetryError):
         return f"the object store cannot be reached: {exc}"
     return None

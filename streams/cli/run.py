@@ -44,11 +44,12 @@ def _add_redrive(sub) -> None:
 
 
 def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
+    import time
+
     from tqdm import tqdm
 
     from models.dataset import IMAGE_SUFFIXES
-    from streams.worker.producer import CameraSimulator, kafka_producer, publish_paths
-    from streams.worker.store import ObjectStore
+    from streams.client import CameraClient
     from streams.worker.topics import ensure_topics
 
     settings = settings.model_copy(update={
@@ -58,23 +59,19 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
     if not paths:
         print(f"no images under {args.directory}", file=sys.stderr)
         return 1
-
-    async def run() -> None:
-        await ensure_topics(settings)
-        store = ObjectStore(settings)
-        store.ensure_bucket(settings.image_bucket)
-        producer = kafka_producer(settings)
-        await producer.start()
-        try:
-            with tqdm(total=len(paths), desc=f"publishing {args.camera}", unit="event") as bar:
-                await publish_paths(
-                    CameraSimulator(settings, store, producer),
-                    [(p, args.camera) for p in paths], args.rate, lambda e, p: bar.update(),
-                )
-        finally:
-            await producer.stop()
-
-    asyncio.run(run())
+    asyncio.run(ensure_topics(settings))
+    interval = 1.0 / args.rate if args.rate else 0.0
+    # The camera-side client (streams/client.py); without waiting for each acknowledgement, so
+    # sends pipeline: a failed one is raised when the client closes (flushes), never dropped.
+    with CameraClient.from_settings(settings) as client:
+        client.ensure_bucket()
+        start = time.monotonic()
+        with tqdm(total=len(paths), desc=f"publishing {args.camera}", unit="event") as bar:
+            for index, path in enumerate(paths):
+                if interval:
+                    time.sleep(max(0.0, start + index * interval - time.monotonic()))
+                client.publish(path, args.camera, wait=False)
+                bar.update()
     return 0
 
 

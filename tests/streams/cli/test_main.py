@@ -65,3 +65,18 @@ def test_debug_keeps_the_traceback(tmp_path):
 
     with pytest.raises(UserInputError):
         main.main(["--debug", "fit", str(tmp_path / "missing"), "--out", str(tmp_path / "m")])
+
+
+def test_the_camera_clients_failures_are_user_errors():
+    from urllib3.exceptions import MaxRetryError
+
+    from streams.client import BrokerUnavailable, SendError, UploadError
+
+    assert main.user_error(BrokerUnavailable("no broker at k:9092")).startswith(
+        "the Kafka broker cannot be reached: no broker at k:9092 (is it running?")
+    down = UploadError("s3://b/k not uploaded")
+    down.__cause__ = MaxRetryError(None, "/b/k")
+    assert main.user_error(down).startswith("the object store cannot be reached: s3://b/k not uploaded")
+    assert main.user_error(UploadError("s3://b/k not uploaded: AccessDenied")) == (
+        "s3://b/k not uploaded: AccessDenied")
+    assert main.user_error(SendError("event e not acknowledged", [])) == "event e not acknowledged"
