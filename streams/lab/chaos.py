@@ -32,11 +32,12 @@ from rich.table import Table
 from models.bundle import ModelBundle
 from models.dataset import list_images
 from schemas import CameraEvent, ErrorKind
+from streams.client import content_type_of
 from streams.lab.collector import Collector, Outcomes
 from streams.lab.demo import ensure_model
 from streams.lab.embedded import TANSU_SETTINGS, S3Server, WorkerProcess, free_port, tansu_broker
 from streams.settings import Settings, settings_env
-from streams.worker.producer import CONTENT_TYPES, kafka_producer
+from streams.worker.producer import kafka_producer
 from streams.worker.store import ObjectStore, sha256_hex
 from streams.worker.topics import ensure_topics
 
@@ -128,7 +129,7 @@ def upload_pool(settings: Settings, store: ObjectStore, options: ChaosOptions) -
     for index, image in enumerate(images[: options.pool_size]):
         data, suffix = image.path.read_bytes(), image.path.suffix.lower()
         uri = f"s3://{settings.image_bucket}/chaos-pool/{index}{suffix}"
-        store.put(uri, data, CONTENT_TYPES.get(suffix, "application/octet-stream"))
+        store.put(uri, data, content_type_of(data, image.path.name))
         pool.append(PooledImage(uri, sha256_hex(data)))
     return pool
 

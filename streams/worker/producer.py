@@ -1,4 +1,5 @@
-"""The reference producer and camera simulator: image to the object store, event to Kafka."""
+"""The worker's asynchronous producer and the camera simulator of the demo and the tests: image to
+the object store, event to Kafka, named as the camera-side client names them (streams/client.py)."""
 
 import asyncio
 import uuid
@@ -9,11 +10,10 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 
 from schemas import CameraEvent
+from streams.client import content_type_of, object_key
 from streams.settings import Settings
 from streams.worker.kafka_security import aiokafka_options
 from streams.worker.store import ObjectStore, sha256_hex
-
-CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 
 
 def kafka_producer(settings: Settings) -> AIOKafkaProducer:
@@ -38,14 +38,14 @@ class CameraSimulator:
     ) -> CameraEvent:
         data = await asyncio.to_thread(path.read_bytes)
         event_id = str(uuid.uuid4())
-        uri = f"s3://{self.settings.image_bucket}/{camera_id}/{event_id}{path.suffix.lower()}"
-        content_type = CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream")
-        await asyncio.to_thread(self.store.put, uri, data, content_type)
+        captured_at = datetime.now(UTC)
+        uri = f"s3://{self.settings.image_bucket}/{object_key(camera_id, captured_at, event_id, path.suffix)}"
+        await asyncio.to_thread(self.store.put, uri, data, content_type_of(data, path.name))
         event = CameraEvent(
             event_id=event_id,
             camera_id=camera_id,
             line_id=line_id,
-            captured_at=datetime.now(UTC),
+            captured_at=captured_at,
             image_uri=uri,
             part_id=part_id,
             sha256=sha256_hex(data),
