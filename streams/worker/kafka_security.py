@@ -1,6 +1,7 @@
-"""Kafka security for every client latentline opens: the Faust worker, the aiokafka producer,
-admin client and collector, and the camera-side client. One place reads the settings, so a
-deployment with TLS and SASL configures it once (LATENTLINE_KAFKA_*)."""
+"""Kafka security for every aiokafka and Faust client latentline opens: the Faust worker, the
+aiokafka producer, admin client and collector. One place reads the settings, so a deployment with
+TLS and SASL configures it once (LATENTLINE_KAFKA_*); the camera-side client (kafka-python,
+streams/client.py) reads the same settings in ``CameraClient.from_settings``."""
 
 import ssl
 
