@@ -17,6 +17,7 @@ from models.encoding.config import EncoderConfig
 from models.encoding.device import resolve_precision
 from models.encoding.encoder import PooledEncoder
 from models.encoding.files import encode_files
+from models.errors import UserInputError
 from models.latents import Latents
 from models.online.latent_reference import LatentReference
 from models.scoring.mahalanobis import MahalanobisScorer
@@ -189,9 +190,10 @@ def test_list_images_layout(tmp_path):
 
 def test_list_images_missing_split(tmp_path):
     (tmp_path / "train" / "good").mkdir(parents=True)
-    with pytest.raises(FileNotFoundError, match="test"):
+    # a user's mistake, reported by the command line as one line (models/errors.py)
+    with pytest.raises(UserInputError, match="test"):
         list_images(tmp_path, "test")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(UserInputError, match="MVTec AD layout"):
         list_images(tmp_path / "nowhere", "train")
 
 
