@@ -8,6 +8,7 @@ their verdicts.
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -56,3 +57,18 @@ async def pause(backoff: Backoff, metrics: WorkerMetrics, cause: str, reason: ob
     metrics.retries.labels(cause).inc()
     log.warning("%s: %s; pausing %.1fs before retrying the same events", cause, reason, delay)
     await asyncio.sleep(delay)
+
+
+def wait_at_start(attempt: Callable[[], T], is_transient: Callable[[BaseException], bool],
+                  backoff: Backoff, what: str) -> T:
+    """``attempt()`` until it stops failing transiently, before the worker consumes anything:
+    a worker (re)started while the object store is down waits for it instead of exiting."""
+    while True:
+        try:
+            return attempt()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            delay = backoff.next_delay()
+            log.warning("%s: %s; retrying in %.1fs", what, exc, delay)
+            time.sleep(delay)

@@ -263,8 +263,9 @@ class ObjectStore:
         )
 
     def ensure_bucket(self, bucket: str) -> None:
-        if not self.client.bucket_exists(bucket):
-            self.client.make_bucket(bucket)
+        with _store_errors(f"s3://{bucket}"):
+            if not self.client.bucket_exists(bucket):
+                self.client.make_bucket(bucket)
 
     def fetch(
         self, uri: str, max_bytes: int, deadline_seconds: float, allowed: frozenset[str] = frozenset()
@@ -339,12 +340,13 @@ class ObjectStore:
         location = S3Location.prefix(prefix_uri)
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        objects = list(self.client.list_objects(location.bucket, prefix=location.key, recursive=True))
-        if not objects:
-            raise MissingObject(f"nothing under {prefix_uri}")
-        for obj in objects:
-            name = obj.object_name[len(location.key) :]
-            self.client.fget_object(location.bucket, obj.object_name, str(directory / name))
+        with _store_errors(prefix_uri):
+            objects = list(self.client.list_objects(location.bucket, prefix=location.key, recursive=True))
+            if not objects:
+                raise MissingObject(f"nothing under {prefix_uri}")
+            for obj in objects:
+                name = obj.object_name[len(location.key) :]
+                self.client.fget_object(location.bucket, obj.object_name, str(directory / name))
         return directory
 
 

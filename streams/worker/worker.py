@@ -14,8 +14,9 @@ from streams.worker.app import create_app, install_example_sync, install_inspect
 from streams.worker.examples import ExampleSync, LabelLearner, LatentArchive
 from streams.worker.inspect import BatchProcessor
 from streams.worker.metrics import WorkerMetrics
+from streams.worker.retry import Backoff, wait_at_start
 from streams.worker.review import ReviewFeed
-from streams.worker.store import ObjectStore, S3Location, check_allow_list
+from streams.worker.store import ObjectStore, S3Location, StoreUnavailable, check_allow_list
 from streams.worker.topics import ensure_topics
 from streams.worker.watch import DriftWatch, NoveltyWatch, SightingFeed
 
@@ -32,11 +33,21 @@ def load_bundle(settings: Settings, store: ObjectStore) -> ModelBundle:
     return ModelBundle.load(Path(settings.model_uri))
 
 
+def _prepare_store(settings: Settings, store: ObjectStore) -> ModelBundle:
+    store.ensure_bucket(settings.evidence_bucket)
+    return load_bundle(settings, store)
+
+
+def _store_down(exc: BaseException) -> bool:
+    return isinstance(exc, StoreUnavailable)
+
+
 def build_worker(settings: Settings) -> tuple[faust.App, WorkerMetrics]:
     check_allow_list(settings.image_locations())  # a typo stops the start, not every event
     store = ObjectStore(settings)
-    store.ensure_bucket(settings.evidence_bucket)
-    bundle = load_bundle(settings, store)
+    bundle = wait_at_start(lambda: _prepare_store(settings, store), _store_down,
+                           Backoff(settings.retry_initial_seconds, settings.retry_max_seconds),
+                           "object store unavailable at start")
     inspector = Inspector(bundle, device=settings.device)
     log.info("model %s on %s", bundle.version, inspector.encoder.device)
     metrics = WorkerMetrics()
