@@ -37,9 +37,11 @@ class Collector:
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
+        # A short fetch wait: the collector measures latency, and the embedded broker holds a
+        # fetch over many partitions for up to the wait even when data is there (docs/speed.md).
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.bootstrap_servers(), enable_auto_commit=False,
-            **aiokafka_options(self.settings),
+            fetch_max_wait_ms=50, **aiokafka_options(self.settings),
         )
         await self._consumer.start()
         s = self.settings
