@@ -104,6 +104,24 @@ def object_key(camera_id: str, captured_at: datetime, event_id: str, suffix: str
     return f"{camera_id}/{captured_at.astimezone(UTC).date().isoformat()}/{event_id}{suffix.lower()}"
 
 
+def new_event(bucket: str, data: bytes, suffix: str, camera_id: str, line_id: str,
+              part_id: str | None = None, captured_at: datetime | None = None,
+              metadata: Mapping | None = None) -> CameraEvent:
+    """The event of one image: a fresh id, its object's name in ``bucket`` and its sha256."""
+    event_id = str(uuid.uuid4())
+    captured_at = captured_at or datetime.now(UTC)
+    return CameraEvent(
+        event_id=event_id,
+        camera_id=camera_id,
+        line_id=line_id,
+        captured_at=captured_at,
+        image_uri=f"s3://{bucket}/{object_key(camera_id, captured_at, event_id, suffix)}",
+        part_id=part_id,
+        sha256=hashlib.sha256(data).hexdigest(),
+        metadata=dict(metadata or {}),
+    )
+
+
 def content_type_of(data: bytes, name: str | None = None) -> str:
     """By the file name's suffix, else by the bytes' signature (PNG, JPEG), else octet-stream."""
     if name and (known := CONTENT_TYPES.get(Path(name).suffix.lower())):
@@ -212,19 +230,9 @@ class CameraClient:
             name, image = str(image), Path(image).read_bytes()
         content_type = content_type or content_type_of(image, name)
         suffix = _SUFFIXES.get(content_type) or (Path(name).suffix.lower() if name else "")
-        event_id = str(uuid.uuid4())
-        captured_at = captured_at or datetime.now(UTC)
         # Validated in full before anything is uploaded: a typo in an id costs no orphan object.
-        event = CameraEvent(
-            event_id=event_id,
-            camera_id=camera_id,
-            line_id=line_id or self.line_id,
-            captured_at=captured_at,
-            image_uri=f"s3://{self.bucket}/{object_key(camera_id, captured_at, event_id, suffix)}",
-            part_id=part_id,
-            sha256=hashlib.sha256(image).hexdigest(),
-            metadata=dict(metadata or {}),
-        )
+        event = new_event(self.bucket, image, suffix, camera_id, line_id or self.line_id, part_id,
+                          captured_at, metadata)
         self.connect()  # a broker that is down is found before the upload, not after
         self._upload(event, image, content_type)
         return self.send(event, wait=wait)

@@ -67,17 +67,26 @@ class PatchCoreScorer:
         chosen = greedy_coreset(patches, n, passes=self.coreset_passes, seed=self.seed, progress=progress)
         return self._with_bank(patches[np.sort(chosen)])
 
-    def _with_bank(self, bank: np.ndarray, device="cpu") -> Self:
+    def _with_bank(self, bank: np.ndarray) -> Self:
         self.bank_ = bank
-        name = resolve_search(self.search, device)
-        params = self.search_params if name == self.search else {}  # settings name their search
-        self.index_ = make_search(name, **params).fit(bank).to(device)
+        self._device, self._index = "cpu", None
         return self
+
+    @property
+    def index_(self):
+        """The search over the bank, built on first use on the device the scorer was placed on
+        (a bundle is loaded on the CPU and then placed: the index is built once, there)."""
+        if self._index is None:
+            name = resolve_search(self.search, self._device)
+            params = self.search_params if name == self.search else {}  # settings name their search
+            self._index = make_search(name, **params).fit(self.bank_).to(self._device)
+        return self._index
 
     def to(self, device) -> Self:
         """Search on ``device`` (the inference device): the bank goes there once, and ``auto``
         becomes that device's search."""
-        return self._with_bank(self.bank_, device)
+        self._device, self._index = device, None
+        return self
 
     def score_batch(self, latents: Latents) -> Scored:
         """One nearest-neighbour search gives the scores, every anomaly map and the defect

@@ -105,13 +105,12 @@ class ExactSearch:
         self._on_device = self._bank.to(self.device)
         # Tensor cores take fp16; a CPU without native half precision would emulate it (slower).
         self._product = self._on_device.half() if self.device.type == "cuda" else self._on_device
-        self._norms = (self._on_device * self._on_device).sum(dim=1)
+        self._norms = (self._on_device * self._on_device).sum(dim=1).to(self._product.dtype)
 
     @torch.inference_mode()
     def search(self, queries: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         q = torch.as_tensor(queries, dtype=torch.float32).to(self.device, non_blocking=True)
-        rows = nearest(q.to(self._product.dtype), self._product, self._norms.to(self._product.dtype),
-                       self.block_elements)[1]
+        rows = nearest(q.to(self._product.dtype), self._product, self._norms, self.block_elements)[1]
         # the chosen neighbour's distance in fp32, whatever precision chose it
         distances = (q - self._on_device[rows]).norm(dim=1)
         return distances.cpu().numpy(), rows.cpu().numpy()

@@ -2,18 +2,16 @@
 the object store, event to Kafka, named as the camera-side client names them (streams/client.py)."""
 
 import asyncio
-import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
 from schemas import CameraEvent
-from streams.client import content_type_of, object_key
+from streams.client import content_type_of, new_event
 from streams.settings import Settings
 from streams.worker.kafka_security import aiokafka_options
-from streams.worker.store import ObjectStore, sha256_hex
+from streams.worker.store import ObjectStore
 
 
 def kafka_producer(settings: Settings) -> AIOKafkaProducer:
@@ -37,20 +35,9 @@ class CameraSimulator:
         metadata: dict | None = None,
     ) -> CameraEvent:
         data = await asyncio.to_thread(path.read_bytes)
-        event_id = str(uuid.uuid4())
-        captured_at = datetime.now(UTC)
-        uri = f"s3://{self.settings.image_bucket}/{object_key(camera_id, captured_at, event_id, path.suffix)}"
-        await asyncio.to_thread(self.store.put, uri, data, content_type_of(data, path.name))
-        event = CameraEvent(
-            event_id=event_id,
-            camera_id=camera_id,
-            line_id=line_id,
-            captured_at=captured_at,
-            image_uri=uri,
-            part_id=part_id,
-            sha256=sha256_hex(data),
-            metadata=metadata or {},
-        )
+        event = new_event(self.settings.image_bucket, data, path.suffix, camera_id, line_id, part_id,
+                          metadata=metadata)
+        await asyncio.to_thread(self.store.put, event.image_uri, data, content_type_of(data, path.name))
         await self.producer.send_and_wait(
             self.settings.events_topic, event.to_bytes(), key=camera_id.encode()
         )
