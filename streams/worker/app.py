@@ -8,7 +8,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import faust
 from aiokafka.errors import KafkaError
@@ -23,7 +23,6 @@ from streams.worker.inspect import BatchProcessor
 from streams.worker.kafka_security import faust_credentials
 from streams.worker.ledger import TableLedger
 from streams.worker.metrics import WorkerMetrics
-from streams.worker.pipeline import Pipeline
 from streams.worker.quarantine import Quarantine
 from streams.worker.state_codecs import DRIFT_CODEC, NOVELTY_CODEC, Codec, StateRejected
 from streams.worker.watch import NoveltyWatch
@@ -144,15 +143,15 @@ def create_app(settings: Settings) -> faust.App:
 
 @dataclass
 class Progress:
-    """What the watchdog reads: per partition, the next offset to answer and when it moved, and
-    since when each batch in flight has been (several overlap: streams/worker/pipeline.py)."""
+    """What the watchdog reads: per partition, the next offset to answer and when it moved."""
 
-    next_offsets: dict[int, int] = field(default_factory=dict)
-    moved_at: dict[int, float] = field(default_factory=dict)
-    inflight: dict[int, tuple[frozenset[int], float]] = field(default_factory=dict)  # id(batch) ->
+    next_offsets: dict[int, int]
+    moved_at: dict[int, float]
+    inflight: frozenset[int] = frozenset()
+    inflight_since: float = 0.0
 
     def begin(self, batch: list[Incoming]) -> None:
-        self.inflight[id(batch)] = (frozenset(m.partition for m in batch), time.monotonic())
+        self.inflight, self.inflight_since = frozenset(m.partition for m in batch), time.monotonic()
 
     def answered(self, batch: list[Incoming]) -> None:
         now = time.monotonic()
@@ -160,12 +159,11 @@ class Progress:
             self.next_offsets[message.partition] = max(
                 self.next_offsets.get(message.partition, 0), message.offset + 1)
             self.moved_at[message.partition] = now
-        self.inflight.pop(id(batch), None)
+        self.inflight = frozenset()
 
     def stalled(self, partition: int, lag: int, after: float) -> bool:
         now = time.monotonic()
-        stuck_batch = any(partition in partitions and now - since > after
-                          for partitions, since in self.inflight.values())
+        stuck_batch = partition in self.inflight and now - self.inflight_since > after
         idle_with_lag = lag > 0 and now - self.moved_at.get(partition, now) > after
         return stuck_batch or idle_with_lag
 
@@ -189,33 +187,39 @@ def install_inspect_agent(
         FaustState(monitors, DRIFT_CODEC, lambda key: rejected()),
     )
     quarantine = Quarantine(FaustState(inflight), app.producer.flush, settings.poison_attempts)
-    progress = Progress()
+    progress = Progress({}, {})
     _install_watchdog(app, settings, metrics, progress)
 
     @app.agent(events, name="inspect")
     async def inspect(stream):
-        pipeline = Pipeline(processor, quarantine, ack=lambda m: stream.ack(m.handle),
-                            on_answered=progress.answered, fail=_exit_unacked,
-                            depth=settings.prefetch_batches)
-        try:
-            # noack_take: a batch is acked by the pipeline once answered, not when the next is taken
-            batches = stream.noack_take(settings.batch_max_size, within=settings.batch_max_wait_seconds)
-            async for batch in batches:
-                incoming = [incoming_of(e) for e in batch]
-                progress.begin(incoming)
-                try:
-                    await pipeline.submit(incoming)
-                except Exception:
-                    _exit_unacked()
-        finally:
-            await pipeline.stop()
+        batches = stream.take_events(settings.batch_max_size, within=settings.batch_max_wait_seconds)
+        async for batch in batches:
+            incoming = [incoming_of(e) for e in batch]
+            progress.begin(incoming)
+            try:
+                await run_batch(processor, quarantine, incoming)
+            except Exception:
+                # Every error about one event became its dead letter; what is left (the broker
+                # refusing verdicts, a bug) must not ack the batch: take_events acks in a finally
+                # block even when the body raised, so leave at once, before it can.
+                log.critical("batch failed as a whole; exiting uncommitted so it is redelivered",
+                             exc_info=True)
+                os._exit(EXIT_BATCH_FAILED)
+            progress.answered(incoming)
 
 
-def _exit_unacked() -> None:
-    """Every error about one event became its dead letter; what is left (the broker refusing
-    verdicts, a bug) must not ack the batch: leave at once, offsets uncommitted."""
-    log.critical("batch failed as a whole; exiting uncommitted so it is redelivered", exc_info=True)
-    os._exit(EXIT_BATCH_FAILED)
+async def run_batch(processor: BatchProcessor, quarantine: Quarantine, batch: list[Incoming]) -> None:
+    """Poison first, then suspects one at a time, then the rest as one batch
+    (streams/worker/quarantine.py)."""
+    plan = quarantine.plan(batch)
+    for message in plan.poison:
+        await processor.quarantine(message, quarantine.limit)
+    for message in plan.singles:
+        await quarantine.begin([message], plan)
+        await processor.process([message])
+    if plan.rest:
+        await quarantine.begin(plan.rest)
+        await processor.process(plan.rest)
 
 
 def _install_watchdog(app: faust.App, settings: Settings, metrics: WorkerMetrics, progress: Progress) -> None:
