@@ -23,7 +23,7 @@ from sklearn.metrics import (
 from models.dataset import GOOD, list_images
 from models.defect_types.open_set import OpenSetClassifier, TypeDecision
 from models.encoding.images import decode_image
-from models.evaluation.localisation import anomaly_grid, pixel_auroc
+from models.evaluation.localisation import anomaly_grid, localisation
 from models.evaluation.measurement import measurement_report
 from models.inspector import Assessment, Inspector
 from schemas import Decision, TypeStatus
@@ -40,8 +40,8 @@ def evaluate(inspector: Inspector, data_dir: Path, out_dir: Path, progress: bool
     elapsed = time.perf_counter() - started
     metrics = anomaly_metrics(assessment, truth, inspector.thresholds.threshold)
     scorer = inspector.bundle.scorer
-    metrics |= {"pixel_auroc": pixel_auroc(inspector, latents, items, data_dir),
-                "images_per_second": len(items) / elapsed, "n_test": len(items),
+    metrics |= localisation(inspector, latents, items, data_dir)
+    metrics |= {"images_per_second": len(items) / elapsed, "n_test": len(items),
                 "model_version": inspector.version, "method": scorer.name}
     if hasattr(scorer, "expensive_share_"):  # a cascade: how much of the expensive stage ran
         metrics["expensive_share"] = scorer.expensive_share_

@@ -27,23 +27,26 @@ from typing import Self
 import numpy as np
 
 from models.latents import Latents
-from models.scoring.base import top_mean
+from models.scoring.base import smooth_maps, top_mean
 
 
 class PadimScorer:
     """``regularisation``: added to each covariance's diagonal (the paper's 0.01 x identity);
-    ``top_fraction``: image score = mean of the map's highest cells (``models.scoring.base.top_mean``)."""
+    ``top_fraction``: image score = mean of the map's highest cells (``models.scoring.base.top_mean``);
+    ``map_sigma``: Gaussian smoothing of the anomaly maps in cells (``models.scoring.base.smooth_maps``)."""
 
     name = "padim"
     needs_maps = True
     needs_pixels = False
 
-    def __init__(self, regularisation: float = 0.01, top_fraction: float = 0.02):
+    def __init__(self, regularisation: float = 0.01, top_fraction: float = 0.02, map_sigma: float = 1.0):
         self.regularisation = regularisation
         self.top_fraction = top_fraction
+        self.map_sigma = map_sigma
 
     def get_params(self) -> dict:
-        return {"regularisation": self.regularisation, "top_fraction": self.top_fraction}
+        return {"regularisation": self.regularisation, "top_fraction": self.top_fraction,
+                "map_sigma": self.map_sigma}
 
     def fit(self, latents: Latents, progress: bool = False) -> Self:
         patches = _by_position(latents.maps)  # [P, N, C]
@@ -57,9 +60,12 @@ class PadimScorer:
         return np.linalg.inv(covariance).astype(np.float32)
 
     def score(self, latents: Latents) -> np.ndarray:
-        return top_mean(self.anomaly_maps(latents), self.top_fraction)
+        return top_mean(self._distances(latents), self.top_fraction)
 
     def anomaly_maps(self, latents: Latents) -> np.ndarray:
+        return smooth_maps(self._distances(latents), self.map_sigma)
+
+    def _distances(self, latents: Latents) -> np.ndarray:
         centred = _by_position(latents.maps) - self.mean_[:, None]  # [P, N, C]
         squared = np.einsum("pni,pij,pnj->pn", centred, self.precision_, centred, optimize=True)
         h, w = self.grid_

@@ -31,7 +31,7 @@ from typing import Self
 import numpy as np
 
 from models.latents import Latents
-from models.scoring.base import Scored, patch_rows, top_mean
+from models.scoring.base import Scored, patch_rows, smooth_maps, top_mean
 from models.scoring.coreset import greedy_coreset
 from models.scoring.search import make_search, resolve_search
 
@@ -39,7 +39,8 @@ from models.scoring.search import make_search, resolve_search
 class PatchCoreScorer:
     """``coreset_ratio``: share of all good patches kept; ``coreset_passes``: sweeps of the
     batched greedy selection (more is closer to exact, slower); ``top_fraction``: image score
-    = mean of the map's highest cells; ``search``: how the nearest good patch is found
+    = mean of the map's highest cells; ``map_sigma``: Gaussian smoothing of the anomaly maps in
+    patch-grid cells (``models.scoring.base.smooth_maps``); ``search``: how the nearest good patch is found
     (models/scoring/search.py: ``auto`` picks per device), with ``search_params`` for the
     constructor of a named search."""
 
@@ -48,18 +49,20 @@ class PatchCoreScorer:
     needs_pixels = False
 
     def __init__(self, coreset_ratio: float = 0.01, coreset_passes: int = 25, top_fraction: float = 0.02,
-                 seed: int = 0, search: str = "auto", search_params: dict | None = None):
+                 seed: int = 0, search: str = "auto", search_params: dict | None = None,
+                 map_sigma: float = 1.0):
         self.coreset_ratio = coreset_ratio
         self.coreset_passes = coreset_passes
         self.top_fraction = top_fraction
         self.seed = seed
         self.search = search
         self.search_params = dict(search_params or {})
+        self.map_sigma = map_sigma
 
     def get_params(self) -> dict:
         return {"coreset_ratio": self.coreset_ratio, "coreset_passes": self.coreset_passes,
                 "top_fraction": self.top_fraction, "seed": self.seed, "search": self.search,
-                "search_params": self.search_params}
+                "search_params": self.search_params, "map_sigma": self.map_sigma}
 
     def fit(self, latents: Latents, progress: bool = False) -> Self:
         patches = patch_rows(latents.maps)
@@ -98,7 +101,7 @@ class PatchCoreScorer:
         distances, rows = self.index_.search(patches)
         maps = distances.reshape(n, h, w)
         residuals = (patches - self.bank_[rows]).reshape(n, h * w, channels).mean(axis=1)
-        return Scored(top_mean(maps, self.top_fraction), maps, {"defect": residuals})
+        return Scored(top_mean(maps, self.top_fraction), smooth_maps(maps, self.map_sigma), {"defect": residuals})
 
     def score(self, latents: Latents) -> np.ndarray:
         return self.score_batch(latents).scores

@@ -8,7 +8,7 @@ the table without an import circle; and reading a bundle loads only the scorer i
 >>> names()
 ('mahalanobis', 'padim', 'patchcore', 'cascade', 'autoencoder', 'vae')
 >>> make_scorer("padim", top_fraction=0.05).get_params()
-{'regularisation': 0.01, 'top_fraction': 0.05}
+{'regularisation': 0.01, 'top_fraction': 0.05, 'map_sigma': 1.0}
 """
 
 import importlib

@@ -1,5 +1,5 @@
-"""The model commands: fit, evaluate, calibrate, make-reference, evaluate-stream (files in, files out;
-no broker)."""
+"""The model commands: fit, evaluate, calibrate, make-reference, make-hard-cases, evaluate-stream (files
+in, files out; no broker)."""
 
 import argparse
 import json
@@ -10,7 +10,8 @@ from streams.settings import Settings
 
 def add_commands(sub) -> None:
     """Registers this group's commands on the root parser's subparsers."""
-    for add in (_add_fit, _add_evaluate, _add_calibrate, _add_make_reference, _add_evaluate_stream):
+    for add in (_add_fit, _add_evaluate, _add_calibrate, _add_make_reference, _add_make_hard_cases,
+                _add_evaluate_stream):
         add(sub)
 
 
@@ -72,6 +73,22 @@ def _add_make_reference(sub) -> None:
     ref.add_argument("--n-good", type=int, default=100)
     ref.add_argument("--seed", type=int, default=0)
     ref.set_defaults(run=cmd_make_reference)
+
+
+def _add_make_hard_cases(sub) -> None:
+    hard = sub.add_parser("make-hard-cases", help="off-centre mosaics or long strips built from a "
+                          "dataset's real patches, with masks: defects where the camera was not framed")
+    hard.add_argument("data_dir", type=Path, help="a dataset with train/ and test/ (good and defect types)")
+    hard.add_argument("--out", type=Path, required=True)
+    hard.add_argument("--kind", choices=("mosaic", "strip"), default="mosaic")
+    hard.add_argument("--tile", type=int, default=64, help="pixels per side of each source patch")
+    hard.add_argument("--grid", type=int, default=3, help="tiles per side of a mosaic")
+    hard.add_argument("--length", type=int, default=8, help="tiles in a strip")
+    hard.add_argument("--n-train-good", type=int, default=300)
+    hard.add_argument("--n-test-good", type=int, default=100)
+    hard.add_argument("--n-test-per-type", type=int, default=60)
+    hard.add_argument("--seed", type=int, default=0)
+    hard.set_defaults(run=cmd_make_hard_cases)
 
 
 def _add_evaluate_stream(sub) -> None:
@@ -156,6 +173,17 @@ def cmd_make_reference(args: argparse.Namespace, settings: Settings) -> int:
     print(json.dumps(description, indent=2))
     print(f"calibrate with: latentline calibrate MODEL_DIR {args.out / 'reference'} "
           f"--quantity {defect.quantity} --unit mm")
+    return 0
+
+
+def cmd_make_hard_cases(args: argparse.Namespace, settings: Settings) -> int:
+    from models.evaluation.hard_cases import HardCases, make_hard_cases
+
+    plan = HardCases(kind=args.kind, tile=args.tile, grid=args.grid, length=args.length,
+                     n_train_good=args.n_train_good, n_test_good=args.n_test_good,
+                     n_test_per_type=args.n_test_per_type, seed=args.seed)
+    description = make_hard_cases(args.data_dir, args.out, plan)
+    print(f"{len(description['images'])} images ({args.kind}) -> {args.out}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Pixel AUROC against MVTec-style masks and the grid's choice of examples (evaluation/localisation.py)."""
+"""Pixel AUROC and AUPRO against MVTec-style masks and the grid's choice of examples (evaluation/localisation.py)."""
 
 import shutil
 
@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from models.dataset import list_images
-from models.evaluation.localisation import grid_examples, mask_path, pixel_auroc
+from models.evaluation.localisation import PIXEL_SIDE, grid_examples, localisation, mask_path
 from models.inspector import Inspector
 
 
@@ -26,19 +26,21 @@ def masked_dir(tmp_path_factory, typed_dir):
     return root
 
 
-def test_pixel_auroc_with_masks(typed_bundle, masked_dir):
+def test_pixel_auroc_and_aupro_with_masks(typed_bundle, masked_dir):
     inspector = Inspector(typed_bundle, device="cpu")
     items = list_images(masked_dir, "test", "good")[:10] + list_images(masked_dir, "test", "copper")
     latents = inspector.encode_files([i.path for i in items], progress=False)
-    value = pixel_auroc(inspector, latents, items, masked_dir)
-    assert value is not None and value > 0.6  # the maps light up the middle, where the defects are
+    metrics = localisation(inspector, latents, items, masked_dir)
+    assert metrics["pixel_auroc"] > 0.6  # the maps light up the middle, where the defects are
+    assert 0.15 < metrics["aupro"] <= 1  # better than a map of noise (about 0.15)
+    assert metrics["pixel_side"] == PIXEL_SIDE
 
 
-def test_pixel_auroc_is_none_without_masks(typed_bundle, typed_dir):
+def test_localisation_is_none_without_masks(typed_bundle, typed_dir):
     inspector = Inspector(typed_bundle, device="cpu")
     items = list_images(typed_dir, "test")[:3]
-    assert pixel_auroc(inspector, inspector.encode_files([i.path for i in items], progress=False),
-                       items, typed_dir) is None
+    latents = inspector.encode_files([i.path for i in items], progress=False)
+    assert localisation(inspector, latents, items, typed_dir) == {"pixel_auroc": None, "aupro": None}
 
 
 def test_grid_examples_span_the_scores_of_every_type():
