@@ -46,7 +46,8 @@ def _thresholds(background: np.ndarray, regions: list[np.ndarray], max_fpr: floa
     that ties and gaps in the background do not hide where the regions are found), and +inf."""
     levels = np.linspace(0.0, 1.0, steps)
     defect = np.concatenate(regions)
-    return np.unique(np.r_[np.quantile(background, 1.0 - levels * max_fpr), np.quantile(defect, levels), np.inf])
+    quantiles = np.r_[np.quantile(background, 1.0 - levels * max_fpr), np.quantile(defect, levels)]
+    return np.unique(np.r_[quantiles, np.inf])
 
 
 def _curve(background: np.ndarray, regions: list[np.ndarray], thresholds: np.ndarray):

@@ -38,7 +38,8 @@ def localisation(inspector: Inspector, latents: Latents, items: list[LabelledIma
     masks, maps = [], []
     for start in range(0, len(items), CHUNK):
         chunk = items[start : start + CHUNK]
-        for item, anomaly_map in zip(chunk, inspector.anomaly_maps(latents.take(np.arange(start, start + len(chunk))))):
+        chunk_maps = inspector.anomaly_maps(latents.take(np.arange(start, start + len(chunk))))
+        for item, anomaly_map in zip(chunk, chunk_maps):
             masks.append(_mask(data_dir, item))
             maps.append(_resize(anomaly_map, masks[-1].shape, Image.Resampling.BILINEAR))
     truth = np.concatenate([m.ravel() for m in masks])

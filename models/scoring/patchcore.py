@@ -101,7 +101,8 @@ class PatchCoreScorer:
         distances, rows = self.index_.search(patches)
         maps = distances.reshape(n, h, w)
         residuals = (patches - self.bank_[rows]).reshape(n, h * w, channels).mean(axis=1)
-        return Scored(top_mean(maps, self.top_fraction), smooth_maps(maps, self.map_sigma), {"defect": residuals})
+        smoothed = smooth_maps(maps, self.map_sigma)
+        return Scored(top_mean(maps, self.top_fraction), smoothed, {"defect": residuals})
 
     def score(self, latents: Latents) -> np.ndarray:
         return self.score_batch(latents).scores
