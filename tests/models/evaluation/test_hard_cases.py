@@ -47,7 +47,8 @@ def test_the_defect_tile_is_the_labelled_patch_and_its_mask(mosaics, typed_dir):
 
 
 def test_strips_are_long_and_hold_one_defect(typed_dir, tmp_path):
-    described = make_hard_cases(typed_dir, tmp_path, HardCases(kind="strip", length=5, **SMALL), progress=False)
+    plan = HardCases(kind="strip", length=5, **SMALL)
+    described = make_hard_cases(typed_dir, tmp_path, plan, progress=False)
     item = list_images(tmp_path, "test", "short")[0]
     assert Image.open(item.path).size == (5 * 64, 64)
     assert 0 <= described["images"][f"test/short/{item.path.name}"]["defect_cell"] < 5

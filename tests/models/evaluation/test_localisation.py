@@ -1,4 +1,4 @@
-"""Pixel AUROC and AUPRO against MVTec-style masks and the grid's choice of examples (evaluation/localisation.py)."""
+"""Pixel AUROC and AUPRO against MVTec-style masks, and the grid of examples (evaluation/localisation.py)."""
 
 import shutil
 
