@@ -40,6 +40,17 @@ class ModelBundle:
     training: dict = field(default_factory=dict)
     quantities: dict[str, QuantityScale] = field(default_factory=dict)  # ``latentline calibrate``
 
+    @property
+    def descriptor(self) -> str:
+        """The type latent its classifier reads (models/defect_types/descriptor.py)."""
+        return self.classifier.descriptor if self.classifier else "centre"
+
+    def type_latent_key(self) -> str:
+        """Type latents kept under equal keys are interchangeable: the same encoder, the same
+        descriptor (the centre view's keep the encoder's key, as before there was a choice)."""
+        key = self.encoder.key()
+        return key if self.descriptor == "centre" else f"{key}-{self.descriptor}"
+
     def manifest(self) -> dict:
         return {
             "format": FORMAT,

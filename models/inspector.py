@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 from models.bundle import ModelBundle
+from models.defect_types.descriptor import describe
 from models.defect_types.open_set import OpenSetClassifier, TypeDecision
 from models.encoding.encoder import PooledEncoder
 from models.encoding.files import encode_files
@@ -25,6 +26,7 @@ class Assessment:
     summaries: np.ndarray  # [N, statistics] drift statistics (LatentReference.summaries)
     directions: np.ndarray  # [N, components] deviation directions (novelty clustering)
     types: list[TypeDecision | None]  # for anomalous parts when the model knows defect types
+    type_latents: list[np.ndarray | None]  # what the classifier read of the anomalous parts
     maps: list[np.ndarray | None]  # normalised anomaly maps [h, w] of the anomalous parts
     measurements: dict[str, np.ndarray]  # {quantity: [N] values} of the calibrated quantities
 
@@ -72,12 +74,15 @@ class Inspector:
         scored = score_batch(self.bundle.scorer, latents)
         decisions = self.bundle.thresholds.decide(scored.scores)
         reference = self.bundle.reference
+        type_latents = _for_anomalous(decisions, lambda anomalous: self.type_latents(
+            latents.take(anomalous), None if scored.maps is None else scored.maps[anomalous]))
         return Assessment(
             self.bundle.thresholds.normalise(scored.scores),
             decisions,
             reference.summaries(latents.full),
             reference.directions(latents.full),
-            self._types(latents.centre, decisions),
+            self._types(type_latents),
+            type_latents,
             self._maps(latents, decisions, scored.maps) if maps else [None] * len(decisions),
             measure(self.bundle.quantities, self.bundle.scorer, latents, scored.spaces),
         )
@@ -94,21 +99,34 @@ class Inspector:
             return _for_anomalous(decisions, lambda anomalous: normalise(known[anomalous]))
         return _for_anomalous(decisions, lambda anomalous: self.anomaly_maps(latents.take(anomalous)))
 
-    def _types(self, centre: np.ndarray, decisions: list[Decision]) -> list[TypeDecision | None]:
+    def type_latents(self, latents: Latents, anomaly_maps: np.ndarray | None = None) -> np.ndarray:
+        """[N, dim] what the defect-type classifier reads of each part (its ``descriptor``,
+        models/defect_types/descriptor.py); the anomaly maps are computed when it needs them and
+        they are not given."""
+        kind = self.bundle.descriptor
+        if kind == "anomaly" and anomaly_maps is None:
+            anomaly_maps = self.bundle.scorer.anomaly_maps(latents)
+        return describe(kind, latents, anomaly_maps)
+
+    def _types(self, type_latents: list[np.ndarray | None]) -> list[TypeDecision | None]:
         classifier = self.classifier  # one classifier for the whole batch, even if labels swap it
-        if classifier is None:
-            return [None] * len(decisions)
-        return _for_anomalous(decisions, lambda anomalous: classifier.decide(centre[anomalous]))
+        anomalous = [i for i, latent in enumerate(type_latents) if latent is not None]
+        types: list[TypeDecision | None] = [None] * len(type_latents)
+        if classifier is not None and anomalous:
+            decided = classifier.decide(np.stack([type_latents[i] for i in anomalous]))
+            for i, decision in zip(anomalous, decided):
+                types[i] = decision
+        return types
 
     def example_latents(self, image: Image.Image) -> np.ndarray:
-        """Centre latents of ``image`` flipped and turned [views, dim], as many views as the
+        """Type latents of ``image`` flipped and turned [views, dim], as many views as the
         classifier was fitted with: what an operator's label of it teaches."""
         views = self.bundle.classifier.views if self.bundle.classifier else 1
         batch = np.stack([self.encoder.prepare(dihedral_view(image, k)) for k in range(views)])
-        return self.encoder.encode_views(batch).centre
+        return self.type_latents(self.encoder.encode_views(batch, **encoder_inputs(self.bundle.scorer)))
 
     def learn(self, latents: np.ndarray, labels: list[str]) -> None:
-        """Know the bundle's types plus these operator-labelled centre latents."""
+        """Know the bundle's types plus these operator-labelled type latents."""
         if self.bundle.classifier is not None:
             self.classifier = self.bundle.classifier.learn(latents, labels)
 

@@ -60,6 +60,7 @@ class OpenSetClassifier:
         folds: int = 5,
         top_k: int = 3,
         views: int = 8,
+        descriptor: str = "centre",
     ):
         self.classifier = classifier
         self.space = space or DeviationSpace(n_components=512)
@@ -69,6 +70,9 @@ class OpenSetClassifier:
         self.folds = folds
         self.top_k = top_k
         self.views = views  # flipped and turned copies per labelled example (models/encoding/images.DIHEDRAL)
+        # the type latent it reads (models/defect_types/descriptor.py); "centre" for bundles
+        # saved before the anomaly-weighted one existed
+        self.descriptor = descriptor
 
     def get_params(self) -> dict:
         return {
@@ -80,6 +84,7 @@ class OpenSetClassifier:
             "folds": self.folds,
             "top_k": self.top_k,
             "views": self.views,
+            "descriptor": self.descriptor,
         }
 
     @property
@@ -87,7 +92,7 @@ class OpenSetClassifier:
         return [str(c) for c in self.classifier.classes_]
 
     def fit(self, good_latents: np.ndarray, latents: np.ndarray, labels, groups=None, originals=None) -> Self:
-        """``latents``: centre-view latents of labelled defects. ``groups``: the source image of
+        """``latents``: type latents of labelled defects (``descriptor``). ``groups``: the source image of
         each row (flipped and rotated copies share one), ``originals``: rows that are the
         images as taken; calibration holds out whole groups and predicts on originals only."""
         self.space.fit(good_latents)
@@ -127,7 +132,7 @@ class OpenSetClassifier:
         return np.concatenate(confidence), np.concatenate(correct), np.concatenate(distance)
 
     def learn(self, latents: np.ndarray, labels) -> "OpenSetClassifier":
-        """A copy that also knows these labelled centre latents (new types welcome)."""
+        """A copy that also knows these labelled type latents (new types welcome)."""
         learned = OpenSetClassifier.from_arrays(self.get_params(), self.to_arrays())
         if len(labels):
             learned.vectors_ = np.concatenate([self.vectors_, self.space.transform(latents)])

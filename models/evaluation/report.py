@@ -51,20 +51,22 @@ def evaluate(inspector: Inspector, data_dir: Path, out_dir: Path, progress: bool
     trained = {i.label for i in list_images(data_dir, "train")} - {GOOD} if has_train else set()
     defects = truth != GOOD
     decisions = None  # defect-type decisions of the defect images, when the model has types
+    type_latents = None  # theirs, what the classifier reads
     if classifier is not None and defects.any():
-        decisions = classifier.decide(latents.centre[defects])
+        type_latents = inspector.type_latents(latents.take(np.flatnonzero(defects)))
+        decisions = classifier.decide(type_latents)
         metrics |= type_metrics(decisions, truth[defects], trained)
-        metrics |= clustering_metrics(classifier, latents.centre[defects], truth[defects])
+        metrics |= clustering_metrics(classifier, type_latents, truth[defects])
         paths = [i.path for i, d in zip(items, defects) if d]
-        metrics["new_type_learning"] = new_type_learning(inspector, paths, latents.centre[defects],
-                                                         truth[defects], trained)
+        metrics["new_type_learning"] = new_type_learning(inspector, paths, type_latents, truth[defects],
+                                                         trained)
     out_dir.mkdir(parents=True, exist_ok=True)
     if inspector.bundle.quantities:
         metrics["measurements"] = measurement_report(inspector, data_dir, items, latents, out_dir)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     from models.evaluation.plots import report as report_plots  # matplotlib only when a report is written
 
-    report_plots.write_all(out_dir, assessment, truth, inspector, latents.centre, decisions, trained)
+    report_plots.write_all(out_dir, assessment, truth, inspector, type_latents, decisions, trained)
     anomaly_grid(out_dir / "anomaly_maps.png", inspector, latents, items, truth, assessment.scores)
     if hasattr(scorer, "score_parts"):  # autoencoders: Soukup and Pinetz's figures
         autoencoder_plots(out_dir, inspector, data_dir, latents, truth, progress)
@@ -144,10 +146,10 @@ def type_metrics(decisions: list[TypeDecision], truth: np.ndarray, trained: set[
     }
 
 
-def clustering_metrics(classifier: OpenSetClassifier, centre: np.ndarray, truth: np.ndarray) -> dict:
+def clustering_metrics(classifier: OpenSetClassifier, type_latents: np.ndarray, truth: np.ndarray) -> dict:
     """Almhaithawi et al.'s unsupervised view (2025): do the anomalies' latents group by type
     without labels?"""
-    vectors = classifier.space.transform(centre)
+    vectors = classifier.space.transform(type_latents)
     types = sorted(set(truth))
     if len(types) < 2:
         return {"adjusted_rand_index": None, "silhouette": None}
@@ -158,7 +160,7 @@ def clustering_metrics(classifier: OpenSetClassifier, centre: np.ndarray, truth:
     }
 
 
-def new_type_learning(inspector: Inspector, paths: list[Path], centre: np.ndarray, truth: np.ndarray,
+def new_type_learning(inspector: Inspector, paths: list[Path], type_latents: np.ndarray, truth: np.ndarray,
                       trained: set[str], labels_given: int = NEW_TYPE_LABELS, seed: int = 0) -> dict:
     """Each type absent from train/: label ``labels_given`` of its images the way an operator
     would (streams/worker/examples.py: flipped and turned views, ``learn``, no retraining run), then
@@ -170,7 +172,7 @@ def new_type_learning(inspector: Inspector, paths: list[Path], centre: np.ndarra
         taught, rest = members[:labels_given], np.setdiff1d(np.arange(len(truth)), members[:labels_given])
         views = [inspector.example_latents(decode_image(paths[i].read_bytes())) for i in taught]
         learned = inspector.classifier.learn(np.concatenate(views), [new_type] * sum(map(len, views)))
-        decisions = learned.decide(centre[rest])
+        decisions = learned.decide(type_latents[rest])
         predicted = np.array([d.label for d in decisions])
         auto = np.array([d.status is TypeStatus.KNOWN for d in decisions])
         mine = truth[rest] == new_type

@@ -8,17 +8,19 @@ import numpy as np
 
 from models.bundle import ModelBundle
 from models.dataset import GOOD, evenly_spaced, fingerprint, list_images
+from models.defect_types.descriptor import describe
 from models.defect_types.open_set import OpenSetClassifier
 from models.defect_types.registry import DEFAULT_CLASSIFIER, make_classifier
 from models.encoding.config import EncoderConfig
 from models.encoding.encoder import PooledEncoder
 from models.encoding.files import encode_files
 from models.errors import UserInputError
+from models.latents import Latents
 from models.online.latent_reference import LatentReference
 from models.scoring.base import Scorer, encoder_inputs, held_back_scores
 from models.scoring.registry import make_scorer
 from models.scoring.threshold import Thresholds
-from models.training.fit_types import TypeFit, fit_types, has_defect_types, labelled_defects
+from models.training.fit_types import DescribeFiles, TypeFit, fit_types, has_defect_types, labelled_defects
 
 
 @dataclass(frozen=True)
@@ -30,9 +32,18 @@ class TypeOptions:
     drop_suspects: bool = False
     max_per_type: int | None = None
     enabled: bool = True
+    # the type latent (models/defect_types/descriptor.py): "auto" is the anomaly-weighted one
+    # where the scorer has patch features, the centre view where it has none (autoencoders)
+    descriptor: str = "auto"
+
+    def resolved_descriptor(self, scorer: Scorer) -> str:
+        if self.descriptor != "auto":
+            return self.descriptor
+        return "anomaly" if scorer.needs_maps else "centre"
 
 
 MIN_GOOD_IMAGES = 10
+MAX_GOOD_FOR_TYPES = 500
 
 
 def fit_bundle(
@@ -61,7 +72,7 @@ def fit_bundle(
     thresholds = Thresholds.from_good_scores(held_back, target_fpr, review_fpr)
     created = datetime.now(UTC)
     data_fingerprint = fingerprint(paths)
-    fitted_types = _fit_types(data_dir, encoder, views.centre, types, progress)
+    fitted_types = _fit_types(data_dir, encoder, scorer, views, types, progress)
     return ModelBundle(
         version=f"{created:%Y%m%dT%H%M%SZ}-{data_fingerprint[:8]}",
         created_at=created,
@@ -84,13 +95,28 @@ def fit_bundle(
     )
 
 
-def _fit_types(data_dir: Path, encoder: PooledEncoder, good_centre: np.ndarray, options: TypeOptions,
+def _fit_types(data_dir: Path, encoder: PooledEncoder, scorer: Scorer, good: Latents, options: TypeOptions,
                progress: bool) -> TypeFit | None:
     if not options.enabled or not has_defect_types(data_dir):
         return None
     items = labelled_defects(data_dir, options.max_per_type)
-    model = OpenSetClassifier(make_classifier(options.classifier), views=options.views)
-    return fit_types(encoder, good_centre, items, model, options.drop_suspects, progress)
+    kind = options.resolved_descriptor(scorer)
+    model = OpenSetClassifier(make_classifier(options.classifier), views=options.views, descriptor=kind)
+    # the space deviations are measured in needs a few hundred good images, not every one
+    good = good.take(np.unique(np.linspace(0, len(good) - 1, min(len(good), MAX_GOOD_FOR_TYPES)).astype(int)))
+    good_latents = describe(kind, good, scorer.anomaly_maps(good) if kind == "anomaly" else None)
+    describe_files = type_latents_of_files(encoder, scorer, kind)
+    return fit_types(describe_files, good_latents, items, model, options.drop_suspects, progress)
+
+
+def type_latents_of_files(encoder: PooledEncoder, scorer: Scorer, kind: str) -> DescribeFiles:
+    """Encodes image files and describes them as ``kind`` (the scorer gives the anomaly maps)."""
+    def describe_files(paths: list[Path], **options) -> np.ndarray:
+        inputs = encoder_inputs(scorer) if kind == "anomaly" else {}
+        latents = encode_files(encoder, paths, **inputs, **options)
+        return describe(kind, latents, scorer.anomaly_maps(latents) if kind == "anomaly" else None)
+
+    return describe_files
 
 
 def _types_report(fitted: TypeFit | None) -> dict:

@@ -6,6 +6,7 @@ copy of a training image.
 """
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,16 +16,18 @@ from models.dataset import GOOD, LabelledImage, list_images
 from models.defect_types.hygiene import Hygiene, Suspect
 from models.defect_types.open_set import OpenSetClassifier
 from models.defect_types.registry import make_classifier
-from models.encoding.encoder import PooledEncoder
-from models.encoding.files import encode_files
 from models.encoding.images import dihedral_view
 
 log = logging.getLogger(__name__)
 
+# (paths, transform=, desc=, progress=) -> [N, dim] type latents of the image files, each image
+# passed through ``transform`` first (models/training/fit.py: type_latents_of_files)
+DescribeFiles = Callable[..., np.ndarray]
+
 
 @dataclass(frozen=True)
 class LabelledLatents:
-    latents: np.ndarray  # centre view, [rows, dim]
+    latents: np.ndarray  # type latents (models/defect_types/descriptor.py), [rows, dim]
     labels: np.ndarray
     groups: np.ndarray  # source image index of each row
     originals: np.ndarray  # bool: the row is the image as taken
@@ -51,14 +54,14 @@ def labelled_defects(data_dir: Path, max_per_type: int | None = None) -> list[La
     return [i for group in by_type.values() for i in group[:max_per_type]]
 
 
-def encode_labelled(encoder: PooledEncoder, items: list[LabelledImage], views: int = 8,
+def encode_labelled(describe_files: DescribeFiles, items: list[LabelledImage], views: int = 8,
                     progress: bool = True) -> LabelledLatents:
     paths = [i.path for i in items]
     parts = []
     for k in range(views):
         transform = (lambda image, k=k: dihedral_view(image, k)) if k else None
         desc = f"defect examples {k + 1}/{views}"
-        parts.append(encode_files(encoder, paths, transform=transform, desc=desc, progress=progress).centre)
+        parts.append(describe_files(paths, transform=transform, desc=desc, progress=progress))
     n = len(items)
     return LabelledLatents(
         latents=np.concatenate(parts),
@@ -68,12 +71,13 @@ def encode_labelled(encoder: PooledEncoder, items: list[LabelledImage], views: i
     )
 
 
-def fit_types(encoder: PooledEncoder, good_centre: np.ndarray, items: list[LabelledImage],
+def fit_types(describe_files: DescribeFiles, good_latents: np.ndarray, items: list[LabelledImage],
               model: OpenSetClassifier | None = None, drop_suspects: bool = False,
               progress: bool = True) -> TypeFit:
+    """``good_latents``: type latents of good images, the space deviations are measured in."""
     model = model or OpenSetClassifier(make_classifier())
-    examples = encode_labelled(encoder, items, model.views, progress)
-    space = model.space.fit(good_centre)
+    examples = encode_labelled(describe_files, items, model.views, progress)
+    space = model.space.fit(good_latents)
     as_taken = examples.originals
     vectors = space.transform(examples.latents[as_taken])
     suspects = Hygiene(model.classifier).suspects(vectors, examples.labels[as_taken])

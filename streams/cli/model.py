@@ -35,6 +35,10 @@ def _add_fit(sub) -> None:
                      help="flips and rotations per labelled example (1 where orientation matters)")
     fit.add_argument("--drop-suspects", action="store_true",
                      help="leave out labelled examples that data hygiene flags (see the manifest)")
+    fit.add_argument("--descriptor", choices=("auto", "anomaly", "centre"), default="auto",
+                     help="what the defect-type classifier reads: the patch features weighted by "
+                     "the anomaly map (auto: where the scorer has them) or the image's centre "
+                     "(docs/defect-types.md)")
     fit.set_defaults(run=cmd_fit)
 
 
@@ -113,7 +117,8 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
     weights = None if args.weights.lower() == "none" else args.weights
     config = EncoderConfig(backbone=args.backbone, weights=weights, image_size=args.image_size,
                            precision=args.precision)
-    types = TypeOptions(classifier=args.classifier, views=args.views, drop_suspects=args.drop_suspects)
+    types = TypeOptions(classifier=args.classifier, views=args.views, drop_suspects=args.drop_suspects,
+                        descriptor=args.descriptor)
     scorer = make_scorer(args.method or DEFAULT_METHOD, **json.loads(args.params))
     bundle = fit_bundle(args.data_dir, config, scorer, target_fpr=args.target_fpr, device=settings.device,
                         types=types)

@@ -56,10 +56,11 @@ class LatentArchive:
         self.settings, self.store, self.encoder_key = settings, store, encoder_key
 
     def observe(self, observations: list[Observation]) -> list[Awaitable]:
-        return [self._keep(o) for o in observations if o.decision is not Decision.OK and o.centre is not None]
+        return [self._keep(o) for o in observations
+                if o.decision is not Decision.OK and o.type_latent is not None]
 
     async def _keep(self, o: Observation) -> None:
-        data = to_npz(latent=o.centre.astype(np.float32), image_uri=o.event.image_uri,
+        data = to_npz(latent=o.type_latent.astype(np.float32), image_uri=o.event.image_uri,
                       encoder=self.encoder_key)
         try:
             await asyncio.get_running_loop().run_in_executor(
@@ -109,7 +110,7 @@ class ExampleSync:
         self.prefix = f"s3://{settings.evidence_bucket}/examples/"
         self.etags: dict[str, str] = {}
         self.examples: dict[str, tuple[np.ndarray, str]] = {}  # uri -> (latents [views, dim], label)
-        self.encoder_key = inspector.bundle.encoder.key()
+        self.encoder_key = inspector.bundle.type_latent_key()
         classifier = inspector.bundle.classifier
         # examples, not rows: each fitted example is stored in ``views`` flipped and turned copies
         fitted = classifier.labels_.size // classifier.views if classifier else 0

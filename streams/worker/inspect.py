@@ -244,7 +244,7 @@ class BatchProcessor:
             raise ValueError(f"the anomaly score is {score}")
         measurements = measurements_of(self.inspector.bundle.quantities, a.measurements, k)
         return Observation(item.incoming.handle, item.event, score, a.decisions[k], a.summaries[k],
-                           a.directions[k], a.types[k], result.latents.centre[k], heatmap_uri,
+                           a.directions[k], a.types[k], a.type_latents[k], heatmap_uri,
                            measurements)
 
     def _watch(self, observations: list[Observation], deliveries: list) -> None:

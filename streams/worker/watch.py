@@ -56,7 +56,7 @@ class Observation:
     summary: np.ndarray
     direction: np.ndarray
     defect_type: TypeDecision | None = None
-    centre: np.ndarray | None = None  # the latent the defect classifier reads
+    type_latent: np.ndarray | None = None  # what the type classifier read (defect_types/descriptor.py)
     heatmap_uri: str | None = None  # the anomaly-map overlay in the evidence bucket
     measurements: dict = field(default_factory=dict)  # {quantity: schemas.Measurement}
 

@@ -60,7 +60,7 @@ def build_worker(settings: Settings) -> tuple[faust.App, WorkerMetrics]:
             DriftWatch(settings, bundle.reference, drift_state, publisher, metrics, bundle.version),
             SightingFeed(settings, publisher, metrics, bundle.version),
             ReviewFeed(settings, publisher, metrics, bundle.version),
-            LatentArchive(settings, store, bundle.encoder.key()),
+            LatentArchive(settings, store, bundle.type_latent_key()),
         ]
         return BatchProcessor(inspector, store, settings, metrics, publisher, ledger, watchers)
 

@@ -15,8 +15,10 @@ from schemas import TypeStatus
 
 
 def write_all(out_dir: Path, a: Assessment, truth: np.ndarray, inspector: Inspector,
-              centre: np.ndarray, decisions: list[TypeDecision] | None, trained: set[str]) -> None:
-    """``decisions``: the defect-type decisions of the images whose truth is not good."""
+              type_latents: np.ndarray | None, decisions: list[TypeDecision] | None,
+              trained: set[str]) -> None:
+    """``decisions``, ``type_latents``: the defect-type decisions of the images whose truth is not
+    good and what the classifier read of them."""
     thresholds = inspector.thresholds
     roc(out_dir / "roc.png", a.scores, truth)
     histograms(out_dir / "score_histograms.png", a.scores, truth, thresholds.threshold,
@@ -25,7 +27,7 @@ def write_all(out_dir: Path, a: Assessment, truth: np.ndarray, inspector: Inspec
     if decisions is not None:
         shown = [d.label if d.status is TypeStatus.KNOWN else d.status.value for d in decisions]
         confusion(out_dir / "confusion.png", truth[defects], shown, inspector.classifier.classes)
-        latent_map(out_dir / "latent_map.png", inspector.classifier.space.transform(centre[defects]),
+        latent_map(out_dir / "latent_map.png", inspector.classifier.space.transform(type_latents),
                    truth[defects], shown, trained)
 
 
