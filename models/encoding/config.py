@@ -28,6 +28,9 @@ DEFAULT_MAP_LAYERS = {
 }
 
 
+TILING_FIELDS = ("tiling", "tile_size", "max_tiles")
+
+
 @dataclass(frozen=True)
 class EncoderConfig:
     """Everything needed to rebuild the same encoder: stored in the model bundle."""
@@ -51,6 +54,38 @@ class EncoderConfig:
     # image_size, so a larger input sees each patch at a finer resolution without the memory bank
     # and the nearest-neighbour search growing with its square. None: the coarsest layer's grid.
     map_grid: int | None = 28
+    # Images of any shape (``tiles``). With tiling on, an image is resized
+    # to a whole number of image_size tiles across and down, each side to round(side / tile),
+    # where tile is tile_size source pixels or, by default, the image's short side: a square
+    # image stays one tile, a 16:1 line-scan strip becomes 16 tiles side by side instead of being
+    # squashed to a square. The network sees the whole resized image in one pass (no seams, no
+    # overlap to tune), its feature maps and patch grid grow with it. Off: every image is
+    # squashed to image_size x image_size, as bundles saved before tiling existed.
+    tiling: bool = True
+    tile_size: int | None = None
+    max_tiles: int = 16
+
+    def tiles(self, size: tuple[int, int]) -> tuple[int, int]:
+        """(across, down) tiles for an image of ``size`` (width, height), at most ``max_tiles``.
+
+        >>> [EncoderConfig().tiles(size) for size in ((4096, 256), (640, 480), (64, 66), (300, 900))]
+        [(16, 1), (1, 1), (1, 1), (1, 3)]
+        >>> EncoderConfig(tile_size=512).tiles((1024, 1024)), EncoderConfig(tiling=False).tiles((4096, 256))
+        ((2, 2), (1, 1))
+        """
+        if not self.tiling:
+            return 1, 1
+        width, height = size
+        tile = self.tile_size or min(width, height)
+        across, down = max(1, round(width / tile)), max(1, round(height / tile))
+        while across * down > self.max_tiles:
+            across, down = (across - 1, down) if across >= down else (across, down - 1)
+        return across, down
+
+    def input_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        """(width, height) the encoder resizes an image of ``size`` to."""
+        across, down = self.tiles(size)
+        return across * self.image_size, down * self.image_size
 
     def resolved_layers(self) -> tuple[str, ...]:
         return tuple(self.layers or DEFAULT_LAYERS[self.backbone])
@@ -59,13 +94,18 @@ class EncoderConfig:
         return tuple(self.map_layers or DEFAULT_MAP_LAYERS[self.backbone])
 
     def to_dict(self) -> dict:
-        return asdict(self) | {"layers": list(self.resolved_layers()),
-                               "map_layers": list(self.resolved_map_layers())}
+        values = asdict(self) | {"layers": list(self.resolved_layers()),
+                                 "map_layers": list(self.resolved_map_layers())}
+        if not self.tiling:  # as saved before tiling existed: the same manifest, the same key
+            for name in TILING_FIELDS:
+                values.pop(name)
+        return values
 
     @classmethod
     def from_dict(cls, values: dict) -> "EncoderConfig":
         tuples = {k: tuple(values[k]) for k in ("layers", "map_layers") if values.get(k) is not None}
-        return cls(**(values | tuples))
+        untiled = {} if "tiling" in values else {"tiling": False}  # saved before tiling existed
+        return cls(**(values | tuples | untiled))
 
     def key(self) -> str:
         """Short and stable: latents made by encoders with equal keys are interchangeable."""

@@ -57,9 +57,9 @@ class PooledEncoder:
         self._std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1) * 255
 
     def prepare(self, image: Image.Image) -> np.ndarray:
-        size = (self.config.image_size, self.config.image_size)
-        rgb = image.convert("RGB").resize(size, Image.Resampling.BILINEAR)
-        return np.asarray(rgb, dtype=np.uint8)
+        """uint8 [H, W, 3] at the size the config gives this image's shape (``EncoderConfig.tiles``)."""
+        rgb = image.convert("RGB")
+        return np.asarray(rgb.resize(self.config.input_size(rgb.size), Image.Resampling.BILINEAR), np.uint8)
 
     @torch.inference_mode()
     def layer_dims(self) -> dict[str, int]:
@@ -80,7 +80,7 @@ class PooledEncoder:
             features = self._net(x)
             full = [features[name].float().mean(dim=(2, 3)) for name in self._layers]
             centre = [self._centre(features[name].float()).mean(dim=(2, 3)) for name in self._layers]
-            patches = self._patches(features) if maps else None
+            patches = self._patches(features, x.shape[2:]) if maps else None
         return Latents(
             torch.cat(full, dim=1).cpu().numpy(),
             torch.cat(centre, dim=1).cpu().numpy(),
@@ -88,17 +88,20 @@ class PooledEncoder:
             np.ascontiguousarray(batch) if pixels else None,
         )
 
-    def _patches(self, features: dict[str, torch.Tensor]) -> np.ndarray:
+    def _patches(self, features: dict[str, torch.Tensor], input_shape) -> np.ndarray:
         """Each map layer averaged over 3x3 neighbourhoods (PatchCore's local context) and
         brought to the common grid, stacked along channels."""
         layers = [F.avg_pool2d(features[name].float(), 3, 1, 1) for name in self._map_layers]
-        grid = self._grid(layers)
+        grid = self._grid(layers, input_shape)
         return torch.cat([_resample(f, grid) for f in layers], dim=1).cpu().numpy()
 
-    def _grid(self, layers: list[torch.Tensor]) -> tuple[int, int]:
-        if self.config.map_grid is not None:
-            return self.config.map_grid, self.config.map_grid
-        return min((f.shape[2], f.shape[3]) for f in layers)
+    def _grid(self, layers: list[torch.Tensor], input_shape) -> tuple[int, int]:
+        """``map_grid`` cells per side of each tile of the input (or the coarsest layer's grid)."""
+        if self.config.map_grid is None:
+            return min((f.shape[2], f.shape[3]) for f in layers)
+        height, width = input_shape
+        size, grid = self.config.image_size, self.config.map_grid
+        return max(1, round(grid * height / size)), max(1, round(grid * width / size))
 
     def _centre(self, feature_map: torch.Tensor) -> torch.Tensor:
         height, width = feature_map.shape[2:]

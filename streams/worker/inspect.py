@@ -185,6 +185,9 @@ class BatchProcessor:
     async def _inspect(self, items: list[Item], started: float, deliveries: list) -> list[Item]:
         """Verdicts for ``items``; a batch the model fails on is retried event by event, so
         that only the events it fails on alone are dead-lettered."""
+        groups = forward_passes(items, self.settings.batch_max_size, self.inspector.encoder.config.image_size)
+        if len(groups) > 1:
+            return [a for group in groups for a in await self._inspect(group, started, deliveries)]
         try:
             result = await self._infer(items)
         except Exception as exc:
@@ -328,6 +331,20 @@ class BatchProcessor:
     def close(self) -> None:
         self.io_pool.shutdown(wait=False, cancel_futures=True)
         self.model_pool.shutdown(wait=False, cancel_futures=True)
+
+
+def forward_passes(items: list[Item], max_tiles: int, tile_side: int) -> list[list[Item]]:
+    """``items`` in groups the encoder can take in one pass: one input shape each (cameras whose
+    images are tiled differently, models/encoding/config.py), at most ``max_tiles`` tiles of
+    ``tile_side`` pixels each, so the micro-batch bounds the work in tiles, not events (an item
+    larger than that alone)."""
+    groups: list[list[Item]] = []
+    for shape in dict.fromkeys(item.pixels.shape for item in items):
+        tiles = shape[0] * shape[1] // (tile_side * tile_side)
+        per_pass = max(1, max_tiles // max(1, tiles))
+        same = [item for item in items if item.pixels.shape == shape]
+        groups += [same[i : i + per_pass] for i in range(0, len(same), per_pass)]
+    return groups
 
 
 def measurements_of(quantities: dict, measured: dict[str, np.ndarray], k: int) -> dict[str, Measurement]:

@@ -20,7 +20,7 @@ from models.training.fit import fit_bundle
 from schemas import CameraEvent, DeadLetter, ErrorKind, Verdict
 from streams.lab.embedded import free_port, s3_server, wait_for_port
 from streams.settings import Settings
-from streams.worker.inspect import BatchProcessor, Incoming
+from streams.worker.inspect import BatchProcessor, Incoming, Item, forward_passes
 from streams.worker.ledger import TableLedger
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.store import ObjectStore
@@ -247,3 +247,39 @@ def test_verdicts_carry_the_calibrated_measurements_and_metrics_count_them(bundl
     outside = metrics.measurements_out_of_range.labels("cam-1", "spot_diameter")._value.get()
     assert counted == sum(v.measurements["spot_diameter"].in_range for v in verdicts)
     assert counted + outside == 3
+
+
+def upload_strip(settings, pcb_dir, camera: str = "cam-strip") -> CameraEvent:
+    """A line-scan camera's long image: four real patches side by side."""
+    sources = sorted((pcb_dir / "test" / "good").iterdir())[:4]
+    patches = [Image.open(p).convert("L").crop((0, 0, 64, 64)) for p in sources]
+    strip = Image.new("L", (4 * 64, 64))
+    for i, patch in enumerate(patches):
+        strip.paste(patch, (64 * i, 0))
+    buffer = io.BytesIO()
+    strip.save(buffer, format="PNG")
+    uri = ObjectStore(settings).put(f"s3://{settings.image_bucket}/{uuid.uuid4()}.png", buffer.getvalue())
+    return CameraEvent(event_id=str(uuid.uuid4()), camera_id=camera, line_id="l",
+                       captured_at=datetime.now(UTC), image_uri=uri)
+
+
+def test_a_batch_of_squares_and_strips_gets_a_verdict_for_each(bundle, settings, pcb_dir, publisher):
+    processor, publisher = processor_for(Inspector(bundle, "cpu"), settings, publisher)
+    events = [upload_event(settings, pcb_dir), upload_strip(settings, pcb_dir),
+              upload_event(settings, pcb_dir)]
+    run(processor, events)
+    verdicts = [Verdict.from_bytes(v) for t, _, v in publisher.sent if t == settings.verdicts_topic]
+    assert sorted(v.event_id for v in verdicts) == sorted(e.event_id for e in events)
+    assert not letters_of(publisher, settings)
+
+
+def test_forward_passes_share_a_shape_and_bound_the_tiles():
+    def item(shape):
+        return Item(None, None, np.zeros(shape, np.uint8))
+
+    square, strip = (64, 64, 3), (64, 256, 3)  # one tile, four tiles of 64 px
+    items = [item(square), item(strip), item(square), item(strip), item(strip)]
+    groups = forward_passes(items, max_tiles=8, tile_side=64)
+    assert [[i.pixels.shape for i in g] for g in groups] == [[square, square], [strip, strip], [strip]]
+    larger = [item((64, 64 * 16, 3))] * 2
+    assert [len(g) for g in forward_passes(larger, 8, 64)] == [1, 1]  # one each when larger
