@@ -14,8 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.errors import UserInputError
-
 
 @dataclass(frozen=True)
 class Latents:
@@ -42,13 +40,4 @@ class Latents:
         if not parts:
             return cls(np.empty((0, 0), np.float32), np.empty((0, 0), np.float32))
         columns = zip(*(p._parts() for p in parts))
-        return cls(*(None if column[0] is None else _stack(column) for column in columns))
-
-
-def _stack(column: tuple[np.ndarray, ...]) -> np.ndarray:
-    shapes = {part.shape[1:] for part in column}
-    if len(shapes) > 1:  # feature maps or pixels of images tiled differently
-        raise UserInputError(f"images of different shapes in one set ({sorted(shapes)[:2]}...): a "
-                             "set is encoded at one tiling; resize them alike, or set tile_size "
-                             "(models/encoding/config.py)")
-    return np.concatenate(column)
+        return cls(*(None if column[0] is None else np.concatenate(column) for column in columns))

@@ -3,10 +3,12 @@ in the model bundle (plain values, no torch: reading a bundle does not load the 
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+import statistics
+from dataclasses import asdict, dataclass, replace
 from typing import Literal
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
+MAX_TILES = 16  # a longer image is squeezed a little along its length rather than cost more
 
 # Mid-level layers carry the local texture that surface defects disturb; the last layer alone
 # is tuned to ImageNet classes. Pooling several scales keeps both.
@@ -26,9 +28,6 @@ DEFAULT_MAP_LAYERS = {
     "resnet50": ("layer2", "layer3"),
     "wide_resnet50_2": ("layer2", "layer3"),
 }
-
-
-TILING_FIELDS = ("tiling", "tile_size", "max_tiles")
 
 
 @dataclass(frozen=True)
@@ -54,38 +53,33 @@ class EncoderConfig:
     # image_size, so a larger input sees each patch at a finer resolution without the memory bank
     # and the nearest-neighbour search growing with its square. None: the coarsest layer's grid.
     map_grid: int | None = 28
-    # Images of any shape (``tiles``). With tiling on, an image is resized
-    # to a whole number of image_size tiles across and down, each side to round(side / tile),
-    # where tile is tile_size source pixels or, by default, the image's short side: a square
-    # image stays one tile, a 16:1 line-scan strip becomes 16 tiles side by side instead of being
-    # squashed to a square. The network sees the whole resized image in one pass (no seams, no
-    # overlap to tune), its feature maps and patch grid grow with it. Off: every image is
-    # squashed to image_size x image_size, as bundles saved before tiling existed.
-    tiling: bool = True
-    tile_size: int | None = None
-    max_tiles: int = 16
+    # Images of any shape. An image is resized to ``tiles`` = (across, down) tiles of image_size
+    # pixels: a 16:1 line-scan strip becomes 16 tiles side by side instead of being squashed to
+    # a square. The network sees the whole resized image in one pass (no seams, no overlap to
+    # tune), and its feature maps and patch grid grow with it. None: chosen at fit from the
+    # training images' median shape (``with_tiles_for``), so that every image a bundle sees is
+    # encoded alike, whatever the small differences of size between them; the bundle stores it.
+    tiles: tuple[int, int] | None = None
 
-    def tiles(self, size: tuple[int, int]) -> tuple[int, int]:
-        """(across, down) tiles for an image of ``size`` (width, height), at most ``max_tiles``.
-
-        >>> [EncoderConfig().tiles(size) for size in ((4096, 256), (640, 480), (64, 66), (300, 900))]
-        [(16, 1), (1, 1), (1, 1), (1, 3)]
-        >>> EncoderConfig(tile_size=512).tiles((1024, 1024)), EncoderConfig(tiling=False).tiles((4096, 256))
-        ((2, 2), (1, 1))
-        """
-        if not self.tiling:
-            return 1, 1
-        width, height = size
-        tile = self.tile_size or min(width, height)
-        across, down = max(1, round(width / tile)), max(1, round(height / tile))
-        while across * down > self.max_tiles:
-            across, down = (across - 1, down) if across >= down else (across, down - 1)
-        return across, down
-
-    def input_size(self, size: tuple[int, int]) -> tuple[int, int]:
-        """(width, height) the encoder resizes an image of ``size`` to."""
-        across, down = self.tiles(size)
+    def input_size(self) -> tuple[int, int]:
+        """(width, height) the encoder resizes every image to."""
+        across, down = self.tiles or (1, 1)
         return across * self.image_size, down * self.image_size
+
+    def with_tiles_for(self, sizes: list[tuple[int, int]], max_tiles: int = MAX_TILES) -> "EncoderConfig":
+        """This config with ``tiles`` chosen for images of these (width, height) sizes when unset:
+        whole tiles along the long side of the median shape, at most ``max_tiles``.
+
+        >>> [EncoderConfig().with_tiles_for([size]).tiles for size in ((4096, 256), (640, 480), (300, 900))]
+        [(16, 1), (1, 1), (1, 3)]
+        >>> EncoderConfig().with_tiles_for([(64, 64), (96, 64), (66, 64)]).tiles  # the median
+        (1, 1)
+        """
+        if self.tiles is not None:
+            return self
+        aspect = statistics.median(width / height for width, height in sizes)
+        count = min(max_tiles, max(1, round(max(aspect, 1 / aspect))))
+        return replace(self, tiles=(count, 1) if aspect >= 1 else (1, count))
 
     def resolved_layers(self) -> tuple[str, ...]:
         return tuple(self.layers or DEFAULT_LAYERS[self.backbone])
@@ -96,16 +90,17 @@ class EncoderConfig:
     def to_dict(self) -> dict:
         values = asdict(self) | {"layers": list(self.resolved_layers()),
                                  "map_layers": list(self.resolved_map_layers())}
-        if not self.tiling:  # as saved before tiling existed: the same manifest, the same key
-            for name in TILING_FIELDS:
-                values.pop(name)
+        if self.tiles in (None, (1, 1)):  # as saved before tiling existed: the same manifest and key
+            values.pop("tiles")
+        else:
+            values["tiles"] = list(self.tiles)
         return values
 
     @classmethod
     def from_dict(cls, values: dict) -> "EncoderConfig":
-        tuples = {k: tuple(values[k]) for k in ("layers", "map_layers") if values.get(k) is not None}
-        untiled = {} if "tiling" in values else {"tiling": False}  # saved before tiling existed
-        return cls(**(values | tuples | untiled))
+        tuples = {k: tuple(values[k]) for k in ("layers", "map_layers", "tiles") if values.get(k) is not None}
+        one_tile = {} if "tiles" in values else {"tiles": (1, 1)}  # saved before tiling existed
+        return cls(**(values | tuples | one_tile))
 
     def key(self) -> str:
         """Short and stable: latents made by encoders with equal keys are interchangeable."""

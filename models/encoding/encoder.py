@@ -57,9 +57,9 @@ class PooledEncoder:
         self._std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1) * 255
 
     def prepare(self, image: Image.Image) -> np.ndarray:
-        """uint8 [H, W, 3] at the size the config gives this image's shape (``EncoderConfig.tiles``)."""
-        rgb = image.convert("RGB")
-        return np.asarray(rgb.resize(self.config.input_size(rgb.size), Image.Resampling.BILINEAR), np.uint8)
+        """uint8 [H, W, 3]: every image at the config's size, ``tiles`` of image_size pixels."""
+        rgb = image.convert("RGB").resize(self.config.input_size(), Image.Resampling.BILINEAR)
+        return np.asarray(rgb, dtype=np.uint8)
 
     @torch.inference_mode()
     def layer_dims(self) -> dict[str, int]:

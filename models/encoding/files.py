@@ -35,22 +35,9 @@ def encode_files(
     ) as bar:
         pending = pool.submit(lambda c: list(map(prepare, c)), chunks[0]) if chunks else None
         for index in range(len(chunks)):
-            prepared = pending.result()
+            batch = np.stack(pending.result())
             if index + 1 < len(chunks):
                 pending = pool.submit(lambda c: list(map(prepare, c)), chunks[index + 1])
-            latents.append(encode_by_shape(encoder, prepared, maps, pixels))
-            bar.update(len(prepared))
+            latents.append(encoder.encode_views(batch, maps, pixels))
+            bar.update(len(batch))
     return Latents.concat(latents)
-
-
-def encode_by_shape(encoder: PooledEncoder, prepared: list[np.ndarray], maps: bool = False,
-                    pixels: bool = False) -> Latents:
-    """One forward pass per input shape among ``prepared`` (images tiled differently,
-    models/encoding/config.py), the latents in their order."""
-    shapes = [p.shape for p in prepared]
-    order, parts = [], []
-    for shape in dict.fromkeys(shapes):
-        members = [i for i, s in enumerate(shapes) if s == shape]
-        order += members
-        parts.append(encoder.encode_views(np.stack([prepared[i] for i in members]), maps, pixels))
-    return Latents.concat(parts).take(np.argsort(order))

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from models.bundle import ModelBundle
 from models.dataset import GOOD, evenly_spaced, fingerprint, list_images
@@ -65,7 +66,7 @@ def fit_bundle(
         raise UserInputError(f"need at least {MIN_GOOD_IMAGES} good training images in "
                              f"{data_dir}/train/good, found {len(paths)}")
     scorer = scorer or make_scorer()
-    encoder = PooledEncoder(encoder_config, device=device)
+    encoder = PooledEncoder(encoder_config.with_tiles_for(image_sizes(paths)), device=device)
     views = encode_files(encoder, paths, progress=progress, **encoder_inputs(scorer))
     latents = views.full
     held_back = held_back_scores(scorer, views, holdout, progress=progress)
@@ -93,6 +94,15 @@ def fit_bundle(
             },
         },
     )
+
+
+def image_sizes(paths: list[Path]) -> list[tuple[int, int]]:
+    """(width, height) of each image, from its header alone."""
+    sizes = []
+    for path in paths:
+        with Image.open(path) as image:
+            sizes.append(image.size)
+    return sizes
 
 
 def _fit_types(data_dir: Path, encoder: PooledEncoder, scorer: Scorer, good: Latents, options: TypeOptions,

@@ -40,35 +40,29 @@ def batch() -> np.ndarray:
 
 
 def test_prepare_resizes_to_uint8_rgb(encoder):
-    for image in (Image.new("L", (80, 64), 128), Image.new("RGBA", (50, 60)), Image.new("RGB", (64, 64))):
+    for image in (Image.new("L", (112, 64), 128), Image.new("RGBA", (30, 500)), Image.new("RGB", (64, 64))):
         array = encoder.prepare(image)
         assert array.dtype == np.uint8
-        assert array.shape == (SIZE, SIZE, 3)  # within 1.5:1, one tile
-    gray = encoder.prepare(Image.new("L", (80, 64), 128))
+        assert array.shape == (SIZE, SIZE, 3)  # one tile: every image squashed to it
+    gray = encoder.prepare(Image.new("L", (112, 64), 128))
     assert (gray == 128).all()
 
 
-def test_long_images_become_tiles_side_by_side(encoder):
-    """A strip keeps its aspect: whole tiles of image_size along its long side, at most max_tiles."""
-    assert encoder.prepare(Image.new("L", (512, 64))).shape == (SIZE, 8 * SIZE, 3)
-    assert encoder.prepare(Image.new("L", (30, 500))).shape == (16 * SIZE, SIZE, 3)  # 17 tiles capped
-    squashed = EncoderConfig(weights=None, image_size=SIZE, tiling=False)
-    assert squashed.input_size((512, 64)) == (SIZE, SIZE)
-
-
-def test_a_strip_has_a_patch_grid_per_tile(encoder):
-    strip = np.random.default_rng(0).integers(0, 256, size=(2, SIZE, 3 * SIZE, 3), dtype=np.uint8)
-    latents = encoder.encode_views(strip, maps=True)
-    assert latents.maps.shape == (2, 32 + 96, 28, 3 * 28)
+def test_a_strip_is_tiles_side_by_side_with_a_patch_grid_each():
+    torch.manual_seed(0)
+    config = EncoderConfig(weights=None, image_size=SIZE, precision="fp32").with_tiles_for([(512, 64)])
+    strips = PooledEncoder(config, device="cpu")
+    assert config.tiles == (8, 1) and strips.prepare(Image.new("L", (500, 60))).shape == (SIZE, 8 * SIZE, 3)
+    latents = strips.encode_views(np.stack([strips.prepare(Image.new("L", (512, 64)))] * 2), maps=True)
+    assert latents.maps.shape == (2, 32 + 96, 28, 8 * 28)
     assert latents.full.shape == (2, MOBILENET_DIM)  # pooled views stay one vector per image
 
 
-def test_a_bundle_saved_before_tiling_squashes_as_it_did():
-    tiling = ("tiling", "tile_size", "max_tiles")
-    old = {k: v for k, v in EncoderConfig().to_dict().items() if k not in tiling}
-    config = EncoderConfig.from_dict(old)
-    assert not config.tiling and config.to_dict() == old  # the same manifest, hence the same key
-    assert EncoderConfig.from_dict(EncoderConfig().to_dict()).tiling
+def test_a_bundle_saved_before_tiling_reads_as_one_tile():
+    old = EncoderConfig(tiles=(1, 1)).to_dict()
+    assert "tiles" not in old  # the same manifest, hence the same key, as before tiling existed
+    assert EncoderConfig.from_dict(old).tiles == (1, 1)
+    assert EncoderConfig.from_dict(EncoderConfig(tiles=(4, 1)).to_dict()).tiles == (4, 1)
 
 
 def test_default_layers_resolved():

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from models.encoding.files import encode_files
 from models.inspector import Inspector
 from schemas import CameraEvent, Decision, Label
 from streams.lab.embedded import s3_server
@@ -42,11 +41,11 @@ def archived(settings, inspector, path, decision=Decision.DEFECT) -> str:
     uri = store.put(f"s3://{settings.image_bucket}/{event_id}.png", path.read_bytes())
     event = CameraEvent(event_id=event_id, camera_id="cam-1", line_id="l", captured_at=datetime.now(UTC),
                         image_uri=uri)
-    centre = encode_files(inspector.encoder, [path], progress=False).centre[0]
-    o = Observation(None, event, 1.0, decision, np.zeros(2), np.zeros(4), None, centre)
+    type_latent = inspector.type_latents(inspector.encode_files([path], progress=False))[0]
+    o = Observation(None, event, 1.0, decision, np.zeros(2), np.zeros(4), None, type_latent)
 
     async def keep():
-        await asyncio.gather(*LatentArchive(settings, store, inspector.bundle.encoder.key()).observe([o]))
+        await asyncio.gather(*LatentArchive(settings, store, inspector.bundle.type_latent_key()).observe([o]))
 
     asyncio.run(keep())
     return event_id
@@ -69,7 +68,7 @@ def test_a_new_type_from_labels_reaches_a_second_worker(store_settings, typed_bu
     assert typed_bundle.classifier.classes == ["copper", "pin_hole", "short"]  # the bundle is untouched
     assert sync.metrics.classifier_examples.labels("labelled")._value.get() == 6
     assert sync.refresh() is False  # nothing new: no refit
-    taught = encode_files(other.encoder, spurs[:6], progress=False).centre
+    taught = other.type_latents(other.encode_files(spurs[:6], progress=False))
     assert [d.label for d in other.classifier.decide(taught)].count("spur") >= 5
 
 
