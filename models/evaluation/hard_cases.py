@@ -132,3 +132,25 @@ def _write_mask(path: Path, plan: HardCases, cell: int) -> None:
     mask.paste(255, (x, y, x + plan.tile, y + plan.tile))
     path.parent.mkdir(parents=True, exist_ok=True)
     mask.save(path)
+
+
+def one_by_one(inspector, data_dir: Path, progress: bool = True) -> dict:
+    """The test images of a hard-case set (``make_hard_cases``) cut back into their tiles, each
+    tile scored alone by ``inspector`` (a bundle fitted on the tiles' own dataset), an image's
+    score the maximum of its tiles': the figure an image-level model of the whole image should
+    match. Returns its image AUROC."""
+    from sklearn.metrics import roc_auc_score
+
+    from models.encoding.images import decode_image
+
+    plan = HardCases(**json.loads((Path(data_dir) / "hard_cases.json").read_text())["plan"])
+    items = list_images(data_dir, "test")
+    scores = []
+    for item in tqdm(items, desc="tiles one by one", unit="img", disable=not progress):
+        image = decode_image(item.path.read_bytes())
+        corners = [plan.position(cell) for cell in range(plan.cells)]
+        tiles = [image.crop((x, y, x + plan.tile, y + plan.tile)) for x, y in corners]
+        result = inspector.infer(np.stack([inspector.prepare(tile) for tile in tiles]))
+        scores.append(float(result.assessment.scores.max()))
+    truth = [not item.is_good for item in items]
+    return {"one_by_one_image_auroc": float(roc_auc_score(truth, scores)), "n_test": len(items)}

@@ -47,6 +47,9 @@ def _add_evaluate(sub) -> None:
     evaluate.add_argument("model_dir", type=Path)
     evaluate.add_argument("data_dir", type=Path)
     evaluate.add_argument("--out", type=Path, required=True, help="report folder")
+    evaluate.add_argument("--tile-model", type=Path,
+                          help="for a make-hard-cases set: also score each tile alone with this bundle "
+                          "(fitted on the tiles' dataset); adds one_by_one_image_auroc")
     evaluate.set_defaults(run=cmd_evaluate)
 
 
@@ -143,6 +146,12 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
     inspector = Inspector(ModelBundle.load(args.model_dir), device=settings.device)
     metrics = evaluate(inspector, args.data_dir, args.out)
+    if args.tile_model:
+        from models.evaluation.hard_cases import one_by_one
+
+        tile_inspector = Inspector(ModelBundle.load(args.tile_model), device=settings.device)
+        metrics["one_by_one_image_auroc"] = one_by_one(tile_inspector, args.data_dir)["one_by_one_image_auroc"]
+        (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     print(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, dict)}, indent=2))
     print(f"report: {args.out}/metrics.json and its PNG plots")
     return 0
