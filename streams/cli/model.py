@@ -150,7 +150,7 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         from models.evaluation.hard_cases import one_by_one
 
         tile_inspector = Inspector(ModelBundle.load(args.tile_model), device=settings.device)
-        metrics["one_by_one_image_auroc"] = one_by_one(tile_inspector, args.data_dir)["one_by_one_image_auroc"]
+        metrics |= one_by_one(tile_inspector, args.data_dir)
         (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     print(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, dict)}, indent=2))
     print(f"report: {args.out}/metrics.json and its PNG plots")
