@@ -5,6 +5,7 @@ import logging
 
 import uvicorn
 
+from models.errors import UserInputError
 from streams.settings import Settings
 from streams.station.app import create_app
 from streams.station.auth import Auth, read_users
@@ -22,9 +23,12 @@ def station_config(settings: Settings, feed: Feed | None = None) -> StationConfi
     auth = Auth(settings.station_auth, settings.station_users_file, settings.station_identity_header)
     if auth.mode == "password":
         if not auth.users_file.exists():
-            raise FileNotFoundError(f"no users file at {auth.users_file}: add an operator with "
-                                    "`latentline station --add-user NAME` (LATENTLINE_STATION_USERS_FILE)")
-        read_users(auth.users_file)  # a malformed file stops the start, not the first sign-in
+            raise UserInputError(f"no users file at {auth.users_file}: add an operator with "
+                                 "`latentline station --add-user NAME` (LATENTLINE_STATION_USERS_FILE)")
+        try:
+            read_users(auth.users_file)  # a malformed file stops the start, not the first sign-in
+        except ValueError as exc:
+            raise UserInputError(str(exc)) from exc
     return StationConfig(auth=auth, undo_seconds=settings.station_undo_seconds,
                          grafana_url=settings.station_grafana_url.rstrip("/"),
                          session_secret=settings.station_session_secret.get_secret_value(),
@@ -32,6 +36,7 @@ def station_config(settings: Settings, feed: Feed | None = None) -> StationConfi
 
 
 def run_station(settings: Settings) -> None:
+    station_config(settings)  # a missing or malformed users file stops it before anything starts
     db = StationDB(settings.station_dir / DB_FILE)
     feed = Feed(settings, db)
     config = station_config(settings, feed)
