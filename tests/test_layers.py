@@ -15,7 +15,7 @@ last test). From the top down::
 - no package ``__init__`` under models/ or streams/ imports anything, and no import circle exists
   inside models/, schemas/, streams/ or monitoring/;
 - importing the light modules (settings, rules, bundle, registries, detectors, the command's
-  parser) loads neither torch nor matplotlib;
+  parser, the review station) loads neither torch nor matplotlib;
 - the camera-side client (streams.client), which camera software embeds, imports nothing of the
   project but schemas/ (and the settings' type, for an annotation), and importing it loads none of
   torch, Faust, aiokafka, models/, the settings or the worker.
@@ -63,7 +63,7 @@ PLOTS = "models.evaluation.plots"
 LIGHT = ("streams.settings", "streams.cli.main", "monitoring.rules", "models", "models.bundle",
          "models.dataset", "models.scoring.registry", "models.defect_types.registry",
          "models.online.drift", "models.online.novelty", "models.metrology.measurement",
-         "models.evaluation.reference_set", "streams.client")
+         "models.evaluation.reference_set", "streams.client", "streams.station.server")
 # What camera software embeds: the contracts and its own Kafka and S3 clients, nothing else of ours.
 CAMERA_SIDE = "streams.client"
 CAMERA_SIDE_NEVER_LOADS = ("torch", "torchvision", "matplotlib", "faust", "aiokafka", "models",
