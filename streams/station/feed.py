@@ -116,6 +116,8 @@ class Feed:
         return KafkaConsumer(
             bootstrap_servers=self.settings.bootstrap_servers(), group_id=None, enable_auto_commit=False,
             auto_offset_reset="earliest", fetch_max_wait_ms=100,
+            # The worker creates the topics with their partitions; a reader must not make them first.
+            allow_auto_create_topics=False,
             **KafkaSecurity.from_settings(self.settings).kafka_python_options(),
         )
 

@@ -20,7 +20,7 @@ def label_producer(settings: Settings) -> KafkaProducer:
     # label sent twice is harmless, the worker learns the latest label of an event.
     return KafkaProducer(
         bootstrap_servers=settings.bootstrap_servers(), acks="all", retries=5, enable_idempotence=False,
-        max_in_flight_requests_per_connection=1,
+        max_in_flight_requests_per_connection=1, allow_auto_create_topics=False,
         **KafkaSecurity.from_settings(settings).kafka_python_options(),
     )
 
