@@ -198,14 +198,13 @@ def test_an_operator_answers_with_keys_and_the_worker_names_that_type_later(
         assert colleague.locator(f'[data-event="{undone}"]').count() == 1  # the undone one is still open
         assert stack.metrics()["latentline_labels_total"] == N_LABELS  # the undone one never went out
 
-        page.goto(f"{url}/line")  # the live line view counts what the worker answered
-        assert page.locator('[data-camera="cam-s"] .dot').count() > 0
-        page.screenshot(path=shots / "station-line.png")
-
         taught = [sent[i] for i in chosen]
         resent: dict = {}
         after = in_thread(stack.run, publisher_of(taught, "cam-s", resent))
-    assert_named_spur(after, resent)
+        assert_named_spur(after, resent)
+        # The live line view shows them too, named by the worker.
+        reload_until(page, f"{url}/line", '[data-camera="cam-s"] .dot:text-is("spur")')
+        page.screenshot(path=shots / "station-line.png")
 
 
 def test_an_operator_names_a_new_type_candidate_from_its_gallery(
