@@ -6,6 +6,7 @@ names a new-type candidate from its gallery and the worker closes it.
 Screenshots go to STATION_SCREENSHOTS when set (docs/img is where the documentation's come from),
 else to the test's temporary folder."""
 
+import asyncio
 import concurrent.futures
 import contextlib
 import json
@@ -14,17 +15,24 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from schemas import AlertKind, AlertStatus, TypeStatus
-from streams.lab.embedded import free_port, stop_process
+from schemas import AlertKind, AlertStatus, Label, TypeStatus
+from streams.lab.embedded import TANSU_SETTINGS, free_port, stop_process
 from streams.settings import Settings, settings_env
 from streams.station.auth import add_user
+from streams.station.db import StationDB
+from streams.station.feed import Feed
+from streams.station.outbox import Outbox
+from streams.worker.topics import ensure_topics
 from tests.integration.conftest import make_stack
 from tests.integration.test_label_learning import N_LABELS, assert_named_spur, publisher_of, wait_for_metric
+from tests.streams.station.records import candidate, label, request
 
 pytestmark = pytest.mark.integration
 
@@ -240,3 +248,61 @@ def test_an_operator_names_a_new_type_candidate_from_its_gallery(
         # The worker closes the candidate on the first label; the station shows its closing alert.
         closed = reload_until(page, f"{url}/candidates/{alert.alert_id}", "#closed")
         assert "named 'spur' by op-1" in closed.inner_text()
+
+
+def test_stations_replay_the_topics_alike_and_publish_held_answers(broker_url, tmp_path):
+    """The feed and the outbox on the real broker, without a browser: two stations rebuild the
+    same queue from the topics, an answer goes out once its window has passed, with its operator,
+    and a restarted station arrives at the same state again."""
+    tag = uuid.uuid4().hex[:8]
+    settings = Settings(broker_url=broker_url, review_topic=f"inspection.review.{tag}",
+                        verdicts_topic=f"inspection.verdicts.{tag}", alerts_topic=f"inspection.alerts.{tag}",
+                        labels_topic=f"inspection.labels.{tag}", **TANSU_SETTINGS)
+    in_thread(asyncio.run, ensure_topics(settings))
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers(), acks="all")
+    for record, topic in ((request("a", minutes=2), settings.review_topic),
+                          (request("b", minutes=1), settings.review_topic),
+                          (request("c"), settings.review_topic), (label("c", "short"), settings.labels_topic),
+                          (candidate(), settings.alerts_topic)):
+        producer.send(topic, record.to_bytes(), key=b"k").get(timeout=30)
+    producer.send(settings.review_topic, b"{not json").get(timeout=30)  # skipped, never fatal
+    producer.close()
+
+    with running(settings, tmp_path / "one.sqlite") as (one, feed):
+        assert [r.event_id for r in one.open_requests()] == ["a", "b"] and feed.invalid == 1
+        one.hold(["a"], "spur", "op-1", undo_seconds=0.5)
+        outbox = Outbox(settings, one).start()
+        try:
+            assert wait_until(lambda: one.request("a").label == "spur" and not one.request("a").held)
+        finally:
+            outbox.stop()
+        with running(settings, tmp_path / "two.sqlite") as (two, _):
+            assert [r.event_id for r in two.open_requests()] == ["b"]
+            assert two.request("a").labelled_by == "op-1" and two.stats() == one.stats()
+    with running(settings, tmp_path / "one.sqlite") as (again, _):  # a restart rebuilds it alike
+        assert [r.event_id for r in again.open_requests()] == ["b"]
+        assert again.alert("novelty-line-1-0").status is AlertStatus.OPEN
+    assert published_labels(settings) == [("a", "spur", "op-1"), ("c", "short", "op-1")]  # a once
+
+
+@contextlib.contextmanager
+def running(settings: Settings, path: Path):
+    db = StationDB(path)
+    feed = Feed(settings, db).start()
+    try:
+        assert wait_until(feed.ready), "the station never caught up with the topics"
+        yield db, feed
+    finally:
+        feed.stop()
+        db.close()
+
+
+def published_labels(settings: Settings) -> list[tuple[str, str, str]]:
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers(), consumer_timeout_ms=3000)
+    partitions = [TopicPartition(settings.labels_topic, p)
+                  for p in consumer.partitions_for_topic(settings.labels_topic)]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    labels = [Label.from_bytes(m.value) for m in consumer]
+    consumer.close()
+    return sorted((x.event_id, x.label, x.labelled_by) for x in labels)
