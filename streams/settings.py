@@ -124,6 +124,31 @@ class Settings(BaseSettings):
     cache_dir: Path = Field(
         Path.home() / ".cache" / "latentline", description="Demo data and fitted demo models"
     )
+    # Review station (docs/station.md)
+    station_host: str = Field("127.0.0.1", description="Station: address to listen on")
+    station_port: int = Field(8080, description="Station: HTTP port")
+    station_dir: Path = Field(
+        Path("var/station"), description="Station: its SQLite file, rebuilt from the topics on start"
+    )
+    station_auth: Literal["password", "header"] = Field(
+        "password", description="Station sign-in: password (users file) or header (a trusted proxy's)"
+    )
+    station_users_file: Path = Field(
+        Path("var/station/users"), description="Station: lines user:scrypt-hash (latentline station hash)"
+    )
+    station_identity_header: str = Field(
+        "X-Forwarded-User", description="Station, auth header: the proxy's header naming the operator"
+    )
+    station_session_secret: SecretStr = Field(
+        SecretStr(""), description="Station: signs session cookies (empty: random per start; share it "
+        "between instances)"
+    )
+    station_undo_seconds: float = Field(
+        5.0, description="Station: an answer is held this long, undoable, before it is published"
+    )
+    station_grafana_url: str = Field(
+        "http://localhost:3000", description="Station: Grafana, linked from the line view"
+    )
 
     def decode_limits(self) -> DecodeLimits:
         return DecodeLimits(self.max_image_bytes, self.max_image_pixels, self.image_formats)

@@ -35,17 +35,21 @@ def test_compose_file_is_valid():
 def test_compose_stack_has_what_operators_need():
     config = yaml.safe_load(compose("config").stdout)
     services = config["services"]
-    assert {"kafka", "minio", "minio-init", "prometheus", "grafana", "worker", "camera"} <= set(services)
+    wanted = {"kafka", "minio", "minio-init", "prometheus", "grafana", "worker", "camera", "station"}
+    assert wanted <= set(services)
     worker = services["worker"]
     assert "container_name" not in worker and "ports" not in worker, "worker must scale"
     root = services["minio"]["environment"]["MINIO_ROOT_USER"]
-    for name in ("worker", "worker-gpu", "fit", "camera"):
+    for name in ("worker", "worker-gpu", "fit", "camera", "station"):
         assert services[name]["environment"]["LATENTLINE_STORE_ACCESS_KEY"] != root, f"{name} is the root"
     assert worker["restart"] == "unless-stopped"
     for name in ("kafka", "minio", "prometheus", "grafana"):
         assert "healthcheck" in services[name], name
         assert services[name]["restart"] == "unless-stopped", name
     assert worker["environment"]["LATENTLINE_STORE_SECRET_KEY"] == "change-me-worker-secret"
+    station = services["station"]
+    assert station["restart"] == "unless-stopped" and "healthcheck" in station
+    assert station["environment"]["LATENTLINE_STATION_USERS_FILE"] == "/run/secrets/station_users"
 
 
 def test_secrets_are_not_in_the_compose_file():

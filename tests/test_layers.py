@@ -1,19 +1,21 @@
 """The house's layering, read from the code's own imports (ast: nothing is imported but in the
 last test). From the top down::
 
-    monitoring  >  streams.cli  >  streams.lab  >  streams.worker  >  streams.client
+    monitoring  >  streams.cli  >  streams.lab  >  streams.worker | streams.station  >  streams.client
         >  streams.settings  >  models.training | models.evaluation  >  the rest of models  >  schemas
 
 - no module imports from a layer above its own, and models.training and models.evaluation, side
   by side, import nothing from each other (imports at any depth: a lazy import is still one); so
   the worker never imports the lab tools or the command, and the lab never imports the command;
+- the worker and the review station, side by side, import nothing from each other, and the lab
+  tools never import the station (only the command starts it);
 - monitoring/ never imports models/, and of streams/ only streams.settings (the alert thresholds);
 - models/ and schemas/ import torch only in the modules that compute with it, and matplotlib only
   in models/evaluation/plots/;
 - no package ``__init__`` under models/ or streams/ imports anything, and no import circle exists
   inside models/, schemas/, streams/ or monitoring/;
 - importing the light modules (settings, rules, bundle, registries, detectors, the command's
-  parser) loads neither torch nor matplotlib;
+  parser, the review station) loads neither torch nor matplotlib;
 - the camera-side client (streams.client), which camera software embeds, imports nothing of the
   project but schemas/ (and the settings' type, for an annotation), and importing it loads none of
   torch, Faust, aiokafka, models/, the settings or the worker.
@@ -35,6 +37,7 @@ LAYERS = {
     "streams.cli": 8,  # the latentline command: drives the worker, the lab tools and the model jobs
     "streams.lab": 7,  # demo, chaos, bench, comparison, embedded stack: never imported by the worker
     "streams.worker": 6,  # the worker runtime
+    "streams.station": 6,  # the review station: operators' web application, beside the worker
     "streams.client": 5,  # the camera-side client: camera software and `latentline publish`
     "streams.settings": 4,  # read by every command, the worker and monitoring/
     "streams": 4,  # the package face, which imports nothing
@@ -60,7 +63,7 @@ PLOTS = "models.evaluation.plots"
 LIGHT = ("streams.settings", "streams.cli.main", "monitoring.rules", "models", "models.bundle",
          "models.dataset", "models.scoring.registry", "models.defect_types.registry",
          "models.online.drift", "models.online.novelty", "models.metrology.measurement",
-         "models.evaluation.reference_set", "streams.client")
+         "models.evaluation.reference_set", "streams.client", "streams.station.server")
 # What camera software embeds: the contracts and its own Kafka and S3 clients, nothing else of ours.
 CAMERA_SIDE = "streams.client"
 CAMERA_SIDE_NEVER_LOADS = ("torch", "torchvision", "matplotlib", "faust", "aiokafka", "models",
@@ -154,6 +157,15 @@ def test_training_and_evaluation_import_nothing_from_each_other():
     sideways = [f"{a} -> {b}" for a, b, _ in _edges("models")
                 if _layer(a)[1] == _layer(b)[1] == LAYERS["models.training"] and _layer(a)[0] != _layer(b)[0]]
     assert sideways == []
+
+
+def test_worker_station_and_lab_keep_apart():
+    """The station shares the worker's layer but none of its code; the lab tools leave it alone."""
+    rooms = ("streams.worker", "streams.station", "streams.lab")
+    crossing = [f"{a} -> {b}" for a, b, _ in _edges("streams")
+                if any(_prefixed(a, x) and _prefixed(b, y) for x in rooms for y in rooms if x != y)
+                and not (_prefixed(a, "streams.lab") and _prefixed(b, "streams.worker"))]
+    assert crossing == []
 
 
 def test_monitoring_never_imports_models():

@@ -1,12 +1,12 @@
 """``latentline``: fit, evaluate, calibrate, make-reference, compare, publish, worker, redrive, demo,
-chaos, evaluate-stream, bench."""
+chaos, evaluate-stream, bench, station."""
 
 import argparse
 import logging
 import sys
 
 from models.errors import UserInputError
-from streams.cli import lab, model, run
+from streams.cli import lab, model, run, station
 from streams.settings import Settings
 
 EXIT_USER_ERROR = 2  # as argparse exits on a bad command line
@@ -17,7 +17,7 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="latentline", description=__doc__)
     root.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = root.add_subparsers(dest="command", required=True)
-    for group in (model, run, lab):
+    for group in (model, run, lab, station):
         group.add_commands(sub)
     return root
 

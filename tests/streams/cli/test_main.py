@@ -1,14 +1,16 @@
 """The latentline command: each group registers its commands, each command keeps its handler."""
 
 import argparse
+import io
 from pathlib import Path
 
-from streams.cli import lab, main, model, run
+from streams.cli import lab, main, model, run, station
 
 GROUPS = {
     model: {"fit", "evaluate", "calibrate", "make-reference", "evaluate-stream"},
     run: {"publish", "worker", "redrive"},
     lab: {"demo", "chaos", "compare", "bench"},
+    station: {"station"},
 }
 
 
@@ -33,6 +35,8 @@ def test_arguments_parse_into_the_handlers_namespace():
         Path("data"), Path("model"), 1, "IMAGENET1K_V1", model.cmd_fit)
     args = main.parser().parse_args(["bench"])
     assert (args.events, args.out, args.run) == (400, Path("var/bench.json"), lab.cmd_bench)
+    args = main.parser().parse_args(["station", "--add-user", "op-1"])
+    assert (args.add_user, args.run) == ("op-1", station.cmd_station)
 
 
 def test_user_errors_are_one_line_with_what_to_do_and_exit_2(tmp_path, capsys, pcb_dir):
@@ -56,6 +60,18 @@ def test_unreachable_broker_is_a_user_error(tmp_path, capsys, pcb_dir):
             "--broker", f"kafka://127.0.0.1:{free_port()}"]
     assert main.main(argv) == main.EXIT_USER_ERROR
     assert "the Kafka broker cannot be reached" in capsys.readouterr().err
+
+
+def test_the_station_without_operators_is_a_user_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LATENTLINE_STATION_USERS_FILE", str(tmp_path / "users"))
+    monkeypatch.setenv("LATENTLINE_STATION_DIR", str(tmp_path))
+    assert main.main(["station"]) == main.EXIT_USER_ERROR
+    assert "latentline station --add-user NAME" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO("a-long-password\n"))
+    assert main.main(["station", "--add-user", "op-1"]) == 0
+    (tmp_path / "users").write_text((tmp_path / "users").read_text() + "op-2 no-hash\n")
+    assert main.main(["station"]) == main.EXIT_USER_ERROR
+    assert "users:2: expected operator:scrypt" in capsys.readouterr().err
 
 
 def test_debug_keeps_the_traceback(tmp_path):
