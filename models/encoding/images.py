@@ -71,17 +71,21 @@ def _open(data: bytes) -> Image.Image:
 
 
 # The dihedral group of the square, identity first (the image as taken). A defect seen flipped or
-# turned is still the same type: few labelled examples go eight times further.
+# turned is still the same type: few labelled examples go eight times further. The first four keep
+# an image's width and height, the only ones that suit a long image (models/encoding/config.py).
 DIHEDRAL = (
     None,
     Image.Transpose.FLIP_LEFT_RIGHT,
     Image.Transpose.FLIP_TOP_BOTTOM,
-    Image.Transpose.ROTATE_90,
     Image.Transpose.ROTATE_180,
+    Image.Transpose.ROTATE_90,
     Image.Transpose.ROTATE_270,
     Image.Transpose.TRANSPOSE,
     Image.Transpose.TRANSVERSE,
 )
+
+
+SHAPE_KEEPING_VIEWS = 4
 
 
 def dihedral_view(image: Image.Image, k: int) -> Image.Image:

@@ -15,6 +15,7 @@ from models.defect_types.registry import DEFAULT_CLASSIFIER, make_classifier
 from models.encoding.config import EncoderConfig
 from models.encoding.encoder import PooledEncoder
 from models.encoding.files import encode_files
+from models.encoding.images import SHAPE_KEEPING_VIEWS
 from models.errors import UserInputError
 from models.latents import Latents
 from models.online.latent_reference import LatentReference
@@ -111,7 +112,9 @@ def _fit_types(data_dir: Path, encoder: PooledEncoder, scorer: Scorer, good: Lat
         return None
     items = labelled_defects(data_dir, options.max_per_type)
     kind = options.resolved_descriptor(scorer)
-    model = OpenSetClassifier(make_classifier(options.classifier), views=options.views, descriptor=kind)
+    across, down = encoder.config.tiles or (1, 1)
+    views = options.views if across == down else min(options.views, SHAPE_KEEPING_VIEWS)  # no quarter turns
+    model = OpenSetClassifier(make_classifier(options.classifier), views=views, descriptor=kind)
     # the space deviations are measured in needs a few hundred good images, not every one
     good = good.take(np.unique(np.linspace(0, len(good) - 1, min(len(good), MAX_GOOD_FOR_TYPES)).astype(int)))
     good_latents = describe(kind, good, scorer.anomaly_maps(good) if kind == "anomaly" else None)
