@@ -27,6 +27,9 @@ def _add_fit(sub) -> None:
                      help="torchvision weights enum name or a local .pth file; 'none' for random weights")
     fit.add_argument("--image-size", type=int, default=320)
     fit.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
+    fit.add_argument("--tiles", type=_tiles, default=None, metavar="ACROSSxDOWN",
+                     help="tiles of image-size pixels every image is resized to, e.g. 8x1 for strips "
+                     "or 2x2 for large images with small defects (default: from the training images' shape)")
     fit.add_argument("--target-fpr", type=float, default=0.01)
     fit.add_argument("--upload", help="also copy the bundle to this s3://bucket/prefix")
     fit.add_argument("--classifier", choices=("logistic", "prototype"), default="logistic",
@@ -112,6 +115,13 @@ def _add_evaluate_stream(sub) -> None:
     replay.set_defaults(run=cmd_evaluate_stream)
 
 
+def _tiles(text: str) -> tuple[int, int]:
+    across, _, down = text.lower().partition("x")
+    if not (across.isdigit() and down.isdigit() and int(across) >= 1 and int(down) >= 1):
+        raise argparse.ArgumentTypeError(f"{text!r}: tiles are ACROSSxDOWN, e.g. 8x1")
+    return int(across), int(down)
+
+
 def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
     from models.encoding.config import EncoderConfig
     from models.scoring.registry import DEFAULT_METHOD, make_scorer
@@ -119,7 +129,7 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
 
     weights = None if args.weights.lower() == "none" else args.weights
     config = EncoderConfig(backbone=args.backbone, weights=weights, image_size=args.image_size,
-                           precision=args.precision)
+                           precision=args.precision, tiles=args.tiles)
     types = TypeOptions(classifier=args.classifier, views=args.views, drop_suspects=args.drop_suspects,
                         descriptor=args.descriptor)
     scorer = make_scorer(args.method or DEFAULT_METHOD, **json.loads(args.params))
