@@ -7,7 +7,7 @@ from pathlib import Path
 from streams.cli import lab, main, model, run, station
 
 GROUPS = {
-    model: {"fit", "evaluate", "calibrate", "make-reference", "evaluate-stream"},
+    model: {"fit", "evaluate", "calibrate", "make-reference", "make-hard-cases", "evaluate-stream"},
     run: {"publish", "worker", "redrive"},
     lab: {"demo", "chaos", "compare", "bench"},
     station: {"station"},
@@ -33,6 +33,10 @@ def test_arguments_parse_into_the_handlers_namespace():
     args = main.parser().parse_args(["fit", "data", "--out", "model", "--views", "1"])
     assert (args.data_dir, args.out, args.views, args.weights, args.run) == (
         Path("data"), Path("model"), 1, "IMAGENET1K_V1", model.cmd_fit)
+    args = main.parser().parse_args(["fit", "d", "--out", "m", "--tiles", "8x1", "--descriptor", "centre"])
+    assert (args.tiles, args.descriptor) == ((8, 1), "centre")
+    args = main.parser().parse_args(["make-hard-cases", "data", "--out", "hard", "--kind", "strip"])
+    assert (args.kind, args.length, args.run) == ("strip", 8, model.cmd_make_hard_cases)
     args = main.parser().parse_args(["bench"])
     assert (args.events, args.out, args.run) == (400, Path("var/bench.json"), lab.cmd_bench)
     args = main.parser().parse_args(["station", "--add-user", "op-1"])
