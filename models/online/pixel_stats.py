@@ -32,6 +32,8 @@ from PIL import Image
 from scipy import ndimage
 
 PREFIX = "pixel_"
+STATISTICS = ("pixel_mean", "pixel_contrast", "pixel_sharpness", "pixel_clipped", "pixel_red_green",
+              "pixel_blue_green")
 GREY_WEIGHTS = np.array([0.299, 0.587, 0.114])  # ITU-R 601 luma, as PIL's convert("L")
 SHARPNESS_FLOOR = 1e-8  # var of the Laplacian of a flat image is 0; its log must stay finite
 
