@@ -63,7 +63,7 @@ def evaluate_scenarios(pools: list[ImagePool], out_dir: Path, script: ScenarioSc
     for k, pool in enumerate(pools):
         other = pools[(k + 1) % len(pools)] if len(pools) > 1 else None
         results[pool.name] = run_dataset(pool, other, script, monitor, progress)
-    report = {"script": asdict(script), "monitor": monitor().to_state() | {"tracks": {}}, "datasets": results}
+    report = {"script": asdict(script) | {"seeds": list(script.seeds)}, "monitor": monitor().to_state() | {"tracks": {}}, "datasets": results}
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "scenarios.json").write_text(json.dumps(report, indent=2) + "\n")
     from models.evaluation.plots.scenarios import plot_scenarios  # matplotlib only when a report is written
