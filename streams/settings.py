@@ -90,7 +90,7 @@ class Settings(BaseSettings):
         True, description="Watch each camera's pixel statistics (brightness, contrast, sharpness, clipping, colour)"
     )
     drift_pixel_max_side: int = Field(
-        1024, ge=16, description="Larger images are box-reduced to this side for their pixel statistics"
+        512, ge=16, description="Larger images are box-reduced to this side for their pixel statistics"
     )
     drift_reference_events: int = Field(
         DRIFT_REFERENCE_EVENTS, ge=2, le=1024,

@@ -20,7 +20,8 @@ def test_known_values_of_a_two_level_image():
     assert stats["pixel_mean"] == pytest.approx(0.5)
     assert stats["pixel_contrast"] == pytest.approx(0.5)
     assert stats["pixel_clipped"] == 1.0
-    assert set(stats) == set(STATISTICS[:4]), "grey: no colour balance"
+    assert set(stats) == set(STATISTICS[:8]) - {"pixel_midtone"}, "grey: no colour balance; all clipped: no mid-tone"
+    assert stats["pixel_centroid_x"] == pytest.approx(0.75) and stats["pixel_centroid_y"] == pytest.approx(0.5)
 
 
 def test_darker_and_flatter_images_lower_mean_and_contrast(texture):
@@ -43,10 +44,12 @@ def test_blur_lowers_and_noise_raises_the_sharpness():
     assert pixel_statistics(noisy)["pixel_sharpness"] > base
 
 
-def test_overexposure_raises_the_clipped_share(texture):
-    assert pixel_statistics(texture)["pixel_clipped"] == 0.0
+def test_overexposure_raises_the_clipped_share_and_the_midtone_is_what_is_left(texture):
+    base = pixel_statistics(texture)
+    assert base["pixel_clipped"] == 0.0 and base["pixel_midtone"] == pytest.approx(base["pixel_mean"])
     bright = pixel_statistics(Image.eval(texture, lambda v: min(255, int(v * 1.5))))
     assert 0.2 < bright["pixel_clipped"] < 0.8
+    assert bright["pixel_midtone"] < bright["pixel_mean"], "the brightest pixels are clipped, not mid-tones"
 
 
 def test_colour_balance_only_for_colour_images():
@@ -54,7 +57,21 @@ def test_colour_balance_only_for_colour_images():
     stats = pixel_statistics(warm)
     assert stats["pixel_red_green"] == pytest.approx(40 / 255)
     assert stats["pixel_blue_green"] == pytest.approx(-30 / 255)
-    assert stats["pixel_mean"] == pytest.approx((0.299 * 160 + 0.587 * 120 + 0.114 * 90) / 255)
+    assert stats["pixel_mean"] == pytest.approx((0.299 * 160 + 0.587 * 120 + 0.114 * 90) / 255, abs=1 / 255)
+
+
+def test_a_shift_moves_the_centroid_and_a_turn_the_orientation():
+    grid = np.full((120, 120), 60, np.uint8)
+    grid[::20, :], grid[:, ::20] = 200, 200  # busbars and cell edges, axis-aligned
+    grid[:, :30] = 20  # a dark margin on the left
+    image = Image.fromarray(grid)
+    base = pixel_statistics(image)
+    assert base["pixel_orientation"] == pytest.approx(0.0, abs=0.5)
+    turned = pixel_statistics(image.rotate(3, resample=Image.Resampling.BILINEAR))
+    assert abs(turned["pixel_orientation"]) == pytest.approx(3.0, abs=1.0)
+    moved = pixel_statistics(image.transform(image.size, Image.Transform.AFFINE, (1, 0, -10, 0, 1, 0)))
+    assert moved["pixel_centroid_x"] > base["pixel_centroid_x"] + 0.02
+    assert moved["pixel_centroid_y"] == pytest.approx(base["pixel_centroid_y"], abs=0.01)
 
 
 def test_large_images_are_reduced_first_and_measure_alike(texture):
