@@ -20,7 +20,7 @@ class AlertStatus(StrEnum):
 
 class DriftDetails(Record):
     statistic: str = Field(description="What drifted: anomaly_score, a latent summary (latent_abs_z, ...) or "
-                                       "a pixel statistic (pixel_mean, pixel_contrast, pixel_sharpness, ...).")
+                                       "a pixel statistic (pixel_mean, pixel_sharpness, ...).")
     detector: str = Field(description="The river detector and its parameters, e.g. ADWIN(delta=1e-05).")
     started_at: AwareDatetime = Field(description="Capture time of the first event after the change.")
     events_since_start: NonNegativeInt = Field(description="Events of this camera since the change.")

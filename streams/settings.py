@@ -87,17 +87,19 @@ class Settings(BaseSettings):
         0.0, description="Least time between writes of a camera's drift state (0: after every batch)"
     )
     drift_pixel_statistics: bool = Field(
-        True, description="Watch each camera's pixel statistics (brightness, contrast, sharpness, clipping, colour)"
+        True, description="Watch each camera's pixel statistics (brightness, contrast, focus, clipping, ...)"
     )
     drift_pixel_max_side: int = Field(
         512, ge=16, description="Larger images are box-reduced to this side for their pixel statistics"
     )
     drift_reference_events: int = Field(
         DRIFT_REFERENCE_EVENTS, ge=2, le=1024,
-        description="A camera's first events (and again after an alarm) that set its pixel-statistic reference",
+        description="A camera's first events (again after an alarm) that set its pixel-statistic reference",
     )
-    drift_min_std: float = Field(DRIFT_MIN_STD, gt=0, description="Least reference spread of a pixel statistic")
-    drift_clip: float = Field(DRIFT_CLIP, gt=0, description="Clip of a standardised pixel statistic (reference std)")
+    drift_min_std: float = Field(DRIFT_MIN_STD, gt=0,
+                                 description="Least reference spread of a pixel statistic")
+    drift_clip: float = Field(DRIFT_CLIP, gt=0,
+                              description="Clip of a standardised pixel statistic (reference std)")
     novelty_radius: float = Field(NOVELTY_RADIUS, description="Cluster radius on unit deviation directions")
     novelty_min_weight: float = Field(
         NOVELTY_MIN_WEIGHT, description="Faded weight a cluster needs to become a candidate"

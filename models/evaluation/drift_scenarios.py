@@ -56,14 +56,23 @@ def good_pool(data_dir: Path) -> ImagePool:
     return ImagePool(Path(data_dir).name, [i.path for i in items])
 
 
-def evaluate_scenarios(pools: list[ImagePool], out_dir: Path, script: ScenarioScript = ScenarioScript(),
-                       monitor: Callable[[], DriftMonitor] = DriftMonitor, progress: bool = True) -> dict:
+def evaluate_scenarios(
+    pools: list[ImagePool],
+    out_dir: Path,
+    script: ScenarioScript = ScenarioScript(),
+    monitor: Callable[[], DriftMonitor] = DriftMonitor,
+    progress: bool = True,
+) -> dict:
     """Every pool against every scenario; another pool gives each its different material."""
     results = {}
     for k, pool in enumerate(pools):
         other = pools[(k + 1) % len(pools)] if len(pools) > 1 else None
         results[pool.name] = run_dataset(pool, other, script, monitor, progress)
-    report = {"script": asdict(script) | {"seeds": list(script.seeds)}, "monitor": monitor().to_state() | {"tracks": {}}, "datasets": results}
+    report = {
+        "script": asdict(script) | {"seeds": list(script.seeds)},
+        "monitor": monitor().to_state() | {"tracks": {}},
+        "datasets": results,
+    }
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "scenarios.json").write_text(json.dumps(report, indent=2) + "\n")
     from models.evaluation.plots.scenarios import plot_scenarios  # matplotlib only when a report is written
@@ -78,8 +87,11 @@ def run_dataset(pool: ImagePool, other: ImagePool | None, script: ScenarioScript
         started = time.perf_counter()
         runs.append(run_seed(pool, other, script, monitor, seed))
         if progress:
-            print(f"{pool.name} seed {seed}: {runs[-1]['false_alarms']} false alarms, "
-                  f"{time.perf_counter() - started:.0f} s", flush=True)
+            print(
+                f"{pool.name} seed {seed}: {runs[-1]['false_alarms']} false alarms, "
+                f"{time.perf_counter() - started:.0f} s",
+                flush=True,
+            )
     return summarise(runs)
 
 
@@ -87,8 +99,11 @@ def run_seed(pool: ImagePool, other: ImagePool | None, script: ScenarioScript, m
     rng = np.random.default_rng(seed)
     order = draw(len(pool.images), script.stable_events + script.scenario_events, rng)
     stable = monitor()
-    alarms = [a.statistic for t, i in enumerate(order[: script.stable_events])
-              for a in stable.update(pool.statistics(i), float(t))]
+    alarms = [
+        a.statistic
+        for t, i in enumerate(order[: script.stable_events])
+        for a in stable.update(pool.statistics(i), float(t))
+    ]
     after = order[script.stable_events :]
     other_order = draw(len(other.images), script.scenario_events, rng) if other else []
     delays = {}
@@ -97,9 +112,15 @@ def run_seed(pool: ImagePool, other: ImagePool | None, script: ScenarioScript, m
             continue
         for strength, value in scenario.strengths().items():
             events = scenario_events(pool, other, scenario, value, after, other_order)
-            delays[f"{scenario.name}/{strength}"] = first_alarm(copy.deepcopy(stable), events, script.stable_events)
-    return {"seed": seed, "false_alarms": len(alarms), "false_alarm_statistics": sorted(set(alarms)),
-            "delays": delays}
+            delays[f"{scenario.name}/{strength}"] = first_alarm(
+                copy.deepcopy(stable), events, script.stable_events
+            )
+    return {
+        "seed": seed,
+        "false_alarms": len(alarms),
+        "false_alarm_statistics": sorted(set(alarms)),
+        "delays": delays,
+    }
 
 
 def scenario_events(pool, other, scenario: Scenario, value: float, order, other_order):
@@ -111,7 +132,9 @@ def scenario_events(pool, other, scenario: Scenario, value: float, order, other_
             yield pool.statistics(i, key, make)
         elif (k * value) % 1 + value >= 1:  # a share ``value`` of events, evenly spread
             j = other_order[k]
-            yield pool.statistics(i, key + (j,), lambda i=i, j=j: other_material(pool.images[i], other.images[j]))
+            yield pool.statistics(
+                i, key + (j,), lambda i=i, j=j: other_material(pool.images[i], other.images[j])
+            )
         else:
             yield pool.statistics(i)
 
@@ -122,8 +145,12 @@ def first_alarm(monitor: DriftMonitor, events, offset: int) -> dict | None:
         alarms = monitor.update(values, float(offset + k))
         if alarms:
             a = alarms[0]
-            return {"delay": k + 1, "statistic": a.statistic, "direction": a.direction,
-                    "change_in_std": None if a.change_in_std is None else round(a.change_in_std, 2)}
+            return {
+                "delay": k + 1,
+                "statistic": a.statistic,
+                "direction": a.direction,
+                "change_in_std": None if a.change_in_std is None else round(a.change_in_std, 2),
+            }
     return None
 
 

@@ -40,7 +40,9 @@ def defocus(image: Image.Image, rng, radius: float) -> Image.Image:
 def sensor_noise(image: Image.Image, rng: np.random.Generator, sigma: float) -> Image.Image:
     """Additive Gaussian noise of ``sigma`` grey levels (gain raised, a warm sensor)."""
     pixels = np.asarray(image, dtype=np.float64)
-    return Image.fromarray(np.clip(pixels + rng.normal(0.0, sigma, pixels.shape), 0, 255).round().astype(np.uint8))
+    return Image.fromarray(
+        np.clip(pixels + rng.normal(0.0, sigma, pixels.shape), 0, 255).round().astype(np.uint8)
+    )
 
 
 def camera_shift(image: Image.Image, rng, amount: float) -> Image.Image:

@@ -36,9 +36,9 @@ and a restart does not raise the same alarm twice.
 import collections
 import copy
 import math
-from statistics import pstdev
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from statistics import pstdev
 from typing import Any
 
 from river import drift
@@ -140,7 +140,8 @@ class DriftMonitor:
         if reference_events is None:
             reference_events = max(2, min(DRIFT_REFERENCE_EVENTS, history))
         if not 2 <= reference_events <= max(history, 2):
-            raise ValueError(f"reference_events must be within 2..history ({history}), not {reference_events}")
+            raise ValueError(f"reference_events must be within 2..history ({history}), "
+                             f"not {reference_events}")
         self.detector = detector or default_detector()
         self.hold_events = hold_events
         self.history = history

@@ -35,8 +35,8 @@ stable events.
 
 >>> flat = np.full((32, 32), 128, np.uint8)
 >>> stats = pixel_statistics(flat)
->>> round(stats["pixel_mean"], 3), stats["pixel_contrast"], stats["pixel_clipped"], round(stats["pixel_midtone"], 3)
-(0.502, 0.0, 0.0, 0.502)
+>>> [round(stats[k], 3) for k in ("pixel_mean", "pixel_contrast", "pixel_clipped", "pixel_midtone")]
+[0.502, 0.0, 0.0, 0.502]
 >>> "pixel_red_green" in stats  # grey: no colour balance
 False
 """
@@ -46,32 +46,75 @@ from PIL import Image
 from scipy import ndimage
 
 PREFIX = "pixel_"
-STATISTICS = ("pixel_mean", "pixel_contrast", "pixel_sharpness", "pixel_clipped", "pixel_midtone", "pixel_centroid_x",
-              "pixel_centroid_y", "pixel_orientation", "pixel_red_green", "pixel_blue_green")
+STATISTICS = (
+    "pixel_mean",
+    "pixel_contrast",
+    "pixel_sharpness",
+    "pixel_clipped",
+    "pixel_midtone",
+    "pixel_centroid_x",
+    "pixel_centroid_y",
+    "pixel_orientation",
+    "pixel_red_green",
+    "pixel_blue_green",
+)
 SHARPNESS_FLOOR = 1e-8  # var of the Laplacian of a flat image is 0; its log must stay finite
 
 # What a change of each statistic usually means on a line, by direction.
 MEANINGS = {
     ("pixel_mean", "down"): "darker: lamp ageing or failing, exposure or gain lowered, or a darker material",
-    ("pixel_mean", "up"): "brighter: exposure or gain raised, stray light or a new lamp, or a lighter material",
+    (
+        "pixel_mean",
+        "up",
+    ): "brighter: exposure or gain raised, stray light or a new lamp, or a lighter material",
     ("pixel_contrast", "down"): "flatter: diffuse or stray light, a fogged or dirty lens or window",
     ("pixel_contrast", "up"): "harsher: lighting or exposure changed, or another material",
-    ("pixel_sharpness", "down"): "softer: focus lost (camera or part distance moved), a dirty lens, motion blur",
-    ("pixel_sharpness", "up"): "grainier or sharper: sensor noise (gain raised, heat), refocused, another texture",
+    (
+        "pixel_sharpness",
+        "down",
+    ): "softer: focus lost (camera or part distance moved), a dirty lens, motion blur",
+    (
+        "pixel_sharpness",
+        "up",
+    ): "grainier or sharper: sensor noise (gain raised, heat), refocused, another texture",
     ("pixel_clipped", "up"): "more clipped pixels: over- or under-exposure, glare or reflections",
-    ("pixel_clipped", "down"): "fewer clipped pixels: exposure, gain or lighting changed (dimmer, flatter), noise",
-    ("pixel_midtone", "up"): "brighter mid-tones (or the darkest now clipped): exposure, gain or lighting changed",
-    ("pixel_midtone", "down"): "darker mid-tones (or the brightest now clipped): exposure, gain or lighting changed",
-    ("pixel_centroid_x", "up"): "content moved left-to-right: camera or fixture shifted, parts placed differently",
-    ("pixel_centroid_x", "down"): "content moved right-to-left: camera or fixture shifted, parts placed differently",
-    ("pixel_centroid_y", "up"): "content moved downwards: camera or fixture shifted, parts placed differently",
-    ("pixel_centroid_y", "down"): "content moved upwards: camera or fixture shifted, parts placed differently",
+    (
+        "pixel_clipped",
+        "down",
+    ): "fewer clipped pixels: exposure, gain or lighting changed (dimmer, flatter), noise",
+    (
+        "pixel_midtone",
+        "up",
+    ): "brighter mid-tones (or the darkest now clipped): exposure, gain or lighting changed",
+    (
+        "pixel_midtone",
+        "down",
+    ): "darker mid-tones (or the brightest now clipped): exposure, gain or lighting changed",
+    (
+        "pixel_centroid_x",
+        "up",
+    ): "content moved left-to-right: camera or fixture shifted, parts placed differently",
+    (
+        "pixel_centroid_x",
+        "down",
+    ): "content moved right-to-left: camera or fixture shifted, parts placed differently",
+    (
+        "pixel_centroid_y",
+        "up",
+    ): "content moved downwards: camera or fixture shifted, parts placed differently",
+    (
+        "pixel_centroid_y",
+        "down",
+    ): "content moved upwards: camera or fixture shifted, parts placed differently",
     ("pixel_orientation", "up"): "turned: camera knocked or fixture moved, parts fed at another angle",
     ("pixel_orientation", "down"): "turned: camera knocked or fixture moved, parts fed at another angle",
     ("pixel_red_green", "up"): "redder: lamp colour temperature (ageing, another lamp) or white balance",
     ("pixel_red_green", "down"): "less red: lamp colour temperature (ageing, another lamp) or white balance",
     ("pixel_blue_green", "up"): "bluer: lamp colour temperature (another lamp) or white balance",
-    ("pixel_blue_green", "down"): "less blue: lamp colour temperature (ageing, another lamp) or white balance",
+    (
+        "pixel_blue_green",
+        "down",
+    ): "less blue: lamp colour temperature (ageing, another lamp) or white balance",
 }
 
 
@@ -80,7 +123,9 @@ def meaning(statistic: str, direction: str) -> str | None:
     return MEANINGS.get((statistic, direction))
 
 
-def pixel_statistics(image: Image.Image | np.ndarray, max_side: int = 512, clip_margin: int = 1) -> dict[str, float]:
+def pixel_statistics(
+    image: Image.Image | np.ndarray, max_side: int = 512, clip_margin: int = 1
+) -> dict[str, float]:
     """The statistics of one 8-bit image (grey [H, W] or RGB [H, W, 3]).
 
     ``max_side``: larger images are first reduced by an integer box filter (cost, not accuracy:
@@ -88,19 +133,24 @@ def pixel_statistics(image: Image.Image | np.ndarray, max_side: int = 512, clip_
     of 0 or 255 count as clipped.
     """
     pixels = _reduced(np.asarray(image), max_side)
-    colour = pixels.ndim == 3 and not (np.array_equal(pixels[..., 0], pixels[..., 1])
-                                       and np.array_equal(pixels[..., 1], pixels[..., 2]))
+    colour = pixels.ndim == 3 and not (
+        np.array_equal(pixels[..., 0], pixels[..., 1]) and np.array_equal(pixels[..., 1], pixels[..., 2])
+    )
     if pixels.ndim == 3:  # Pillow's luma (ITU-R 601), in C: a float matrix product costs 5x more
         grey8 = np.asarray(Image.fromarray(np.ascontiguousarray(pixels[..., :3])).convert("L"))
     else:
         grey8 = pixels
     grey = grey8.astype(np.float32) / np.float32(255.0)
     laplacian = ndimage.laplace(grey, mode="reflect")
-    stats = {
-        "pixel_mean": float(grey.mean(dtype=np.float64)),
-        "pixel_contrast": float(grey.std(dtype=np.float64)),
-        "pixel_sharpness": float(np.log10(laplacian.var(dtype=np.float64) + SHARPNESS_FLOOR)),
-    } | _clipping(grey8, grey, clip_margin) | _geometry(grey)
+    stats = (
+        {
+            "pixel_mean": float(grey.mean(dtype=np.float64)),
+            "pixel_contrast": float(grey.std(dtype=np.float64)),
+            "pixel_sharpness": float(np.log10(laplacian.var(dtype=np.float64) + SHARPNESS_FLOOR)),
+        }
+        | _clipping(grey8, grey, clip_margin)
+        | _geometry(grey)
+    )
     if colour:
         red, green, blue = (pixels[..., c].mean(dtype=np.float64) / 255.0 for c in range(3))
         stats |= {"pixel_red_green": float(red - green), "pixel_blue_green": float(blue - green)}

@@ -93,10 +93,13 @@ def _add_evaluate_scenarios(sub) -> None:
     scenarios = sub.add_parser("evaluate-scenarios", help="the drift scenario library against the pixel-"
                                "statistic drift watch: delays and false alarms (no model needed)")
     scenarios.add_argument("data_dirs", type=Path, nargs="+",
-                           help="datasets with train/good and test/good; each gives the next its different material")
-    scenarios.add_argument("--out", type=Path, required=True, help="report folder (scenarios.json, scenarios.png)")
+                           help="datasets with train/good and test/good; each gives the next its "
+                           "different material")
+    scenarios.add_argument("--out", type=Path, required=True,
+                           help="report folder (scenarios.json, scenarios.png)")
     scenarios.add_argument("--stable-events", type=int, default=2000)
-    scenarios.add_argument("--scenario-events", type=int, default=300, help="a scenario unseen after these is 'never'")
+    scenarios.add_argument("--scenario-events", type=int, default=300,
+                           help="a scenario unseen after these is 'never'")
     scenarios.add_argument("--seeds", default="0,1,2,3", help="comma-separated")
     scenarios.set_defaults(run=cmd_evaluate_scenarios)
 

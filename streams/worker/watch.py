@@ -79,7 +79,8 @@ class DriftWatch:
     def new_monitor(self) -> DriftMonitor:
         s = self.settings
         detector = drift.ADWIN(delta=s.drift_delta, clock=s.drift_clock)
-        return DriftMonitor(detector, hold_events=s.drift_hold_events, reference_events=s.drift_reference_events,
+        return DriftMonitor(detector, hold_events=s.drift_hold_events,
+                            reference_events=s.drift_reference_events,
                             clip=s.drift_clip, min_std=s.drift_min_std)
 
     def observe(self, observations: list[Observation]) -> list[Awaitable]:

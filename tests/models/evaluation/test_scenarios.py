@@ -50,9 +50,11 @@ def test_the_camera_shift_moves_the_content_and_the_material_fills_the_frame(ima
 def test_every_scenario_has_a_weaker_and_a_stronger_setting():
     for scenario in SCENARIOS:
         assert scenario.weak != scenario.strong
-        assert abs(scenario.strong - (1.0 if scenario.name in ("dimming", "brightening", "contrast_loss")
-                                      else 0.0)) > abs(scenario.weak - (1.0 if scenario.name in (
-                                          "dimming", "brightening", "contrast_loss") else 0.0))
+        assert abs(
+            scenario.strong - (1.0 if scenario.name in ("dimming", "brightening", "contrast_loss") else 0.0)
+        ) > abs(
+            scenario.weak - (1.0 if scenario.name in ("dimming", "brightening", "contrast_loss") else 0.0)
+        )
 
 
 def test_the_runner_reports_every_scenario_and_finds_a_strong_dimming(pcb_dir, tmp_path):
@@ -60,8 +62,9 @@ def test_the_runner_reports_every_scenario_and_finds_a_strong_dimming(pcb_dir, t
     flat = ImagePool("flat", [])
     flat.images = [Image.new("RGB", (40, 40), (90 + k % 7, 90, 90)) for k in range(20)]
     script = ScenarioScript(stable_events=400, scenario_events=150, seeds=(0,))
-    report = evaluate_scenarios(pools + [flat], tmp_path, script, lambda: DriftMonitor(reference_events=100),
-                                progress=False)
+    report = evaluate_scenarios(
+        pools + [flat], tmp_path, script, lambda: DriftMonitor(reference_events=100), progress=False
+    )
     assert json.loads((tmp_path / "scenarios.json").read_text()) == report
     assert (tmp_path / "scenarios.png").stat().st_size > 10_000
     pcb = report["datasets"]["deeppcb-patches"]

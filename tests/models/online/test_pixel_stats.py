@@ -20,8 +20,12 @@ def test_known_values_of_a_two_level_image():
     assert stats["pixel_mean"] == pytest.approx(0.5)
     assert stats["pixel_contrast"] == pytest.approx(0.5)
     assert stats["pixel_clipped"] == 1.0
-    assert set(stats) == set(STATISTICS[:8]) - {"pixel_midtone"}, "grey: no colour balance; all clipped: no mid-tone"
-    assert stats["pixel_centroid_x"] == pytest.approx(0.75) and stats["pixel_centroid_y"] == pytest.approx(0.5)
+    assert set(stats) == set(STATISTICS[:8]) - {"pixel_midtone"}, (
+        "grey: no colour balance; all clipped: no mid-tone"
+    )
+    assert stats["pixel_centroid_x"] == pytest.approx(0.75) and stats["pixel_centroid_y"] == pytest.approx(
+        0.5
+    )
 
 
 def test_darker_and_flatter_images_lower_mean_and_contrast(texture):

@@ -15,6 +15,7 @@ from PIL import Image
 from models.encoding.config import EncoderConfig
 from models.inspector import Inspector
 from models.metrology.quantity import QuantityScale
+from models.online.pixel_stats import pixel_statistics
 from models.scoring.threshold import Thresholds
 from models.training.fit import fit_bundle
 from schemas import CameraEvent, DeadLetter, ErrorKind, Verdict
@@ -247,3 +248,25 @@ def test_verdicts_carry_the_calibrated_measurements_and_metrics_count_them(bundl
     outside = metrics.measurements_out_of_range.labels("cam-1", "spot_diameter")._value.get()
     assert counted == sum(v.measurements["spot_diameter"].in_range for v in verdicts)
     assert counted + outside == 3
+
+
+class Recorder:
+    """A watcher that keeps what it is shown."""
+
+    def __init__(self):
+        self.observations = []
+
+    def observe(self, observations):
+        self.observations += observations
+        return []
+
+
+def test_watchers_get_the_pixel_statistics_of_the_image_as_decoded(bundle, settings, pcb_dir, publisher):
+    recorder = Recorder()
+    processor = BatchProcessor(Inspector(bundle, "cpu"), ObjectStore(settings), settings, WorkerMetrics(),
+                               publisher, TableLedger(DictState(), 3600), watchers=[recorder])
+    event = upload_event(settings, pcb_dir)
+    run(processor, [event])
+    (seen,) = recorder.observations
+    image = Image.open(next((pcb_dir / "test" / "good").iterdir())).convert("RGB")
+    assert seen.pixels == pixel_statistics(image) and "pixel_sharpness" in seen.pixels
