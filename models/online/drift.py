@@ -125,8 +125,9 @@ class DriftMonitor:
     # values, and ADWIN(0.002, clock=8) restarted with 256 after 4,000 stable N(0, 1) values
     # missed a 0.25-sigma shift in 20 of 30 seeds within 3,000 events (uninterrupted: found after
     # a median of 368); with 1024 it found all (median 464); 0.5 and 1 sigma as uninterrupted.
-    # The dating of a slow alarm needs the longer history too. Cost per camera, six statistics:
-    # about 0.45 MB of memory and a 230 kB record, well inside Kafka's default 1 MB message.
+    # The dating of a slow alarm needs the longer history too. Cost per camera: a record of about
+    # 230 kB for six statistics, 460 kB with the pixel statistics of a grey camera (13), 530 kB
+    # of a colour one (15): inside Kafka's default 1 MB message.
     def __init__(self, detector: DriftDetector | None = None, hold_events: int = DRIFT_HOLD_EVENTS,
                  history: int = 1024, reference_events: int | None = None,
                  standardised: tuple[str, ...] = (PIXEL_PREFIX,), clip: float = DRIFT_CLIP,
@@ -134,9 +135,10 @@ class DriftMonitor:
         """``reference_events``, ``standardised``, ``clip``, ``min_std``: a statistic whose name
         starts with one of ``standardised`` is fed to its detector as (value - mean) / std of the
         camera's own first ``reference_events`` values (default DRIFT_REFERENCE_EVENTS, at most
-        ``history``; again after each of its alarms), the std
-        at least ``min_std`` and the result clipped to +-``clip``: ADWIN's bound assumes values of
-        about unit range, and one odd image must not move a window's mean by much (docs/drift.md)."""
+        ``history``; again after each of its alarms), the std at least ``min_std``, the result
+        clipped to +-``clip``. ADWIN's bound is written for values of about unit range (raw pixel
+        statistics spread by 0.01 left it deaf), and one odd image must not move a window's mean
+        by much (docs/drift.md)."""
         if reference_events is None:
             reference_events = max(2, min(DRIFT_REFERENCE_EVENTS, history))
         if not 2 <= reference_events <= max(history, 2):
