@@ -29,9 +29,9 @@ The pixels move at once. Per image, on the grey level scaled to [0, 1]:
   whose channels differ (colour cameras; a lamp's colour temperature, white balance).
 
 Measured (``latentline evaluate-scenarios``, docs/drift.md): standardised per camera and watched
-with ADWIN they find every lighting, focus, noise and material scenario of the library at its
-stronger setting within 100 events on deeppcb-patches and ELPV, with no false alarm over 4 x 2,000
-stable events.
+with ADWIN they found every scenario of the library (dimming, brightening, contrast loss, defocus,
+sensor noise, camera shift, another material) at its stronger setting within 48 events on
+deeppcb-patches and ELPV mono cells, with no false alarm over 4 x 2,000 stable events.
 
 >>> flat = np.full((32, 32), 128, np.uint8)
 >>> stats = pixel_statistics(flat)
@@ -60,67 +60,33 @@ STATISTICS = (
 )
 SHARPNESS_FLOOR = 1e-8  # var of the Laplacian of a flat image is 0; its log must stay finite
 
-# What a change of each statistic usually means on a line, by direction.
+# What a change of each statistic usually means on a line: (going up, going down).
+_MOVED = "camera or fixture shifted, parts placed differently"
+_LAMP = "lamp colour temperature (ageing, another lamp) or white balance"
 MEANINGS = {
-    ("pixel_mean", "down"): "darker: lamp ageing or failing, exposure or gain lowered, or a darker material",
-    (
-        "pixel_mean",
-        "up",
-    ): "brighter: exposure or gain raised, stray light or a new lamp, or a lighter material",
-    ("pixel_contrast", "down"): "flatter: diffuse or stray light, a fogged or dirty lens or window",
-    ("pixel_contrast", "up"): "harsher: lighting or exposure changed, or another material",
-    (
-        "pixel_sharpness",
-        "down",
-    ): "softer: focus lost (camera or part distance moved), a dirty lens, motion blur",
-    (
-        "pixel_sharpness",
-        "up",
-    ): "grainier or sharper: sensor noise (gain raised, heat), refocused, another texture",
-    ("pixel_clipped", "up"): "more clipped pixels: over- or under-exposure, glare or reflections",
-    (
-        "pixel_clipped",
-        "down",
-    ): "fewer clipped pixels: exposure, gain or lighting changed (dimmer, flatter), noise",
-    (
-        "pixel_midtone",
-        "up",
-    ): "brighter mid-tones (or the darkest now clipped): exposure, gain or lighting changed",
-    (
-        "pixel_midtone",
-        "down",
-    ): "darker mid-tones (or the brightest now clipped): exposure, gain or lighting changed",
-    (
-        "pixel_centroid_x",
-        "up",
-    ): "content moved left-to-right: camera or fixture shifted, parts placed differently",
-    (
-        "pixel_centroid_x",
-        "down",
-    ): "content moved right-to-left: camera or fixture shifted, parts placed differently",
-    (
-        "pixel_centroid_y",
-        "up",
-    ): "content moved downwards: camera or fixture shifted, parts placed differently",
-    (
-        "pixel_centroid_y",
-        "down",
-    ): "content moved upwards: camera or fixture shifted, parts placed differently",
-    ("pixel_orientation", "up"): "turned: camera knocked or fixture moved, parts fed at another angle",
-    ("pixel_orientation", "down"): "turned: camera knocked or fixture moved, parts fed at another angle",
-    ("pixel_red_green", "up"): "redder: lamp colour temperature (ageing, another lamp) or white balance",
-    ("pixel_red_green", "down"): "less red: lamp colour temperature (ageing, another lamp) or white balance",
-    ("pixel_blue_green", "up"): "bluer: lamp colour temperature (another lamp) or white balance",
-    (
-        "pixel_blue_green",
-        "down",
-    ): "less blue: lamp colour temperature (ageing, another lamp) or white balance",
+    "pixel_mean": ("brighter: exposure or gain raised, stray light or a new lamp, or a lighter material",
+                   "darker: lamp ageing or failing, exposure or gain lowered, or a darker material"),
+    "pixel_contrast": ("harsher: lighting or exposure changed, or another material",
+                       "flatter: diffuse or stray light, a fogged or dirty lens or window"),
+    "pixel_sharpness": ("grainier or sharper: sensor noise (gain raised, heat), refocused, another texture",
+                        "softer: focus lost (camera or part distance moved), a dirty lens, motion blur"),
+    "pixel_clipped": ("more clipped pixels: over- or under-exposure, glare or reflections",
+                      "fewer clipped pixels: exposure, gain or lighting changed (dimmer, flatter), noise"),
+    "pixel_midtone": ("brighter mid-tones (or the darkest now clipped): exposure, gain or lighting changed",
+                      "darker mid-tones (or the brightest now clipped): exposure, gain or lighting changed"),
+    "pixel_centroid_x": (f"content moved right: {_MOVED}", f"content moved left: {_MOVED}"),
+    "pixel_centroid_y": (f"content moved down: {_MOVED}", f"content moved up: {_MOVED}"),
+    "pixel_orientation": ("turned: camera knocked or fixture moved, parts fed at another angle",) * 2,
+    "pixel_red_green": (f"redder: {_LAMP}", f"less red: {_LAMP}"),
+    "pixel_blue_green": (f"bluer: {_LAMP}", f"less blue: {_LAMP}"),
 }
 
 
 def meaning(statistic: str, direction: str) -> str | None:
     """What a change of ``statistic`` in ``direction`` ('up'/'down') usually means; None if unknown."""
-    return MEANINGS.get((statistic, direction))
+    if statistic not in MEANINGS or direction not in ("up", "down"):
+        return None
+    return MEANINGS[statistic][direction == "down"]
 
 
 def pixel_statistics(
