@@ -62,7 +62,7 @@ class EncoderConfig:
     tiles: tuple[int, int] | None = None
 
     def input_size(self) -> tuple[int, int]:
-        """(width, height) the encoder resizes every image to."""
+        """(width, height) the encoder resizes every image to (unset tiles: one, as before tiling)."""
         across, down = self.tiles or (1, 1)
         return across * self.image_size, down * self.image_size
 
@@ -90,7 +90,7 @@ class EncoderConfig:
     def to_dict(self) -> dict:
         values = asdict(self) | {"layers": list(self.resolved_layers()),
                                  "map_layers": list(self.resolved_map_layers())}
-        if self.tiles in (None, (1, 1)):  # as saved before tiling existed: the same manifest and key
+        if self.tiles is None:  # unset, as in bundles saved before tiling existed: the same manifest and key
             values.pop("tiles")
         else:
             values["tiles"] = list(self.tiles)
@@ -99,8 +99,7 @@ class EncoderConfig:
     @classmethod
     def from_dict(cls, values: dict) -> "EncoderConfig":
         tuples = {k: tuple(values[k]) for k in ("layers", "map_layers", "tiles") if values.get(k) is not None}
-        one_tile = {} if "tiles" in values else {"tiles": (1, 1)}  # saved before tiling existed
-        return cls(**(values | tuples | one_tile))
+        return cls(**(values | tuples))
 
     def key(self) -> str:
         """Short and stable: latents made by encoders with equal keys are interchangeable."""

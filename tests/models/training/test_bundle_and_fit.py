@@ -76,7 +76,8 @@ def test_fit_bundle_contents(bundle, dataset):
     assert bundle.version.endswith(bundle.training["fingerprint"][:8])
     assert bundle.created_at.tzinfo is not None
     # "auto" precision is resolved at fit: the bundle names the one its bank was built at
-    assert bundle.encoder == replace(ENCODER, precision=resolve_precision(torch.device("cpu"), "auto"))
+    resolved = {"precision": resolve_precision(torch.device("cpu"), "auto"), "tiles": (1, 1)}  # square images
+    assert bundle.encoder == replace(ENCODER, **resolved)
     assert bundle.encoder.precision in ("fp32", "bf16")
     assert isinstance(bundle.scorer, PatchCoreScorer)
     assert bundle.scorer.bank_.shape[1] == 32 + 96  # features.6 and features.13 channels
