@@ -19,12 +19,19 @@ class AlertStatus(StrEnum):
 
 
 class DriftDetails(Record):
-    statistic: str = Field(description="What drifted: anomaly_score or a latent summary (latent_pc1, ...).")
+    statistic: str = Field(description="What drifted: anomaly_score, a latent summary (latent_abs_z, ...) or "
+                                       "a pixel statistic (pixel_mean, pixel_sharpness, ...).")
     detector: str = Field(description="The river detector and its parameters, e.g. ADWIN(delta=1e-05).")
     started_at: AwareDatetime = Field(description="Capture time of the first event after the change.")
     events_since_start: NonNegativeInt = Field(description="Events of this camera since the change.")
-    before: float = Field(description="Mean of the statistic before the change.")
-    after: float = Field(description="Mean of the statistic since the change.")
+    before: float = Field(description="Mean of the statistic before the change (its own units).")
+    after: float = Field(description="Mean of the statistic since the change (its own units).")
+    direction: Literal["up", "down"] | None = Field(default=None, description="Which way it moved.")
+    change_in_std: float | None = Field(
+        default=None, description="after - before in standard deviations of the camera's reference "
+                                  "(statistics standardised per camera: the pixel statistics)."
+    )
+    meaning: str | None = Field(default=None, description="What such a change usually means on a line.")
 
 
 class NoveltyDetails(Record):

@@ -14,9 +14,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.encoding.images import DecodeLimits
 from models.online.defaults import (
+    DRIFT_CLIP,
     DRIFT_CLOCK,
     DRIFT_DELTA,
     DRIFT_HOLD_EVENTS,
+    DRIFT_MIN_STD,
+    DRIFT_REFERENCE_EVENTS,
     NOVELTY_MIN_MEMBERS,
     NOVELTY_MIN_WEIGHT,
     NOVELTY_RADIUS,
@@ -83,6 +86,20 @@ class Settings(BaseSettings):
     drift_checkpoint_seconds: float = Field(
         0.0, description="Least time between writes of a camera's drift state (0: after every batch)"
     )
+    drift_pixel_statistics: bool = Field(
+        True, description="Watch each camera's pixel statistics (brightness, contrast, focus, clipping, ...)"
+    )
+    drift_pixel_max_side: int = Field(
+        512, ge=16, description="Larger images are box-reduced to this side for their pixel statistics"
+    )
+    drift_reference_events: int = Field(
+        DRIFT_REFERENCE_EVENTS, ge=2, le=1024,
+        description="A camera's first events (again after an alarm) that set its pixel-statistic reference",
+    )
+    drift_min_std: float = Field(DRIFT_MIN_STD, gt=0,
+                                 description="Least reference spread of a pixel statistic")
+    drift_clip: float = Field(DRIFT_CLIP, gt=0,
+                              description="Clip of a standardised pixel statistic (reference std)")
     novelty_radius: float = Field(NOVELTY_RADIUS, description="Cluster radius on unit deviation directions")
     novelty_min_weight: float = Field(
         NOVELTY_MIN_WEIGHT, description="Faded weight a cluster needs to become a candidate"

@@ -5,7 +5,9 @@ two branches evaluated separately so neither disturbs the other's measurement:
 - drift: the same good images under a lighting change (brightness and contrast);
 - novelty: good images interleaved with images of types absent from train/.
 The components are the ones the worker runs (Inspector.assess, DriftMonitor with the worker's
-defaults, NoveltyDetector); only Kafka is left out.
+defaults fed the score, latent and pixel statistics, NoveltyDetector); only Kafka is left out.
+``latentline evaluate-scenarios`` (models/evaluation/drift_scenarios.py) replays the pixel
+statistics alone against a library of scenarios.
 
 The good images come from train/good and test/good together, each once per pass, so a stable
 run of 2,000 needs no image twice on deeppcb-patches (repeated images are not a stable line:
@@ -23,9 +25,11 @@ import numpy as np
 from PIL import Image, ImageEnhance
 
 from models.dataset import GOOD, list_images
+from models.encoding.images import decode_image
 from models.inspector import Inspector
 from models.online.drift import DriftMonitor, event_statistics
 from models.online.novelty import Anomaly, NoveltyDetector, is_unexplained
+from models.online.pixel_stats import pixel_statistics
 
 CAMERA = "replay-cam"
 
@@ -56,6 +60,7 @@ class Phase:
     directions: np.ndarray
     types: list  # TypeDecision or None per event
     labels: list[str]
+    pixels: list[dict]  # models/online/pixel_stats.py, per event, of the image as decoded
 
 
 @dataclass
@@ -101,7 +106,13 @@ def _phase(name, inspector, paths, progress, transform=None, labels=None) -> Pha
     latents = inspector.encode_files(list(paths), progress=progress, transform=transform, desc=name)
     a = inspector.assess(latents, maps=False)
     labels = labels or [GOOD] * len(paths)
-    return Phase(name, a.scores, a.decisions, a.summaries, a.directions, a.types, labels)
+    pixels = [_pixel_statistics(path, transform) for path in paths]
+    return Phase(name, a.scores, a.decisions, a.summaries, a.directions, a.types, labels, pixels)
+
+
+def _pixel_statistics(path: Path, transform) -> dict[str, float]:
+    image = decode_image(Path(path).read_bytes())
+    return pixel_statistics(transform(image) if transform else image)
 
 
 def _novelty_phase(inspector, goods, new_pool, script, rng, progress) -> Phase:
@@ -124,7 +135,7 @@ def _replay(phase: Phase, inspector, monitor, detector, offset: int = 0) -> Repl
     replay, truth = Replay([], []), {}
     for k, decision in enumerate(phase.decisions):
         index = offset + k
-        values = event_statistics(phase.scores[k], decision, phase.summaries[k], names)
+        values = event_statistics(phase.scores[k], decision, phase.summaries[k], names, phase.pixels[k])
         replay.alarms += [(index, a.statistic) for a in monitor.update(values, float(index))]
         defect_type = phase.types[k]
         if not is_unexplained(decision, defect_type.status if defect_type else None):

@@ -8,6 +8,13 @@ reading the settings loads neither river nor torch.
 DRIFT_DELTA = 0.002
 DRIFT_CLOCK = 8
 DRIFT_HOLD_EVENTS = 500  # after an alarm the camera counts as drifting for this many of its events
+# Pixel statistics are standardised against the camera's own first events (docs/drift.md,
+# ``latentline evaluate-scenarios``): the reference size, the least spread (raw units; a
+# statistic constant on the reference, such as a clipped share of 0, would otherwise make any
+# change infinite) and the clip of one standardised value.
+DRIFT_REFERENCE_EVENTS = 200
+DRIFT_MIN_STD = 0.002
+DRIFT_CLIP = 6.0
 
 # DBSTREAM (Hahsler and Bolaños, 2016) on unit deviation directions: with radius 0.9 and minimum
 # weight 8 it raised spur after 48 to 71 spur events with every exemplar a spur, and stayed silent

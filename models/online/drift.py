@@ -38,16 +38,26 @@ import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from statistics import pstdev
 from typing import Any
 
 from river import drift
 from river.base import DriftDetector
 
 from models.online import state as st
-from models.online.defaults import DRIFT_CLOCK, DRIFT_DELTA, DRIFT_HOLD_EVENTS
+from models.online.defaults import (
+    DRIFT_CLIP,
+    DRIFT_CLOCK,
+    DRIFT_DELTA,
+    DRIFT_HOLD_EVENTS,
+    DRIFT_MIN_STD,
+    DRIFT_REFERENCE_EVENTS,
+)
+from models.online.pixel_stats import PREFIX as PIXEL_PREFIX
 from schemas import Decision
 
-STATE_KIND, STATE_VERSION = "drift-monitor", 1
+STATE_KIND, STATE_VERSION = "drift-monitor", 2
+READABLE_VERSIONS = (1, 2)  # a /1 record (no references) is read as /2 with none taken yet
 
 
 def default_detector() -> DriftDetector:
@@ -57,10 +67,13 @@ def default_detector() -> DriftDetector:
 SCORE_STATISTIC = "anomaly_score"
 
 
-def event_statistics(score: float, decision: Decision, summary, names: list[str]) -> dict[str, float]:
-    """What one event feeds the monitor: the score of every part, the latent summaries only of
-    parts that look good (a defect moves them by itself; the line need not have changed)."""
-    values = {SCORE_STATISTIC: float(score)}
+def event_statistics(score: float, decision: Decision, summary, names: list[str],
+                     pixels: dict[str, float] | None = None) -> dict[str, float]:
+    """What one event feeds the monitor: the score and pixel statistics (models/online/
+    pixel_stats.py) of every part, the latent summaries only of parts that look good (a defect
+    moves them by itself; the line need not have changed). A small defect hardly moves a
+    whole image's pixel statistics, and the camera's reference is taken with its defects in."""
+    values = {SCORE_STATISTIC: float(score)} | dict(pixels or {})
     if decision is Decision.OK:
         values |= dict(zip(names, map(float, summary)))
     return values
@@ -72,18 +85,32 @@ class DriftAlarm:
     detector: str
     events_since_start: int
     started_at: float  # capture time (epoch seconds) of the first event after the change
-    before: float
+    before: float  # means in the statistic's own (raw) units
     after: float
+    reference_std: float | None = None  # spread of the camera's reference, for standardised statistics
+
+    @property
+    def direction(self) -> str:
+        return "up" if self.after >= self.before else "down"
+
+    @property
+    def change_in_std(self) -> float | None:
+        """The change in reference standard deviations (standardised statistics only)."""
+        return None if self.reference_std is None else (self.after - self.before) / self.reference_std
 
 
 @dataclass
 class _Track:
-    """One statistic of one camera: its detector, its recent (capture time, value) pairs and how
-    many values the detector has taken since it (re)started."""
+    """One statistic of one camera: its detector, its recent (capture time, raw value) pairs and
+    how many values the detector has taken since it (re)started. A standardised statistic also
+    has its reference (mean, std), None while its first ``reference_events`` values are still
+    being collected (those count in ``seen``; the detector takes them all once the reference is
+    fitted on them)."""
 
     detector: DriftDetector
     recent: collections.deque = field(default_factory=collections.deque)
     seen: int = 0
+    reference: tuple[float, float] | None = None
 
 
 class DriftMonitor:
@@ -98,16 +125,36 @@ class DriftMonitor:
     # values, and ADWIN(0.002, clock=8) restarted with 256 after 4,000 stable N(0, 1) values
     # missed a 0.25-sigma shift in 20 of 30 seeds within 3,000 events (uninterrupted: found after
     # a median of 368); with 1024 it found all (median 464); 0.5 and 1 sigma as uninterrupted.
-    # The dating of a slow alarm needs the longer history too. Cost per camera, six statistics:
-    # about 0.45 MB of memory and a 230 kB record, well inside Kafka's default 1 MB message.
+    # The dating of a slow alarm needs the longer history too. Cost per camera: a record of about
+    # 230 kB for six statistics, 460 kB with the pixel statistics of a grey camera (13), 530 kB
+    # of a colour one (15): inside Kafka's default 1 MB message.
     def __init__(self, detector: DriftDetector | None = None, hold_events: int = DRIFT_HOLD_EVENTS,
-                 history: int = 1024):
+                 history: int = 1024, reference_events: int | None = None,
+                 standardised: tuple[str, ...] = (PIXEL_PREFIX,), clip: float = DRIFT_CLIP,
+                 min_std: float = DRIFT_MIN_STD):
+        """``reference_events``, ``standardised``, ``clip``, ``min_std``: a statistic whose name
+        starts with one of ``standardised`` is fed to its detector as (value - mean) / std of the
+        camera's own first ``reference_events`` values (default DRIFT_REFERENCE_EVENTS, at most
+        ``history``; again after each of its alarms), the std at least ``min_std``, the result
+        clipped to +-``clip``. ADWIN's bound is written for values of about unit range (raw pixel
+        statistics spread by 0.01 left it deaf), and one odd image must not move a window's mean
+        by much (docs/drift.md)."""
+        if reference_events is None:
+            reference_events = max(2, min(DRIFT_REFERENCE_EVENTS, history))
+        if not 2 <= reference_events <= max(history, 2):
+            raise ValueError(f"reference_events must be within 2..history ({history}), "
+                             f"not {reference_events}")
         self.detector = detector or default_detector()
         self.hold_events = hold_events
         self.history = history
+        self.reference_events, self.standardised = reference_events, tuple(standardised)
+        self.clip, self.min_std = clip, min_std
         self.tracks: dict[str, _Track] = {}
         self.events = 0
         self.last_alarm_event: int | None = None
+
+    def is_standardised(self, statistic: str) -> bool:
+        return statistic.startswith(self.standardised) if self.standardised else False
 
     @property
     def drifting(self) -> bool:
@@ -132,27 +179,53 @@ class DriftMonitor:
             track = _Track(copy.deepcopy(self.detector), collections.deque(maxlen=self.history))
             self.tracks[name] = track
         track.recent.append((captured_at, value))
-        track.detector.update(value)
         track.seen += 1
+        if not self.is_standardised(name):
+            track.detector.update(value)
+        elif track.reference is not None:
+            track.detector.update(self._z(value, track.reference))
+        elif track.seen == self.reference_events:  # the reference is complete: fit it, feed it
+            track.reference = self._fit_reference([v for _, v in track.recent][-track.seen :])
+            track.detector, track.seen = self._replayed([v for _, v in track.recent][-track.seen :], track)
+            return None
+        else:
+            return None
         if not track.detector.drift_detected:
             return None
         alarm = _alarm(name, track)
         # river's detectors restart by themselves on their next value; restarting here instead
-        # says in the monitor what the detector holds (``seen``), which the state relies on
-        track.detector, track.seen = copy.deepcopy(self.detector), 0
+        # says in the monitor what the detector holds (``seen``), which the state relies on. A
+        # standardised statistic learns its new normal from the next ``reference_events``.
+        track.detector, track.seen, track.reference = copy.deepcopy(self.detector), 0, None
         return alarm
 
+    def _fit_reference(self, values: list[float]) -> tuple[float, float]:
+        return mean(values), max(pstdev(values), self.min_std)
+
+    def _z(self, value: float, reference: tuple[float, float]) -> float:
+        return min(max((value - reference[0]) / reference[1], -self.clip), self.clip)
+
+    def _replayed(self, values: list[float], track: _Track) -> tuple[DriftDetector, int]:
+        if track.reference is not None:
+            values = [self._z(v, track.reference) for v in values]
+        return _replay(self.detector, values)
+
     def to_state(self) -> dict:
-        """This monitor as a ``drift-monitor/1`` record of plain values (models.online.state.dumps_state)."""
+        """This monitor as a ``drift-monitor/2`` record of plain values (models.online.state.dumps_state)."""
         return {
             "format": f"{STATE_KIND}/{STATE_VERSION}",
             "detector": _detector_state(self.detector),
             "hold_events": self.hold_events,
             "history": self.history,
+            "reference_events": self.reference_events,
+            "standardised": list(self.standardised),
+            "clip": self.clip,
+            "min_std": self.min_std,
             "events": self.events,
             "last_alarm_event": self.last_alarm_event,
             "tracks": {
-                name: {"seen": t.seen, "recent": [[time, value] for time, value in t.recent]}
+                name: {"seen": t.seen, "recent": [[time, value] for time, value in t.recent],
+                       "reference": None if t.reference is None else list(t.reference)}
                 for name, t in self.tracks.items()
             },
         }
@@ -160,22 +233,84 @@ class DriftMonitor:
     @classmethod
     def from_state(cls, record: dict) -> "DriftMonitor":
         """The monitor a record describes, detectors rebuilt by replay (module docstring). Raises
-        models.online.state.StateError for anything but a well-formed ``drift-monitor/1`` record."""
+        models.online.state.StateError for anything but a well-formed ``drift-monitor/2`` record
+        (or ``/1``, from before pixel statistics: read with this version's defaults)."""
+        record = _upgraded(record)
         st.exact_keys(record, _MONITOR_KEYS)
         st.check_format(record, STATE_KIND, STATE_VERSION)
         with st.within("detector"):
             template = _detector_from_state(st.require(record, "detector", dict))
-        hold_events, history = st.count(record, "hold_events"), st.count(record, "history", 1)
-        monitor = cls(template, hold_events=hold_events, history=history)
+        history = st.count(record, "history", 1)
+        with st.within("'reference_events'"):
+            reference_events = st.integer(st.count(record, "reference_events", 2), 2, max(history, 2))
+        with st.within("'clip'"):
+            clip = st.finite(st.require(record, "clip", float), 1e-9)
+        with st.within("'min_std'"):
+            min_std = st.finite(st.require(record, "min_std", float), 1e-12)
+        monitor = cls(template, hold_events=st.count(record, "hold_events"), history=history,
+                      reference_events=reference_events, standardised=_prefixes(record), clip=clip,
+                      min_std=min_std)
         monitor.events = st.count(record, "events")
         monitor.last_alarm_event = _last_alarm(record, monitor.events)
         for name, track in st.require(record, "tracks", dict).items():
             with st.within(f"tracks[{name!r}]"):
-                monitor.tracks[st.text(name)] = _track_from_state(track, template, monitor.history)
+                monitor.tracks[st.text(name)] = monitor._track_from_state(track, st.text(name))
         return monitor
 
+    def _track_from_state(self, record: dict, name: str) -> _Track:
+        st.exact_keys(record, ("seen", "recent", "reference"))
+        seen, pairs = st.count(record, "seen"), st.require(record, "recent", list)
+        if len(pairs) > self.history:
+            raise st.StateError(f"{len(pairs)} recent pairs, more than history ({self.history})")
+        if len(pairs) < min(seen, self.history):  # every value the detector took was also kept
+            raise st.StateError(f"'seen' is {seen} but only {len(pairs)} recent pairs are kept")
+        recent = collections.deque(maxlen=self.history)
+        for i, pair in enumerate(pairs):
+            with st.within(f"recent[{i}]"):
+                recent.append(tuple(st.vector(pair, 2)))
+        track = _Track(copy.deepcopy(self.detector), recent, seen, _reference(record, self, name))
+        if self.is_standardised(name) and track.reference is None:
+            if seen >= self.reference_events:
+                raise st.StateError(f"'seen' is {seen} but no reference was fitted")
+            return track  # still collecting: its detector has taken nothing yet
+        values = [value for _, value in recent][len(recent) - min(seen, len(recent)) :]
+        track.detector, fed = self._replayed(values, track)
+        track.seen = seen if fed == len(values) else fed
+        return track
 
-_MONITOR_KEYS = ("format", "detector", "hold_events", "history", "events", "last_alarm_event", "tracks")
+
+_MONITOR_KEYS = ("format", "detector", "hold_events", "history", "reference_events", "standardised", "clip",
+                 "min_std", "events", "last_alarm_event", "tracks")
+
+
+def _upgraded(record: dict) -> dict:
+    """A ``drift-monitor/1`` record as /2: no statistic standardised yet, this version's defaults."""
+    if not isinstance(record, dict) or record.get("format") != f"{STATE_KIND}/1":
+        return record
+    tracks = record.get("tracks")
+    if isinstance(tracks, dict):
+        tracks = {k: v | {"reference": None} if isinstance(v, dict) else v for k, v in tracks.items()}
+    history = record.get("history")
+    events = min(DRIFT_REFERENCE_EVENTS, history) if isinstance(history, int) and history >= 2 else 2
+    return record | {"format": f"{STATE_KIND}/{STATE_VERSION}", "tracks": tracks, "reference_events": events,
+                     "standardised": [PIXEL_PREFIX], "clip": DRIFT_CLIP, "min_std": DRIFT_MIN_STD}
+
+
+def _prefixes(record: dict) -> tuple[str, ...]:
+    prefixes = st.require(record, "standardised", list)
+    with st.within("'standardised'"):
+        return tuple(st.text(p) for p in prefixes)
+
+
+def _reference(record: dict, monitor: DriftMonitor, name: str) -> tuple[float, float] | None:
+    value = st.require(record, "reference", (list, type(None)))
+    if value is None:
+        return None
+    if not monitor.is_standardised(name):
+        raise st.StateError(f"{name} is not standardised but has a reference")
+    with st.within("'reference'"):
+        centre, spread = st.vector(value, 2)
+        return centre, st.finite(spread, monitor.min_std)
 
 
 def _alarm(name: str, track: _Track) -> DriftAlarm:
@@ -188,6 +323,7 @@ def _alarm(name: str, track: _Track) -> DriftAlarm:
         started_at=times[split],
         before=mean(values[:split]),
         after=mean(values[split:]),
+        reference_std=None if track.reference is None else track.reference[1],
     )
 
 
@@ -292,22 +428,6 @@ def _last_alarm(record: dict, events: int) -> int | None:
     if last is not None and not 0 <= last <= events:
         raise st.StateError(f"'last_alarm_event' {last} is not within the {events} events seen")
     return last
-
-
-def _track_from_state(record: dict, template: DriftDetector, history: int) -> _Track:
-    st.exact_keys(record, ("seen", "recent"))
-    seen, pairs = st.count(record, "seen"), st.require(record, "recent", list)
-    if len(pairs) > history:
-        raise st.StateError(f"{len(pairs)} recent pairs, more than history ({history})")
-    if len(pairs) < min(seen, history):  # every value the detector took was also kept
-        raise st.StateError(f"'seen' is {seen} but only {len(pairs)} recent pairs are kept")
-    recent = collections.deque(maxlen=history)
-    for i, pair in enumerate(pairs):
-        with st.within(f"recent[{i}]"):
-            recent.append(tuple(st.vector(pair, 2)))
-    values = [value for _, value in recent][len(recent) - min(seen, len(recent)) :]
-    detector, fed = _replay(template, values)
-    return _Track(detector, recent, seen if fed == len(values) else fed)
 
 
 def _replay(template: DriftDetector, values: list[float]) -> tuple[DriftDetector, int]:

@@ -50,9 +50,10 @@ def dumps_state(state: dict, max_bytes: int = MAX_BYTES) -> bytes:
     return data
 
 
-def loads_state(data: bytes, kind: str, version: int, max_bytes: int = MAX_BYTES) -> dict:
-    """The JSON object in ``data`` if its ``"format"`` is ``f"{kind}/{version}"``. Only parses:
-    the codec of that kind checks the fields."""
+def loads_state(data: bytes, kind: str, version: int | tuple[int, ...], max_bytes: int = MAX_BYTES) -> dict:
+    """The JSON object in ``data`` if its ``"format"`` is ``f"{kind}/{version}"`` (one of
+    ``version`` if several: the codec reads older ones too). Only parses: the codec of that kind
+    checks the fields."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise StateError(f"record is {type(data).__name__}, not bytes")
     _check_size(data, max_bytes)
@@ -92,10 +93,11 @@ def _finite_literal(text: str) -> float:
     return value
 
 
-def check_format(state: dict, kind: str, version: int) -> None:
-    expected = f"{kind}/{version}"
-    if state.get("format") != expected:
-        raise StateError(f"'format' is {state.get('format')!r}, expected {expected!r}")
+def check_format(state: dict, kind: str, version: int | tuple[int, ...]) -> None:
+    versions = version if isinstance(version, tuple) else (version,)
+    expected = [f"{kind}/{v}" for v in versions]
+    if state.get("format") not in expected:
+        raise StateError(f"'format' is {state.get('format')!r}, expected {' or '.join(map(repr, expected))}")
 
 
 # Validation helpers shared by the codecs. Each returns the checked value or raises StateError

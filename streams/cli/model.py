@@ -1,5 +1,5 @@
-"""The model commands: fit, evaluate, calibrate, make-reference, make-hard-cases, evaluate-stream (files
-in, files out; no broker)."""
+"""The model commands: fit, evaluate, calibrate, make-reference, make-hard-cases, evaluate-stream,
+evaluate-scenarios (files in, files out; no broker)."""
 
 import argparse
 import json
@@ -11,7 +11,7 @@ from streams.settings import Settings
 def add_commands(sub) -> None:
     """Registers this group's commands on the root parser's subparsers."""
     for add in (_add_fit, _add_evaluate, _add_calibrate, _add_make_reference, _add_make_hard_cases,
-                _add_evaluate_stream):
+                _add_evaluate_stream, _add_evaluate_scenarios):
         add(sub)
 
 
@@ -113,6 +113,21 @@ def _add_evaluate_stream(sub) -> None:
     replay.add_argument("--contrast", type=float, default=0.9, help="lighting change: contrast factor")
     replay.add_argument("--seed", type=int, default=0)
     replay.set_defaults(run=cmd_evaluate_stream)
+
+
+def _add_evaluate_scenarios(sub) -> None:
+    scenarios = sub.add_parser("evaluate-scenarios", help="the drift scenario library against the pixel-"
+                               "statistic drift watch: delays and false alarms (no model needed)")
+    scenarios.add_argument("data_dirs", type=Path, nargs="+",
+                           help="datasets with train/good and test/good; each gives the next its "
+                           "different material")
+    scenarios.add_argument("--out", type=Path, required=True,
+                           help="report folder (scenarios.json, scenarios.png)")
+    scenarios.add_argument("--stable-events", type=int, default=2000)
+    scenarios.add_argument("--scenario-events", type=int, default=300,
+                           help="a scenario unseen after these is 'never'")
+    scenarios.add_argument("--seeds", default="0,1,2,3", help="comma-separated")
+    scenarios.set_defaults(run=cmd_evaluate_scenarios)
 
 
 def _tiles(text: str) -> tuple[int, int]:
@@ -225,4 +240,27 @@ def cmd_evaluate_stream(args: argparse.Namespace, settings: Settings) -> int:
     metrics = evaluate_stream(inspector, args.data_dir, args.out, script)
     print(json.dumps(metrics, indent=2))
     print(f"report: {args.out / 'metrics.json'}, {args.out / 'stream.png'}")
+    return 0
+
+
+def cmd_evaluate_scenarios(args: argparse.Namespace, settings: Settings) -> int:
+    from river import drift
+
+    from models.evaluation.drift_scenarios import ScenarioScript, evaluate_scenarios, good_pool
+    from models.online.drift import DriftMonitor
+
+    def monitor() -> DriftMonitor:  # the worker's, from the same settings
+        detector = drift.ADWIN(delta=settings.drift_delta, clock=settings.drift_clock)
+        return DriftMonitor(detector, hold_events=settings.drift_hold_events,
+                            reference_events=settings.drift_reference_events, clip=settings.drift_clip,
+                            min_std=settings.drift_min_std)
+
+    script = ScenarioScript(stable_events=args.stable_events, scenario_events=args.scenario_events,
+                            seeds=tuple(int(s) for s in args.seeds.split(",")))
+    report = evaluate_scenarios([good_pool(d) for d in args.data_dirs], args.out, script, monitor)
+    for name, result in report["datasets"].items():
+        print(f"{name}: false alarms per seed {result['false_alarms']}")
+        for scenario, worst in result["worst_delay"].items():
+            print(f"  {scenario:24s} worst delay {'never' if worst is None else worst}")
+    print(f"report: {args.out / 'scenarios.json'}, {args.out / 'scenarios.png'}")
     return 0

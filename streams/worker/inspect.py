@@ -23,6 +23,7 @@ from PIL import Image
 from models.encoding.device import is_out_of_memory, release_cached_memory
 from models.encoding.images import ImageError, decode_image
 from models.inspector import Inspector
+from models.online.pixel_stats import pixel_statistics
 from models.overlay import overlay_png
 from schemas import CameraEvent, ErrorKind, Measurement, StageTimings, Verdict
 from streams.settings import Settings
@@ -61,6 +62,7 @@ class Item:
     event: CameraEvent
     pixels: np.ndarray | None = None
     image: Image.Image | None = field(default=None, repr=False)  # as decoded: the overlay's base
+    pixel_stats: dict[str, float] = field(default_factory=dict)  # models/online/pixel_stats.py
     fetch_seconds: float = 0.0
     decode_seconds: float = 0.0
     error: Rejected | None = field(default=None, repr=False)
@@ -180,7 +182,19 @@ class BatchProcessor:
         decoded = time.perf_counter()
         item.image = decode_image(data, self.limits)
         item.pixels = self.inspector.prepare(item.image)
+        item.pixel_stats = self._pixel_stats(item)
         item.decode_seconds = time.perf_counter() - decoded
+
+    def _pixel_stats(self, item: Item) -> dict[str, float]:
+        """On the image as decoded, before resizing: what the camera saw (the drift watch's
+        lighting, focus and lens evidence). Trouble here must never cost a verdict."""
+        if not self.settings.drift_pixel_statistics:
+            return {}
+        try:
+            return pixel_statistics(item.image, max_side=self.settings.drift_pixel_max_side)
+        except Exception:
+            log.exception("no pixel statistics for %s", item.event.event_id)
+            return {}
 
     async def _inspect(self, items: list[Item], started: float, deliveries: list) -> list[Item]:
         """Verdicts for ``items``; a batch the model fails on is retried event by event, so
@@ -248,7 +262,7 @@ class BatchProcessor:
         measurements = measurements_of(self.inspector.bundle.quantities, a.measurements, k)
         return Observation(item.incoming.handle, item.event, score, a.decisions[k], a.summaries[k],
                            a.directions[k], a.types[k], a.type_latents[k], heatmap_uri,
-                           measurements)
+                           measurements, item.pixel_stats)
 
     def _watch(self, observations: list[Observation], deliveries: list) -> None:
         if not observations:

@@ -30,5 +30,5 @@ def _codec(cls, kind: str, version: int) -> Codec:
     )
 
 
-DRIFT_CODEC = _codec(drift.DriftMonitor, drift.STATE_KIND, drift.STATE_VERSION)
+DRIFT_CODEC = _codec(drift.DriftMonitor, drift.STATE_KIND, drift.READABLE_VERSIONS)
 NOVELTY_CODEC = _codec(novelty.NoveltyDetector, novelty.STATE_KIND, novelty.STATE_VERSION)

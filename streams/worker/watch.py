@@ -25,6 +25,8 @@ from models.defect_types.open_set import TypeDecision
 from models.online.drift import SCORE_STATISTIC, DriftAlarm, DriftMonitor, event_statistics
 from models.online.latent_reference import LatentReference
 from models.online.novelty import Anomaly, Candidate, NoveltyDetector, is_unexplained
+from models.online.pixel_stats import STATISTICS as PIXEL_STATISTICS
+from models.online.pixel_stats import meaning
 from schemas import (
     Alert,
     AlertKind,
@@ -59,6 +61,7 @@ class Observation:
     type_latent: np.ndarray | None = None  # what the type classifier read (defect_types/descriptor.py)
     heatmap_uri: str | None = None  # the anomaly-map overlay in the evidence bucket
     measurements: dict = field(default_factory=dict)  # {quantity: schemas.Measurement}
+    pixels: dict = field(default_factory=dict)  # {statistic: value}, models/online/pixel_stats.py
 
     @property
     def unexplained(self) -> bool:
@@ -74,8 +77,11 @@ class DriftWatch:
         self.saved_at: dict[str, float] = {}  # camera -> when its monitor was last written
 
     def new_monitor(self) -> DriftMonitor:
-        detector = drift.ADWIN(delta=self.settings.drift_delta, clock=self.settings.drift_clock)
-        return DriftMonitor(detector, hold_events=self.settings.drift_hold_events)
+        s = self.settings
+        detector = drift.ADWIN(delta=s.drift_delta, clock=s.drift_clock)
+        return DriftMonitor(detector, hold_events=s.drift_hold_events,
+                            reference_events=s.drift_reference_events,
+                            clip=s.drift_clip, min_std=s.drift_min_std)
 
     def observe(self, observations: list[Observation]) -> list[Awaitable]:
         deliveries = []
@@ -84,7 +90,8 @@ class DriftWatch:
             group, alarms_before = list(group), len(deliveries)
             monitor = self.state.get(camera) or self.new_monitor()
             for o in group:
-                values = event_statistics(o.score, o.decision, o.summary, self.reference.statistic_names)
+                values = event_statistics(o.score, o.decision, o.summary, self.reference.statistic_names,
+                                          o.pixels)
                 for alarm in monitor.update(values, o.event.captured_at.timestamp()):
                     deliveries.append(self._alert(o.event, alarm))
             self._save(group[-1].handle, camera, monitor, alarmed=len(deliveries) > alarms_before)
@@ -103,7 +110,8 @@ class DriftWatch:
 
     def _export(self, camera: str, monitor: DriftMonitor) -> None:
         if camera not in self.cameras:  # every (camera, statistic) visible before its first alert
-            for statistic in [SCORE_STATISTIC, *self.reference.statistic_names]:
+            pixels = PIXEL_STATISTICS if self.settings.drift_pixel_statistics else []
+            for statistic in [SCORE_STATISTIC, *self.reference.statistic_names, *pixels]:
                 self.metrics.drift_alerts.labels(camera, statistic)
             self.cameras.add(camera)
         self.metrics.drift_state.labels(camera).set(int(monitor.drifting))
@@ -117,15 +125,25 @@ class DriftWatch:
             alert_id=f"drift:{event.camera_id}:{alarm.statistic}:{event.event_id}",
             kind=AlertKind.DRIFT, status=AlertStatus.OPEN, line_id=event.line_id,
             cameras=[event.camera_id], raised_at=datetime.now(UTC), model_version=self.model_version,
-            message=f"{alarm.statistic} of {event.camera_id} moved from {alarm.before:.3g} to "
-                    f"{alarm.after:.3g} over the last {alarm.events_since_start} events",
+            message=drift_message(event.camera_id, alarm),
             drift=DriftDetails(
                 statistic=alarm.statistic, detector=alarm.detector,
                 started_at=datetime.fromtimestamp(alarm.started_at, UTC),
                 events_since_start=alarm.events_since_start, before=alarm.before, after=alarm.after,
+                direction=alarm.direction, change_in_std=alarm.change_in_std,
+                meaning=meaning(alarm.statistic, alarm.direction),
             ),
         )
         return self.publisher.send(self.settings.alerts_topic, event.line_id, alert.to_bytes())
+
+
+def drift_message(camera: str, alarm: DriftAlarm) -> str:
+    """One line for the shop floor: what moved, which way, how far, and what that usually means."""
+    size = "" if alarm.change_in_std is None else f" ({alarm.change_in_std:+.1f} reference std)"
+    text = (f"{alarm.statistic} of {camera} went {alarm.direction} from {alarm.before:.3g} to "
+            f"{alarm.after:.3g}{size} over the last {alarm.events_since_start} events")
+    explanation = meaning(alarm.statistic, alarm.direction)
+    return f"{text}; usually {explanation}" if explanation else text
 
 
 class SightingFeed:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from river import drift
 
-from models.online.drift import STATE_KIND, STATE_VERSION, DriftMonitor, change_point
+from models.online.drift import READABLE_VERSIONS, STATE_KIND, STATE_VERSION, DriftMonitor, change_point
 from models.online.state import StateError, dumps_state, loads_state
 
 DETECTORS = {
@@ -118,7 +118,7 @@ def test_an_alarm_during_replay_is_not_reported_but_restarts_the_detector():
     # as a window longer than `history` may look: an old shift inside the replayed values
     values = [0.0] * 150 + [5.0] * 100
     record = DriftMonitor(history=250).to_state() | {"events": 400, "tracks": {
-        "score": {"seen": 400, "recent": [[1000.0 + i, v] for i, v in enumerate(values)]}}}
+        "score": {"seen": 400, "recent": [[1000.0 + i, v] for i, v in enumerate(values)], "reference": None}}}
     restored = DriftMonitor.from_state(record)
     track = restored.tracks["score"]
     assert 0 < track.seen == track.detector.width < 100, "only what followed the replayed alarm"
@@ -156,7 +156,7 @@ DELETE = object()
 TAMPERED = {
     "unknown key": (("extra",), 1, r"unknown keys \['extra'\]"),
     "missing key": (("events",), DELETE, r"missing keys \['events'\]"),
-    "other version": (("format",), "drift-monitor/2", "expected 'drift-monitor/1'"),
+    "other version": (("format",), "drift-monitor/3", "expected 'drift-monitor/2'"),
     "unknown detector": (("detector", "name"), "os.system", "unknown detector 'os.system'"),
     "unknown parameter": (("detector", "params", "window"), [1, 2], r"unknown keys \['window'\]"),
     "parameter as text": (("detector", "params", "alpha"), "1e-4", "'alpha': '1e-4' is not a finite number"),
@@ -176,7 +176,11 @@ TAMPERED = {
     "seen without pairs": (("tracks", "score", "seen"), 7, "only 5 recent pairs"),
     "negative seen": (("tracks", "score", "seen"), -3, "below 0"),
     "track not an object": (("tracks", "score"), [1, 2], "expected an object, not list"),
-    "overlong statistic name": (("tracks", "x" * 300), {"seen": 0, "recent": []}, "not within 1..256"),
+    "overlong statistic name": (("tracks", "x" * 300), {"seen": 0, "recent": [], "reference": None},
+                                "not within 1..256"),
+    "reference of a raw statistic": (("tracks", "score", "reference"), [0.0, 1.0], "not standardised"),
+    "zero clip": (("clip",), 0.0, "'clip': 0.0 is outside"),
+    "reference over history": (("reference_events",), 9, "'reference_events': 9 is above 8"),
 }
 
 
@@ -197,3 +201,59 @@ def test_a_detector_outside_the_registry_cannot_be_stored():
         DriftMonitor(drift.NoDrift()).to_state()
     with pytest.raises(StateError, match="'delta': 0 is not strictly between 0 and 1"):
         DriftMonitor(drift.ADWIN(delta=0)).to_state()
+
+
+def test_a_version_1_record_is_read_with_no_reference_yet():
+    monitor = DriftMonitor()
+    feed(monitor, np.random.default_rng(3).normal(0, 1, 50))
+    record = monitor.to_state()
+    new_keys = ("reference_events", "standardised", "clip", "min_std")
+    old = {k: v for k, v in record.items() if k not in new_keys}
+    recent = record["tracks"]["score"]["recent"]
+    old |= {"format": "drift-monitor/1", "tracks": {"score": {"seen": 50, "recent": recent}}}
+    data = dumps_state(old)
+    restored = DriftMonitor.from_state(loads_state(data, STATE_KIND, READABLE_VERSIONS))
+    assert restored.to_state() == record
+
+
+def pixel_feed(monitor, values, start=0):
+    alarms = []
+    for i, value in enumerate(values, start):
+        alarms += [(i, a) for a in monitor.update({"pixel_mean": value}, captured_at=1000.0 + i)]
+    return alarms
+
+
+def test_a_standardised_statistic_is_quiet_when_stable_and_alarms_after_a_shift():
+    # raw values of a tiny spread: unstandardised, ADWIN's range term would leave it deaf
+    rng = np.random.default_rng(4)
+    monitor = DriftMonitor(reference_events=100)
+    assert pixel_feed(monitor, rng.normal(0.5, 0.01, 2000)) == []
+    track = monitor.tracks["pixel_mean"]
+    assert track.reference[0] == pytest.approx(0.5, abs=0.005)
+    assert track.reference[1] == pytest.approx(0.01, rel=0.2)
+    alarms = pixel_feed(monitor, rng.normal(0.49, 0.01, 300), start=2000)  # one reference std down
+    assert alarms and alarms[0][0] < 2100
+    alarm = alarms[0][1]
+    assert alarm.statistic == "pixel_mean" and alarm.direction == "down"
+    assert alarm.before == pytest.approx(0.5, abs=0.003) and alarm.after == pytest.approx(0.49, abs=0.006)
+    assert alarm.change_in_std == pytest.approx(-1.0, abs=0.5)
+    new_normal = monitor.tracks["pixel_mean"].reference  # learned again after the alarm
+    assert new_normal is not None and new_normal[0] == pytest.approx(0.49, abs=0.003)
+
+
+def test_unstandardised_the_same_small_shift_goes_unseen():
+    rng = np.random.default_rng(4)
+    monitor = DriftMonitor(standardised=())
+    assert pixel_feed(monitor, rng.normal(0.5, 0.01, 2000)) == []
+    assert pixel_feed(monitor, rng.normal(0.49, 0.01, 300), start=2000) == []
+
+
+def test_a_standardised_statistic_restores_during_and_after_its_reference():
+    rng = np.random.default_rng(6)
+    for count in (60, 400):  # still collecting its reference (100); fitted, detector running
+        monitor = DriftMonitor(reference_events=100)
+        pixel_feed(monitor, rng.normal(0.5, 0.01, count))
+        restored = restart(monitor)
+        assert restored.to_state() == monitor.to_state()
+        shifted = rng.normal(0.47, 0.01, 300)
+        assert pixel_feed(restored, shifted, start=count) == pixel_feed(monitor, shifted, start=count)

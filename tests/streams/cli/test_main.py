@@ -7,7 +7,8 @@ from pathlib import Path
 from streams.cli import lab, main, model, run, station
 
 GROUPS = {
-    model: {"fit", "evaluate", "calibrate", "make-reference", "make-hard-cases", "evaluate-stream"},
+    model: {"fit", "evaluate", "calibrate", "make-reference", "make-hard-cases", "evaluate-stream",
+            "evaluate-scenarios"},
     run: {"publish", "worker", "redrive"},
     lab: {"demo", "chaos", "compare", "bench"},
     station: {"station"},
@@ -100,3 +101,9 @@ def test_the_camera_clients_failures_are_user_errors():
     assert main.user_error(UploadError("s3://b/k not uploaded: AccessDenied")) == (
         "s3://b/k not uploaded: AccessDenied")
     assert main.user_error(SendError("event e not acknowledged", [])) == "event e not acknowledged"
+
+
+def test_evaluate_scenarios_takes_several_datasets_and_seeds():
+    args = main.parser().parse_args(["evaluate-scenarios", "a", "b", "--out", "r", "--seeds", "0,5"])
+    assert (args.data_dirs, args.out, args.seeds, args.stable_events, args.run) == (
+        [Path("a"), Path("b")], Path("r"), "0,5", 2000, model.cmd_evaluate_scenarios)

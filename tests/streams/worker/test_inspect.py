@@ -15,6 +15,7 @@ from PIL import Image
 from models.encoding.config import EncoderConfig
 from models.inspector import Inspector
 from models.metrology.quantity import QuantityScale
+from models.online.pixel_stats import pixel_statistics
 from models.scoring.threshold import Thresholds
 from models.training.fit import fit_bundle
 from schemas import CameraEvent, DeadLetter, ErrorKind, Verdict
@@ -283,3 +284,25 @@ def test_forward_passes_share_a_shape_and_bound_the_tiles():
     assert [[i.pixels.shape for i in g] for g in groups] == [[square, square], [strip, strip], [strip]]
     larger = [item((64, 64 * 16, 3))] * 2
     assert [len(g) for g in forward_passes(larger, 8, 64)] == [1, 1]  # one each when larger
+
+
+class Recorder:
+    """A watcher that keeps what it is shown."""
+
+    def __init__(self):
+        self.observations = []
+
+    def observe(self, observations):
+        self.observations += observations
+        return []
+
+
+def test_watchers_get_the_pixel_statistics_of_the_image_as_decoded(bundle, settings, pcb_dir, publisher):
+    recorder = Recorder()
+    processor = BatchProcessor(Inspector(bundle, "cpu"), ObjectStore(settings), settings, WorkerMetrics(),
+                               publisher, TableLedger(DictState(), 3600), watchers=[recorder])
+    event = upload_event(settings, pcb_dir)
+    run(processor, [event])
+    (seen,) = recorder.observations
+    image = Image.open(next((pcb_dir / "test" / "good").iterdir())).convert("RGB")
+    assert seen.pixels == pixel_statistics(image) and "pixel_sharpness" in seen.pixels

@@ -31,10 +31,11 @@ def deliver(deliveries) -> None:
     asyncio.run(run())
 
 
-def observation(i: int, score: float, decision=Decision.OK, camera="cam-1") -> Observation:
+def observation(i: int, score: float, decision=Decision.OK, camera="cam-1", pixels=None) -> Observation:
     event = CameraEvent(event_id=f"e{i}", camera_id=camera, line_id="line-1",
                         captured_at=T0 + timedelta(seconds=i), image_uri=f"s3://camera-images/e{i}.png")
-    return Observation(None, event, score, decision, np.zeros(2), np.ones(4, np.float32) / 2)
+    return Observation(None, event, score, decision, np.zeros(2), np.ones(4, np.float32) / 2,
+                       pixels=pixels or {})
 
 
 def test_drift_watch_alerts_once_the_score_shifts_and_keeps_state_per_camera(reference, publisher, state):
@@ -57,6 +58,26 @@ def test_drift_watch_alerts_once_the_score_shifts_and_keeps_state_per_camera(ref
     assert state.get("cam-1").events == 1300 and state.get("cam-2").events == 100
     assert metrics.drift_state.labels("cam-1")._value.get() == 1
     assert metrics.drift_state.labels("cam-2")._value.get() == 0
+
+
+def test_a_pixel_drift_alert_names_the_statistic_direction_size_and_meaning(reference, publisher, state):
+    settings = Settings(metrics_port=0, drift_reference_events=100)
+    watch = DriftWatch(settings, reference, state, publisher, WorkerMetrics(), "v1")
+    rng = np.random.default_rng(5)
+    for start in range(0, 800, 50):  # the score steady, the image brightness steady around 0.5
+        deliver(watch.observe([observation(i, 40.0, pixels={"pixel_mean": rng.normal(0.5, 0.01)})
+                               for i in range(start, start + 50)]))
+    assert publisher.on(settings.alerts_topic) == []
+    for start in range(800, 1000, 50):  # the lamp dims by 3 reference std; the score does not move
+        deliver(watch.observe([observation(i, 40.0, pixels={"pixel_mean": rng.normal(0.47, 0.01)})
+                               for i in range(start, start + 50)]))
+    alert = Alert.from_bytes(publisher.on(settings.alerts_topic)[0])
+    assert alert.drift.statistic == "pixel_mean" and alert.drift.direction == "down"
+    assert alert.drift.before == pytest.approx(0.5, abs=0.005)
+    assert alert.drift.after == pytest.approx(0.47, abs=0.01)
+    assert alert.drift.change_in_std == pytest.approx(-3.0, abs=1.0)
+    assert "lamp" in alert.drift.meaning and "usually darker" in alert.message
+    assert T0 + timedelta(seconds=780) <= alert.drift.started_at <= T0 + timedelta(seconds=900)
 
 
 def test_drift_state_is_checkpointed_and_a_restart_resumes_from_the_checkpoint(reference, publisher, state):
