@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     session_timeout_seconds: float = Field(6.0, description="Consumer group session timeout")
     heartbeat_seconds: float = Field(1.0, description="Consumer heartbeat interval")
     commit_interval_seconds: float = Field(1.0, description="How often consumed offsets are committed")
+    fetch_max_wait_ms: int = Field(
+        100, description="Longest a worker's fetch waits at the broker for data (Faust's own: 1500)"
+    )
     table_consistency_check: bool = Field(
         True, description="Faust's changelog offset check on recovery (off on Tansu: wrong end offsets)"
     )
@@ -128,6 +131,9 @@ class Settings(BaseSettings):
         3600.0, description="How long answered event ids are remembered against redelivery"
     )
     stall_seconds: float = Field(60.0, description="A partition waiting this long with no verdict is stalled")
+    stall_exit_seconds: float = Field(
+        120.0, description="A worker idle this long while its partitions have waiting events exits (0: never)"
+    )
     # Worker
     metrics_port: int = Field(9464, description="Port of /metrics (0: no metrics server)")
     lag_interval_seconds: float = Field(5.0, description="How often consumer lag is measured")

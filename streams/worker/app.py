@@ -4,11 +4,9 @@ import asyncio
 import contextlib
 import logging
 import os
-import time
 import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import faust
 from aiokafka.errors import KafkaError
@@ -22,9 +20,11 @@ from streams.worker.examples import ExampleSync, LabelLearner
 from streams.worker.inspect import BatchProcessor
 from streams.worker.kafka_security import faust_credentials
 from streams.worker.ledger import TableLedger
+from streams.worker.liveness import Progress
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.quarantine import Quarantine
 from streams.worker.state_codecs import DRIFT_CODEC, NOVELTY_CODEC, Codec, StateRejected
+from streams.worker.transport import InspectionApp
 from streams.worker.watch import NoveltyWatch
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 # offsets stay uncommitted and a restarted worker (compose restart policy) gets the batch again;
 # the ledger keeps that from doubling verdicts, the quarantine from looping on one message.
 EXIT_BATCH_FAILED = 75
+# Exit code when the agent sits idle while its partitions have waiting events
+# (streams/worker/liveness.py): a new consumer is what cures it.
+EXIT_STALLED = 76
 
 
 @contextlib.contextmanager
@@ -122,8 +125,9 @@ class FaustState:
 
 
 def create_app(settings: Settings) -> faust.App:
-    return faust.App(
+    return InspectionApp(
         settings.app_id,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
         broker=settings.broker_url,
         broker_credentials=faust_credentials(settings),
         processing_guarantee=settings.processing_guarantee,
@@ -139,33 +143,6 @@ def create_app(settings: Settings) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
     )
-
-
-@dataclass
-class Progress:
-    """What the watchdog reads: per partition, the next offset to answer and when it moved."""
-
-    next_offsets: dict[int, int]
-    moved_at: dict[int, float]
-    inflight: frozenset[int] = frozenset()
-    inflight_since: float = 0.0
-
-    def begin(self, batch: list[Incoming]) -> None:
-        self.inflight, self.inflight_since = frozenset(m.partition for m in batch), time.monotonic()
-
-    def answered(self, batch: list[Incoming]) -> None:
-        now = time.monotonic()
-        for message in batch:
-            self.next_offsets[message.partition] = max(
-                self.next_offsets.get(message.partition, 0), message.offset + 1)
-            self.moved_at[message.partition] = now
-        self.inflight = frozenset()
-
-    def stalled(self, partition: int, lag: int, after: float) -> bool:
-        now = time.monotonic()
-        stuck_batch = partition in self.inflight and now - self.inflight_since > after
-        idle_with_lag = lag > 0 and now - self.moved_at.get(partition, now) > after
-        return stuck_batch or idle_with_lag
 
 
 def install_inspect_agent(
@@ -187,7 +164,7 @@ def install_inspect_agent(
         FaustState(monitors, DRIFT_CODEC, lambda key: rejected()),
     )
     quarantine = Quarantine(FaustState(inflight), app.producer.flush, settings.poison_attempts)
-    progress = Progress({}, {})
+    progress = Progress()
     _install_watchdog(app, settings, metrics, progress)
 
     @app.agent(events, name="inspect")
@@ -195,7 +172,7 @@ def install_inspect_agent(
         batches = stream.take_events(settings.batch_max_size, within=settings.batch_max_wait_seconds)
         async for batch in batches:
             incoming = [incoming_of(e) for e in batch]
-            progress.begin(incoming)
+            progress.begin(frozenset(m.partition for m in incoming))
             try:
                 await run_batch(processor, quarantine, incoming)
             except Exception:
@@ -205,7 +182,7 @@ def install_inspect_agent(
                 log.critical("batch failed as a whole; exiting uncommitted so it is redelivered",
                              exc_info=True)
                 os._exit(EXIT_BATCH_FAILED)
-            progress.answered(incoming)
+            progress.answered([(m.partition, m.offset) for m in incoming])
 
 
 async def run_batch(processor: BatchProcessor, quarantine: Quarantine, batch: list[Incoming]) -> None:
@@ -223,7 +200,7 @@ async def run_batch(processor: BatchProcessor, quarantine: Quarantine, batch: li
 
 
 def _install_watchdog(app: faust.App, settings: Settings, metrics: WorkerMetrics, progress: Progress) -> None:
-    """Lag per owned partition, and whether it is stalled: work waiting, nothing answered."""
+    """Lag per owned partition, whether it is stalled, and the exit of an agent idle with work."""
 
     def owned() -> list:
         return [tp for tp in app.consumer.assignment() if tp.topic == settings.events_topic]
@@ -234,30 +211,42 @@ def _install_watchdog(app: faust.App, settings: Settings, metrics: WorkerMetrics
         metrics.assigned_partitions.set(len(partitions))
         metrics.consumer_lag.clear()  # partitions moved away must not report a stale lag
         metrics.partition_stalled.clear()
-        now = time.monotonic()
-        for tp in partitions:
-            progress.moved_at.setdefault(tp.partition, now)
+        progress.assigned([tp.partition for tp in partitions])
         log.info("rebalance complete: %d partitions of %s", len(partitions), settings.events_topic)
 
     @app.timer(interval=settings.lag_interval_seconds)
     async def measure_lag() -> None:
+        if app.rebalancing or app.in_recovery:
+            progress.busy_elsewhere()
+        waiting = 0
         for tp in owned():
             lag = _lag(app, tp, progress)
             if lag is not None:
                 metrics.consumer_lag.labels(str(tp.partition)).set(lag)
+                waiting += lag
             stalled = progress.stalled(tp.partition, lag or 0, settings.stall_seconds)
             if stalled:
                 log.error("partition %d is stalled: events wait and none was answered for %.0fs",
                           tp.partition, settings.stall_seconds)
             metrics.partition_stalled.labels(str(tp.partition)).set(int(stalled))
+        if progress.idle_with_work(waiting, settings.stall_exit_seconds):
+            log.critical("%d events wait on this worker's partitions and it has consumed nothing for "
+                         "%.0fs; exiting uncommitted so a new consumer takes them",
+                         waiting, settings.stall_exit_seconds)
+            os._exit(EXIT_STALLED)
 
 
 def _lag(app: faust.App, tp, progress: Progress) -> int | None:
-    """Known only for partitions with an answered event: before that the position is unknown here."""
+    """From the next offset this worker would answer, or else the group's committed offset;
+    unknown before either exists."""
     highwater = app.consumer.highwater(tp)
-    if tp.partition not in progress.next_offsets or highwater is None or highwater < 0:
+    done = progress.next_offsets.get(tp.partition)
+    if done is None:
+        # Faust keeps the committed offsets it sought to or wrote, with no public accessor
+        done = getattr(app.consumer, "_committed_offset", {}).get(tp)
+    if done is None or highwater is None or highwater < 0:
         return None
-    return max(0, highwater - progress.next_offsets[tp.partition])
+    return max(0, highwater - done)
 
 
 def install_novelty_agents(app: faust.App, settings: Settings, make_watch, learner: LabelLearner,

@@ -24,6 +24,9 @@ def isolated_settings() -> Settings:
         alerts_topic=f"inspection.alerts.{tag}", labels_topic=f"inspection.labels.{tag}",
         novelty_topic=f"latentline.novelty.{tag}", review_topic=f"inspection.review.{tag}",
         log_level="info",
+        # a consumer left idle after quick rebalances exits and is restarted (liveness.py); the
+        # default 120 s would spend the test's time waiting
+        stall_exit_seconds=30,
     )
 
 
