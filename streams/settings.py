@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     batch_max_size: int = Field(16, description="Largest micro-batch encoded at once")
     batch_max_wait_seconds: float = Field(0.05, description="Longest wait to fill a micro-batch")
     fetch_concurrency: int = Field(8, description="Threads fetching and decoding images")
+    prefetch_batches: int = Field(
+        1, ge=1, description="Loaded batches that wait for the model while it works (docs/speed.md)")
     # Drift and new defect types (docs/drift.md)
     drift_delta: float = Field(DRIFT_DELTA, description="ADWIN confidence: smaller means fewer, later alarms")
     drift_clock: int = Field(DRIFT_CLOCK, description="ADWIN checks for a change every this many values")

@@ -22,6 +22,7 @@ from streams.worker.kafka_security import faust_credentials
 from streams.worker.ledger import TableLedger
 from streams.worker.liveness import Progress
 from streams.worker.metrics import WorkerMetrics
+from streams.worker.pipeline import Pipeline
 from streams.worker.quarantine import Quarantine
 from streams.worker.state_codecs import DRIFT_CODEC, NOVELTY_CODEC, Codec, StateRejected
 from streams.worker.transport import InspectionApp
@@ -169,34 +170,33 @@ def install_inspect_agent(
 
     @app.agent(events, name="inspect")
     async def inspect(stream):
-        batches = stream.take_events(settings.batch_max_size, within=settings.batch_max_wait_seconds)
-        async for batch in batches:
-            incoming = [incoming_of(e) for e in batch]
-            progress.begin(frozenset(m.partition for m in incoming))
-            try:
-                await run_batch(processor, quarantine, incoming)
-            except Exception:
-                # Every error about one event became its dead letter; what is left (the broker
-                # refusing verdicts, a bug) must not ack the batch: take_events acks in a finally
-                # block even when the body raised, so leave at once, before it can.
-                log.critical("batch failed as a whole; exiting uncommitted so it is redelivered",
-                             exc_info=True)
-                os._exit(EXIT_BATCH_FAILED)
-            progress.answered([(m.partition, m.offset) for m in incoming])
+        pipeline = Pipeline(processor, quarantine, ack=lambda m: stream.ack(m.handle),
+                            on_answered=lambda batch: progress.answered(id(batch), batch_offsets(batch)),
+                            fail=_exit_unacked,
+                            depth=settings.prefetch_batches)
+        try:
+            # noack_take: a batch is acked by the pipeline once answered, not when the next is taken
+            batches = stream.noack_take(settings.batch_max_size, within=settings.batch_max_wait_seconds)
+            async for batch in batches:
+                incoming = [incoming_of(e) for e in batch]
+                progress.begin(id(incoming), frozenset(m.partition for m in incoming))
+                try:
+                    await pipeline.submit(incoming)
+                except Exception:
+                    _exit_unacked()
+        finally:
+            await pipeline.stop()
 
 
-async def run_batch(processor: BatchProcessor, quarantine: Quarantine, batch: list[Incoming]) -> None:
-    """Poison first, then suspects one at a time, then the rest as one batch
-    (streams/worker/quarantine.py)."""
-    plan = quarantine.plan(batch)
-    for message in plan.poison:
-        await processor.quarantine(message, quarantine.limit)
-    for message in plan.singles:
-        await quarantine.begin([message], plan)
-        await processor.process([message])
-    if plan.rest:
-        await quarantine.begin(plan.rest)
-        await processor.process(plan.rest)
+def batch_offsets(batch: list[Incoming]) -> list[tuple[int, int]]:
+    return [(m.partition, m.offset) for m in batch]
+
+
+def _exit_unacked() -> None:
+    """Every error about one event became its dead letter; what is left (the broker refusing
+    verdicts, a bug) must not ack the batch: leave at once, offsets uncommitted."""
+    log.critical("batch failed as a whole; exiting uncommitted so it is redelivered", exc_info=True)
+    os._exit(EXIT_BATCH_FAILED)
 
 
 def _install_watchdog(app: faust.App, settings: Settings, metrics: WorkerMetrics, progress: Progress) -> None:

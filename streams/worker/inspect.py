@@ -69,6 +69,16 @@ class Item:
     transient: StoreUnavailable | None = field(default=None, repr=False)
 
 
+@dataclass
+class Loaded:
+    """A batch after its I/O half: the items to infer and the dead letters already due."""
+
+    batch: list[Incoming]
+    items: list[Item]
+    deliveries: list[Awaitable]
+    started: float
+
+
 class BatchProcessor:
     def __init__(
         self,
@@ -94,17 +104,28 @@ class BatchProcessor:
         self.model_pool = ThreadPoolExecutor(1, thread_name_prefix="encode")
 
     async def process(self, batch: list[Incoming]) -> None:
+        await self.complete(await self.load(batch))
+
+    async def load(self, batch: list[Incoming]) -> "Loaded":
+        """The I/O half (parse, deduplicate, fetch, decode), which the worker runs for the next
+        batch while the model works on this one (streams/worker/pipeline.py)."""
         started = time.time()
         self.metrics.events.inc(len(batch))
         deliveries: list[Awaitable] = []
         items = self._parse(batch, deliveries)
         items = self._drop_answered(items)
         items = await self._fetch_and_decode(items, deliveries)
-        answered = await self._inspect(items, started, deliveries) if items else []
+        return Loaded(batch, items, deliveries, started)
+
+    async def complete(self, loaded: "Loaded") -> None:
+        """The model half: verdicts for a loaded batch, published, then recorded as answered."""
+        # a batch ahead of this one in the pipeline may have answered the same event meanwhile
+        items = self._drop_answered(loaded.items)
+        answered = await self._inspect(items, loaded.started, loaded.deliveries) if items else []
         publish_started = time.perf_counter()
-        await asyncio.gather(*deliveries)
+        await asyncio.gather(*loaded.deliveries)
         self.metrics.stage_seconds.labels("publish").observe(time.perf_counter() - publish_started)
-        self._finish(answered, batch)
+        self._finish(answered, loaded.batch)
 
     async def quarantine(self, incoming: Incoming, attempts: int) -> None:
         """Dead-letter a message that stopped workers ``attempts`` times, without processing it."""

@@ -23,21 +23,22 @@ class Progress:
 
     next_offsets: dict[int, int] = field(default_factory=dict)
     moved_at: dict[int, float] = field(default_factory=dict)
-    inflight: frozenset[int] = frozenset()
-    inflight_since: float = 0.0
+    # batch key -> (its partitions, since when); several overlap (streams/worker/pipeline.py)
+    inflight: dict[int, tuple[frozenset[int], float]] = field(default_factory=dict)
     active_at: float = field(default_factory=time.monotonic)
 
-    def begin(self, partitions: frozenset[int]) -> None:
-        self.inflight = partitions
-        self.inflight_since = self.active_at = time.monotonic()
+    def begin(self, key: int, partitions: frozenset[int]) -> None:
+        self.active_at = time.monotonic()
+        self.inflight[key] = (partitions, self.active_at)
 
-    def answered(self, offsets: list[tuple[int, int]]) -> None:
+    def answered(self, key: int, offsets: list[tuple[int, int]]) -> None:
         """``offsets``: (partition, offset) of every message of the batch, answered or dropped."""
         now = time.monotonic()
         for partition, offset in offsets:
             self.next_offsets[partition] = max(self.next_offsets.get(partition, 0), offset + 1)
             self.moved_at[partition] = now
-        self.inflight, self.active_at = frozenset(), now
+        self.inflight.pop(key, None)
+        self.active_at = now
 
     def assigned(self, partitions: list[int]) -> None:
         """After a rebalance: the clock of a newly owned partition starts now."""
@@ -52,7 +53,8 @@ class Progress:
 
     def stalled(self, partition: int, lag: int, after: float) -> bool:
         now = time.monotonic()
-        stuck_batch = partition in self.inflight and now - self.inflight_since > after
+        stuck_batch = any(partition in partitions and now - since > after
+                          for partitions, since in self.inflight.values())
         idle_with_lag = lag > 0 and now - self.moved_at.get(partition, now) > after
         return stuck_batch or idle_with_lag
 

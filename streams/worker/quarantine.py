@@ -12,6 +12,10 @@ the process: a crash in native code, the kernel's OOM killer, a hang that a supe
 
 A worker killed for another reason (a deploy, a chaos test) costs its in-flight messages one
 attempt each: with ``limit`` 3, three unrelated kills would have to hit the same message.
+
+The worker overlaps batches (streams/worker/pipeline.py: the next one is fetched while the model
+works on this one), so a partition's record covers every batch of it still in flight: all of
+them are suspects when the worker stops.
 """
 
 from collections.abc import Awaitable, Callable
@@ -34,6 +38,7 @@ class Plan:
 class Quarantine:
     def __init__(self, state: StateTable, flush: Callable[[], Awaitable], limit: int = 3):
         self.state, self.flush, self.limit = state, flush, limit
+        self._inflight: dict[int, list[dict]] = {}  # partition -> records of its batches in flight
 
     def plan(self, batch: list[Incoming]) -> Plan:
         plan = Plan()
@@ -57,10 +62,18 @@ class Quarantine:
         for partition in {m.partition for m in messages}:
             own = [m for m in messages if m.partition == partition]
             attempts = 1 + max((plan.attempts.get(m.offset, 0) if plan else 0) for m in own)
-            record = {"from": min(m.offset for m in own), "to": max(m.offset for m in own),
-                      "attempts": attempts}
-            self.state.put(own[-1].handle, str(partition), record)
+            batch = {"from": min(m.offset for m in own), "to": max(m.offset for m in own),
+                     "attempts": attempts}
+            self._inflight.setdefault(partition, []).append(batch)
+            self.state.put(own[-1].handle, str(partition), _union(self._inflight[partition]))
         await self.flush()
+
+    def end(self, messages: list[Incoming]) -> None:
+        """``messages`` were answered: later records no longer cover them (the durable record
+        keeps them until then, which costs them an attempt only if they come back)."""
+        for partition in {m.partition for m in messages}:
+            first = min(m.offset for m in messages if m.partition == partition)
+            self._inflight[partition] = [r for r in self._inflight.get(partition, []) if r["from"] != first]
 
     def _earlier_attempts(self, message: Incoming) -> int:
         record = self.state.get(str(message.partition))
@@ -68,3 +81,8 @@ class Quarantine:
             return 0
         inside = record.get("from", -1) <= message.offset <= record.get("to", -1)
         return int(record.get("attempts", 0)) if inside else 0
+
+
+def _union(records: list[dict]) -> dict:
+    return {"from": min(r["from"] for r in records), "to": max(r["to"] for r in records),
+            "attempts": max(r["attempts"] for r in records)}

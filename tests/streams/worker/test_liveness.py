@@ -8,7 +8,7 @@ from streams.worker.liveness import Progress
 def aged(progress: Progress, seconds: float) -> Progress:
     """As if every clock the progress holds was read ``seconds`` ago."""
     progress.active_at -= seconds
-    progress.inflight_since -= seconds
+    progress.inflight = {k: (parts, t - seconds) for k, (parts, t) in progress.inflight.items()}
     progress.moved_at = {p: t - seconds for p, t in progress.moved_at.items()}
     return progress
 
@@ -29,7 +29,7 @@ def test_no_waiting_events_or_a_zero_limit_never_gives_up():
 def test_a_batch_in_flight_is_not_idle_however_long_it_retries():
     """A batch paused on a store outage is retried until it clears (docs/delivery.md): only reported."""
     progress = Progress()
-    progress.begin(frozenset({0}))
+    progress.begin(1, frozenset({0}))
     aged(progress, 600)
     assert not progress.idle_with_work(lag=50, after=30)
     assert progress.stalled(0, lag=50, after=60)
@@ -37,9 +37,12 @@ def test_a_batch_in_flight_is_not_idle_however_long_it_retries():
 
 def test_answering_a_batch_moves_its_partitions_and_resets_the_clock():
     progress = Progress()
-    progress.begin(frozenset({0, 1}))
-    progress.answered([(0, 7), (1, 3), (0, 5)])
-    assert progress.next_offsets == {0: 8, 1: 4}
+    progress.begin(1, frozenset({0, 1}))
+    progress.begin(2, frozenset({1}))
+    progress.answered(1, [(0, 7), (1, 3), (0, 5)])
+    assert set(progress.inflight) == {2}
+    progress.answered(2, [(1, 4)])
+    assert progress.next_offsets == {0: 8, 1: 5}
     assert not progress.inflight
     assert time.monotonic() - progress.active_at < 1
     assert not progress.stalled(0, lag=2, after=60)

@@ -31,13 +31,15 @@ def deliver(state: DictState, messages, killer: int | None, limit: int = 3) -> d
     plan = quarantine.plan(messages)
     outcome = {"poison": [m.offset for m in plan.poison], "answered": [], "killed": False}
 
-    async def run():
+    async def run():  # as streams/worker/pipeline.py run_plan does
         for message in plan.singles:
             await quarantine.begin([message], plan)
             process([message])
+            quarantine.end([message])
         if plan.rest:
             await quarantine.begin(plan.rest)
             process(plan.rest)
+            quarantine.end(plan.rest)
 
     def process(group):
         if any(m.offset == killer for m in group):
