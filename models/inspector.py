@@ -49,6 +49,15 @@ class Inspector:
         self.classifier: OpenSetClassifier | None = bundle.classifier
         self.thresholds = bundle.thresholds.normalised()  # what verdicts report
 
+    def warm_up(self) -> None:
+        """One blank part through the whole model before the first real one: the first forward
+        pass allocates, and the search over the bank is built on first use (an HNSW index over
+        a 9,408-row bank takes about a second on a 2-core CPU), which would otherwise land on
+        the first parts of a line."""
+        size = self.encoder.config.input_size()
+        blank = Image.new("RGB", size, (128, 128, 128))
+        self.infer(np.stack([self.prepare(blank)]))
+
     @property
     def version(self) -> str:
         return self.bundle.version

@@ -61,7 +61,9 @@ class Item:
     incoming: Incoming
     event: CameraEvent
     pixels: np.ndarray | None = None
-    image: Image.Image | None = field(default=None, repr=False)  # as decoded: the overlay's base
+    # the object as fetched, not the decoded image: only anomalous parts get an overlay, which
+    # decodes it again, so a batch holds compressed images while it waits for the model
+    data: bytes | None = field(default=None, repr=False)
     pixel_stats: dict[str, float] = field(default_factory=dict)  # models/online/pixel_stats.py
     fetch_seconds: float = 0.0
     decode_seconds: float = 0.0
@@ -201,18 +203,19 @@ class BatchProcessor:
         if item.event.sha256 and sha256_hex(data) != item.event.sha256:
             raise Rejected(ErrorKind.CHECKSUM_MISMATCH, "sha256 of the object differs from the event's")
         decoded = time.perf_counter()
-        item.image = decode_image(data, self.limits)
-        item.pixels = self.inspector.prepare(item.image)
-        item.pixel_stats = self._pixel_stats(item)
+        image = decode_image(data, self.limits)
+        item.pixels = self.inspector.prepare(image)
+        item.pixel_stats = self._pixel_stats(item, image)
+        item.data = data
         item.decode_seconds = time.perf_counter() - decoded
 
-    def _pixel_stats(self, item: Item) -> dict[str, float]:
+    def _pixel_stats(self, item: Item, image: Image.Image) -> dict[str, float]:
         """On the image as decoded, before resizing: what the camera saw (the drift watch's
         lighting, focus and lens evidence). Trouble here must never cost a verdict."""
         if not self.settings.drift_pixel_statistics:
             return {}
         try:
-            return pixel_statistics(item.image, max_side=self.settings.drift_pixel_max_side)
+            return pixel_statistics(image, max_side=self.settings.drift_pixel_max_side)
         except Exception:
             log.exception("no pixel statistics for %s", item.event.event_id)
             return {}
@@ -318,7 +321,8 @@ class BatchProcessor:
     def _keep_anomaly_map(self, item: Item, anomaly_map: np.ndarray) -> str | None:
         uri = f"s3://{self.settings.evidence_bucket}/heatmaps/{item.event.event_id}.png"
         try:
-            self.store.put(uri, overlay_png(item.image, anomaly_map), "image/png")
+            image = decode_image(item.data, self.limits)
+            self.store.put(uri, overlay_png(image, anomaly_map), "image/png")
         except Exception:  # the store or the rendering: the verdict still goes out
             log.exception("anomaly map for %s not stored", item.event.event_id)
             self.metrics.anomaly_maps.labels("failed").inc()

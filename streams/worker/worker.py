@@ -49,6 +49,7 @@ def build_worker(settings: Settings) -> tuple[faust.App, WorkerMetrics]:
                            Backoff(settings.retry_initial_seconds, settings.retry_max_seconds),
                            "object store unavailable at start")
     inspector = Inspector(bundle, device=settings.device)
+    inspector.warm_up()
     log.info("model %s on %s", bundle.version, inspector.encoder.device)
     metrics = WorkerMetrics()
     metrics.model_info.labels(bundle.version).set(1)
