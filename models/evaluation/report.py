@@ -25,6 +25,7 @@ from models.defect_types.open_set import OpenSetClassifier, TypeDecision
 from models.encoding.images import decode_image
 from models.evaluation.localisation import anomaly_grid, localisation
 from models.evaluation.measurement import measurement_report
+from models.evaluation.search_recall import search_recall
 from models.inspector import Assessment, Inspector
 from schemas import Decision, TypeStatus
 
@@ -41,6 +42,7 @@ def evaluate(inspector: Inspector, data_dir: Path, out_dir: Path, progress: bool
     metrics = anomaly_metrics(assessment, truth, inspector.thresholds.threshold)
     scorer = inspector.bundle.scorer
     metrics |= localisation(inspector, latents, items, data_dir)
+    metrics |= search_recall(scorer, latents)
     metrics |= {"images_per_second": len(items) / elapsed, "n_test": len(items),
                 "model_version": inspector.version, "method": scorer.name}
     if hasattr(scorer, "expensive_share_"):  # a cascade: how much of the expensive stage ran

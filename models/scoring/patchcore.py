@@ -76,11 +76,16 @@ class PatchCoreScorer:
         return self
 
     @property
+    def resolved_search(self) -> str:
+        """The search ``search`` names on the device the scorer was placed on."""
+        return resolve_search(self.search, self._device)
+
+    @property
     def index_(self):
         """The search over the bank, built on first use on the device the scorer was placed on
         (a bundle is loaded on the CPU and then placed: the index is built once, there)."""
         if self._index is None:
-            name = resolve_search(self.search, self._device)
+            name = self.resolved_search
             params = self.search_params if name == self.search else {}  # settings name their search
             self._index = make_search(name, **params).fit(self.bank_).to(self._device)
         return self._index
