@@ -31,20 +31,27 @@ GOOD_IMAGE_COUNTS = (500, 1500, 5000)
 
 
 def images_per_second(step, images: np.ndarray, batch_size: int) -> float:
-    """``step(batch)`` over ``images`` in batches, after one warm-up call (it allocates)."""
+    return rates(step, images, batch_size)[0]
+
+
+def rates(step, images: np.ndarray, batch_size: int) -> tuple[float, float]:
+    """``step(batch)`` over ``images`` in batches, after one warm-up call (it allocates): images
+    per second, and CPU seconds (every thread of this process) per image."""
     step(images[:batch_size])
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for index in range(0, len(images), batch_size):
         step(images[index : index + batch_size])
-    return len(images) / (time.perf_counter() - started)
+    cpu = (time.process_time() - cpu_started) / len(images)
+    return len(images) / (time.perf_counter() - started), cpu
 
 
 def model_rates(inspector: Inspector, images: np.ndarray, batch_size: int) -> dict:
     inputs = encoder_inputs(inspector.bundle.scorer)
     encoder = images_per_second(lambda b: inspector.encoder.encode_views(b, **inputs), images, batch_size)
     unbatched = images_per_second(inspector.infer, images[: max(batch_size, len(images) // 4)], 1)
-    batched = images_per_second(inspector.infer, images, batch_size)
+    batched, cpu = rates(inspector.infer, images, batch_size)
     return {
+        "bare_model_cpu_seconds_per_image": cpu,
         "encoder_only_images_per_second": encoder,
         "bare_model_unbatched_images_per_second": unbatched,
         "bare_model_batched_images_per_second": batched,
@@ -125,6 +132,8 @@ def pipeline_rates(data_dir: Path, settings: Settings, events: int, bare: float)
         "steady_latency_p50_seconds": steady.latency_p50_seconds,
         "steady_latency_p99_seconds": steady.latency_p99_seconds,
         "worker_peak_rss_bytes": flat_out.worker_peak_rss_bytes,
+        # where a pipeline's time goes on a machine it shares with its broker, store and camera
+        "worker_cpu_seconds_per_event": flat_out.worker_cpu_seconds_per_event,
         "pipeline": asdict(flat_out),
         "steady": asdict(steady),
     }

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import os
 import random
 import tempfile
 import time
@@ -47,6 +48,8 @@ class DemoSummary:
     model_version: str
     cameras: int
     worker_peak_rss_bytes: int | None = None  # the worker process's high-water mark (Linux)
+    # CPU the worker spent (all its threads) per verdict while the events streamed (Linux)
+    worker_cpu_seconds_per_event: float | None = None
 
 
 @dataclass(frozen=True)
@@ -183,14 +186,17 @@ def run_demo(options: DemoOptions, base: Settings) -> DemoSummary:
         console.print(f"broker {broker_url}, object store {store_url}, model {version}")
         log_path = Path(work) / "worker.log"
         with worker_process(settings_env(settings), log_path, settings.metrics_port) as worker:
+            cpu_before = cpu_seconds(worker.pid)
             published, outcomes, started = asyncio.run(
                 stream_events(settings, options, alive=lambda: worker.poll() is None)
             )
             if worker.poll() is not None:
                 console.print(log_path.read_text()[-4000:])
-            peak = peak_rss_bytes(worker.pid)
-    return replace(summarise(published, outcomes, version, options.cameras, started),
-                   worker_peak_rss_bytes=peak)
+            peak, cpu_after = peak_rss_bytes(worker.pid), cpu_seconds(worker.pid)
+    summary = summarise(published, outcomes, version, options.cameras, started)
+    measured = None not in (cpu_before, cpu_after) and summary.verdicts
+    cpu = (cpu_after - cpu_before) / summary.verdicts if measured else None
+    return replace(summary, worker_peak_rss_bytes=peak, worker_cpu_seconds_per_event=cpu)
 
 
 def peak_rss_bytes(pid: int) -> int | None:
@@ -201,6 +207,15 @@ def peak_rss_bytes(pid: int) -> int | None:
         return None
     line = next((line for line in status.splitlines() if line.startswith("VmHWM:")), None)
     return int(line.split()[1]) * 1024 if line else None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User and system CPU of every thread of the process so far, where /proc has it."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def print_summary(summary: DemoSummary, json_path: Path | None) -> None:
