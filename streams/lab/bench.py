@@ -117,7 +117,11 @@ def run_bench(data_dir: Path, settings: Settings, events: int = 400, images: int
         result["searches"] = search_rows(bundle.scorer.bank_, patch_rows(maps), device)
         result["bank_sweep"] = bank_sweep(bundle.scorer, bundle.training["n_images"], maps,
                                           settings.batch_max_size, device)
-    return result | pipeline_rates(data_dir, settings, events, result["bare_model_batched_images_per_second"])
+    result |= pipeline_rates(data_dir, settings, events, result["bare_model_batched_images_per_second"])
+    if result["worker_cpu_seconds_per_event"]:  # the worker's own overhead, whatever shares its cores
+        result["worker_cpu_over_bare_model_cpu"] = (result["worker_cpu_seconds_per_event"]
+                                                     / result["bare_model_cpu_seconds_per_image"])
+    return result
 
 
 def pipeline_rates(data_dir: Path, settings: Settings, events: int, bare: float) -> dict:
