@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from models.bundle import ModelBundle
-from models.defect_types.descriptor import describe
+from models.defect_types.descriptor import describe, needs_anomaly_maps
 from models.defect_types.open_set import OpenSetClassifier, TypeDecision
 from models.encoding.encoder import PooledEncoder
 from models.encoding.files import encode_files
@@ -113,7 +113,7 @@ class Inspector:
         models/defect_types/descriptor.py); the anomaly maps are computed when it needs them and
         they are not given."""
         kind = self.bundle.descriptor
-        if kind == "anomaly" and anomaly_maps is None:
+        if needs_anomaly_maps(kind) and anomaly_maps is None:
             anomaly_maps = self.bundle.scorer.anomaly_maps(latents)
         return describe(kind, latents, anomaly_maps)
 

@@ -9,7 +9,7 @@ from PIL import Image
 
 from models.bundle import ModelBundle
 from models.dataset import GOOD, evenly_spaced, fingerprint, list_images
-from models.defect_types.descriptor import describe
+from models.defect_types.descriptor import describe, needs_anomaly_maps
 from models.defect_types.open_set import OpenSetClassifier
 from models.defect_types.registry import DEFAULT_CLASSIFIER, make_classifier
 from models.encoding.config import EncoderConfig
@@ -34,14 +34,14 @@ class TypeOptions:
     drop_suspects: bool = False
     max_per_type: int | None = None
     enabled: bool = True
-    # the type latent (models/defect_types/descriptor.py): "auto" is the anomaly-weighted one
+    # the type latent (models/defect_types/descriptor.py): "auto" is the anomaly-weighted "peak"
     # where the scorer has patch features, the centre view where it has none (autoencoders)
     descriptor: str = "auto"
 
     def resolved_descriptor(self, scorer: Scorer) -> str:
         if self.descriptor != "auto":
             return self.descriptor
-        return "anomaly" if scorer.needs_maps else "centre"
+        return "peak" if scorer.needs_maps else "centre"
 
 
 MIN_GOOD_IMAGES = 10
@@ -117,7 +117,7 @@ def _fit_types(data_dir: Path, encoder: PooledEncoder, scorer: Scorer, good: Lat
     model = OpenSetClassifier(make_classifier(options.classifier), views=views, descriptor=kind)
     # the space deviations are measured in needs a few hundred good images, not every one
     good = good.take(np.unique(np.linspace(0, len(good) - 1, min(len(good), MAX_GOOD_FOR_TYPES)).astype(int)))
-    good_latents = describe(kind, good, scorer.anomaly_maps(good) if kind == "anomaly" else None)
+    good_latents = describe(kind, good, scorer.anomaly_maps(good) if needs_anomaly_maps(kind) else None)
     describe_files = type_latents_of_files(encoder, scorer, kind)
     return fit_types(describe_files, good_latents, items, model, options.drop_suspects, progress)
 
@@ -125,9 +125,9 @@ def _fit_types(data_dir: Path, encoder: PooledEncoder, scorer: Scorer, good: Lat
 def type_latents_of_files(encoder: PooledEncoder, scorer: Scorer, kind: str) -> DescribeFiles:
     """Encodes image files and describes them as ``kind`` (the scorer gives the anomaly maps)."""
     def describe_files(paths: list[Path], **options) -> np.ndarray:
-        inputs = encoder_inputs(scorer) if kind == "anomaly" else {}
-        latents = encode_files(encoder, paths, **inputs, **options)
-        return describe(kind, latents, scorer.anomaly_maps(latents) if kind == "anomaly" else None)
+        maps = needs_anomaly_maps(kind)
+        latents = encode_files(encoder, paths, **(encoder_inputs(scorer) if maps else {}), **options)
+        return describe(kind, latents, scorer.anomaly_maps(latents) if maps else None)
 
     return describe_files
 

@@ -5,6 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
+from models.defect_types.descriptor import DESCRIPTORS
 from streams.settings import Settings
 
 
@@ -38,10 +39,10 @@ def _add_fit(sub) -> None:
                      help="flips and rotations per labelled example (1 where orientation matters)")
     fit.add_argument("--drop-suspects", action="store_true",
                      help="leave out labelled examples that data hygiene flags (see the manifest)")
-    fit.add_argument("--descriptor", choices=("auto", "anomaly", "centre"), default="auto",
+    fit.add_argument("--descriptor", choices=("auto", *DESCRIPTORS), default="auto",
                      help="what the defect-type classifier reads: the patch features weighted by "
-                     "the anomaly map (auto: where the scorer has them) or the image's centre "
-                     "(docs/defect-types.md)")
+                     "the anomaly map, sharply (peak; auto, where the scorer has them) or evenly "
+                     "(anomaly), or the image's centre (docs/defect-types.md)")
     fit.set_defaults(run=cmd_fit)
 
 
