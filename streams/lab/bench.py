@@ -126,9 +126,9 @@ def run_bench(data_dir: Path, settings: Settings, events: int = 400, images: int
 
 def pipeline_rates(data_dir: Path, settings: Settings, events: int, bare: float) -> dict:
     """The demo path flat out, then at half that rate for the latency a steady line sees."""
-    flat_out = run_demo(DemoOptions(data_dir, events=events), settings)
+    flat_out = run_demo(DemoOptions(data_dir, events=events, staged=True), settings)
     half = flat_out.events_per_second / 2
-    steady = run_demo(DemoOptions(data_dir, events=max(40, events // 2), rate=half), settings)
+    steady = run_demo(DemoOptions(data_dir, events=max(40, events // 2), rate=half, staged=True), settings)
     return {
         "pipeline_events_per_second": flat_out.events_per_second,
         "pipeline_over_bare_model": flat_out.events_per_second / bare,

@@ -3,6 +3,7 @@ the object store, event to Kafka, named as the camera-side client names them (st
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
@@ -34,12 +35,25 @@ class CameraSimulator:
         self, path: Path, camera_id: str, line_id: str = "line-1", part_id: str | None = None,
         metadata: dict | None = None,
     ) -> CameraEvent:
+        return await self.send(await self.stage(path, camera_id, line_id, part_id, metadata))
+
+    async def stage(
+        self, path: Path, camera_id: str, line_id: str = "line-1", part_id: str | None = None,
+        metadata: dict | None = None,
+    ) -> CameraEvent:
+        """Upload the image; the event that names it, not yet sent."""
         data = await asyncio.to_thread(path.read_bytes)
         event = new_event(self.settings.image_bucket, data, path.suffix, camera_id, line_id, part_id,
                           metadata=metadata)
         await asyncio.to_thread(self.store.put, event.image_uri, data, content_type_of(data, path.name))
+        return event
+
+    async def send(self, event: CameraEvent, recapture: bool = False) -> CameraEvent:
+        """``recapture``: the event says it was captured now (an image staged earlier)."""
+        if recapture:
+            event = event.model_copy(update={"captured_at": datetime.now(UTC)})
         await self.producer.send_and_wait(
-            self.settings.events_topic, event.to_bytes(), key=camera_id.encode()
+            self.settings.events_topic, event.to_bytes(), key=event.camera_id.encode()
         )
         return event
 
@@ -50,8 +64,12 @@ async def publish_paths(
     rate: float | None = None,
     on_published: Callable[[CameraEvent, Path], None] | None = None,
     concurrency: int = 8,
+    staged: list[CameraEvent] | None = None,
 ) -> list[CameraEvent]:
-    """Publish (path, camera_id) jobs in order, at most ``rate`` events per second."""
+    """Publish (path, camera_id) jobs in order, at most ``rate`` events per second.
+
+    ``staged``: the jobs' events from ``stage_paths``, images already uploaded; each is sent
+    saying it was captured when it is sent."""
     interval = 1.0 / rate if rate else 0.0
     slots = asyncio.Semaphore(concurrency)
     loop = asyncio.get_running_loop()
@@ -59,7 +77,10 @@ async def publish_paths(
 
     async def one(index: int, path: Path, camera: str) -> CameraEvent:
         async with slots:
-            event = await simulator.publish(path, camera)
+            if staged is None:
+                event = await simulator.publish(path, camera)
+            else:
+                event = await simulator.send(staged[index], recapture=True)
         if on_published:
             on_published(event, path)
         return event
@@ -71,3 +92,16 @@ async def publish_paths(
         tasks.append(asyncio.create_task(one(index, path, camera)))
         await asyncio.sleep(0)
     return list(await asyncio.gather(*tasks))
+
+
+async def stage_paths(simulator: CameraSimulator, jobs: list[tuple[Path, str]],
+                      concurrency: int = 8) -> list[CameraEvent]:
+    """Upload every job's image first, so that what is measured next is the inspection alone,
+    not the cameras' uploads sharing its machine (``latentline bench``)."""
+    slots = asyncio.Semaphore(concurrency)
+
+    async def one(path: Path, camera: str) -> CameraEvent:
+        async with slots:
+            return await simulator.stage(path, camera)
+
+    return list(await asyncio.gather(*(one(path, camera) for path, camera in jobs)))

@@ -13,6 +13,7 @@ from scipy.stats import spearmanr
 
 from models.dataset import list_images, read_values
 from schemas import CameraEvent, ErrorKind
+from streams.worker.producer import publish_paths, stage_paths
 from streams.worker.store import ObjectStore, sha256_hex
 from tests.integration.conftest import SPOT, make_stack, send_raw
 
@@ -55,6 +56,26 @@ def test_one_verdict_per_event_keyed_by_camera(stack, pcb_dir):
     assert np.median(bad) > np.median(good)
     assert all(0 <= s <= 1 for s in scores.values())  # normalised: 0.5 is the threshold
     assert {v.threshold for v in outcomes.verdicts.values()} == {0.5}
+
+
+def test_staged_images_are_answered_as_captured_when_their_events_are_sent(stack, pcb_dir):
+    """The bench's publishing: every image uploaded first, each event sent later saying so."""
+    paths = sample(pcb_dir, "good", 4, seed=3) + sample(pcb_dir, "short", 4, seed=3)
+    sent_after = {}
+
+    async def scenario(producer, simulator):
+        jobs = [(p, "cam-staged") for p in paths]
+        staged = await stage_paths(simulator, jobs)
+        staged_at = datetime.now(UTC)
+        assert all(e.captured_at < staged_at for e in staged)
+        events = await publish_paths(simulator, jobs, rate=20, staged=staged)
+        assert [e.event_id for e in events] == [e.event_id for e in staged]
+        sent_after.update({e.event_id: staged_at for e in events if e.captured_at >= staged_at})
+        return [e.event_id for e in events]
+
+    outcomes = stack.run(scenario)
+    assert len(sent_after) == len(paths) == len(outcomes.verdicts)
+    assert outcomes.duplicates == 0 and outcomes.dead_letters == []
 
 
 def test_anomalous_verdicts_link_their_anomaly_map(stack, pcb_dir):
