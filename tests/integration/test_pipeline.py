@@ -73,8 +73,8 @@ def test_staged_images_are_answered_as_captured_when_their_events_are_sent(stack
         sent_after.update({e.event_id: staged_at for e in events if e.captured_at >= staged_at})
         return [e.event_id for e in events]
 
-    outcomes = stack.run(scenario)
-    assert len(sent_after) == len(paths) == len(outcomes.verdicts)
+    outcomes = stack.run(scenario)  # earlier tests' verdicts are on the topic too
+    assert len(sent_after) == len(paths) and set(sent_after) <= set(outcomes.verdicts)
     assert outcomes.duplicates == 0 and outcomes.dead_letters == []
 
 
