@@ -220,7 +220,7 @@ def _install_watchdog(app: faust.App, settings: Settings, metrics: WorkerMetrics
             progress.busy_elsewhere()
         waiting = 0
         for tp in owned():
-            lag = _lag(app, tp, progress)
+            lag = await _lag(app, tp, progress)
             if lag is not None:
                 metrics.consumer_lag.labels(str(tp.partition)).set(lag)
                 waiting += lag
@@ -236,17 +236,24 @@ def _install_watchdog(app: faust.App, settings: Settings, metrics: WorkerMetrics
             os._exit(EXIT_STALLED)
 
 
-def _lag(app: faust.App, tp, progress: Progress) -> int | None:
-    """From the next offset this worker would answer, or else the group's committed offset;
-    unknown before either exists."""
-    highwater = app.consumer.highwater(tp)
-    done = progress.next_offsets.get(tp.partition)
-    if done is None:
-        # Faust keeps the committed offsets it sought to or wrote, with no public accessor
-        done = getattr(app.consumer, "_committed_offset", {}).get(tp)
-    if done is None or highwater is None or highwater < 0:
+async def _lag(app: faust.App, tp, progress: Progress) -> int | None:
+    """Events of ``tp`` this worker has not answered: from the next offset it would answer, else
+    from where its consumer reads next; the end from the last fetch, else from the broker. A
+    consumer that stopped fetching has no fetch to tell either, which is why the broker is asked.
+    None while neither is known (or the broker does not answer)."""
+    try:
+        done = progress.next_offsets.get(tp.partition)
+        if done is None:
+            done = await app.consumer.position(tp)
+        end = app.consumer.highwater(tp)
+        if end is None or end < 0:
+            end = (await app.consumer.highwaters(tp)).get(tp)
+    except Exception:  # the broker away: the lag is unknown this time, not an error of the worker
+        log.debug("lag of %s unknown", tp, exc_info=True)
         return None
-    return max(0, highwater - done)
+    if done is None or end is None or end < 0:
+        return None
+    return max(0, end - done)
 
 
 def install_novelty_agents(app: faust.App, settings: Settings, make_watch, learner: LabelLearner,

@@ -1,7 +1,12 @@
 """The watchdog's two judgements: a stalled partition (reported) and an agent idle with work (exits)."""
 
+import asyncio
 import time
+from types import SimpleNamespace
 
+from faust.types import TP
+
+from streams.worker.app import _lag
 from streams.worker.liveness import Progress
 
 
@@ -61,3 +66,38 @@ def test_a_partition_with_lag_and_no_answer_is_stalled_after_the_limit():
     aged(progress, 61)
     assert progress.stalled(3, lag=4, after=60)
     assert not progress.stalled(3, lag=0, after=60)
+
+
+class IdleConsumer:
+    """A consumer that stopped fetching: it knows no highwater; the broker does."""
+
+    def __init__(self, position: int | None, end: int):
+        self._position, self._end = position, end
+
+    def highwater(self, tp):
+        return None
+
+    async def position(self, tp):
+        return self._position
+
+    async def highwaters(self, *tps):
+        return {tp: self._end for tp in tps}
+
+
+def lag_of(consumer, progress: Progress) -> int | None:
+    return asyncio.run(_lag(SimpleNamespace(consumer=consumer), TP("camera.events", 2), progress))
+
+
+def test_the_lag_of_a_consumer_that_stopped_fetching_comes_from_the_broker():
+    assert lag_of(IdleConsumer(position=5, end=12), Progress()) == 7
+    answered = Progress(next_offsets={2: 10})
+    assert lag_of(IdleConsumer(position=5, end=12), answered) == 2
+    assert lag_of(IdleConsumer(position=None, end=12), Progress()) is None
+
+
+def test_a_broker_that_does_not_answer_leaves_the_lag_unknown():
+    class Away(IdleConsumer):
+        async def highwaters(self, *tps):
+            raise ConnectionError("broker away")
+
+    assert lag_of(Away(position=5, end=12), Progress()) is None
