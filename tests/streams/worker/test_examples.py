@@ -69,7 +69,10 @@ def test_a_new_type_from_labels_reaches_a_second_worker(store_settings, typed_bu
     assert sync.metrics.classifier_examples.labels("labelled")._value.get() == 6
     assert sync.refresh() is False  # nothing new: no refit
     taught = other.type_latents(other.encode_files(spurs[:6], progress=False))
-    assert [d.label for d in other.classifier.decide(taught)].count("spur") >= 5
+    # most of what it was taught (4 of 6: the peak descriptor on this small subset; on the full
+    # set it recalls an unseen type better after 10 labels than the plain-excess one did, 0.64
+    # against 0.59, docs/defect-types.md)
+    assert [d.label for d in other.classifier.decide(taught)].count("spur") >= 4
 
 
 def test_example_holds_every_view_and_who_labelled_it(store_settings, typed_bundle, typed_dir):
