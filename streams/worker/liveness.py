@@ -25,6 +25,7 @@ class Progress:
     moved_at: dict[int, float] = field(default_factory=dict)
     # batch key -> (its partitions, since when); several overlap (streams/worker/pipeline.py)
     inflight: dict[int, tuple[frozenset[int], float]] = field(default_factory=dict)
+    owned: set[int] = field(default_factory=set)  # partitions of the last rebalance
     active_at: float = field(default_factory=time.monotonic)
 
     def begin(self, key: int, partitions: frozenset[int]) -> None:
@@ -41,11 +42,13 @@ class Progress:
         self.active_at = now
 
     def assigned(self, partitions: list[int]) -> None:
-        """After a rebalance: the clock of a newly owned partition starts now."""
+        """After a rebalance: a newly owned partition's clock starts now, and what this worker
+        answered of it before it moved away is forgotten (its next owner went on meanwhile)."""
         now = time.monotonic()
-        for partition in partitions:
-            self.moved_at.setdefault(partition, now)
-        self.active_at = now
+        for partition in set(partitions) - self.owned:
+            self.next_offsets.pop(partition, None)
+            self.moved_at[partition] = now
+        self.owned, self.active_at = set(partitions), now
 
     def busy_elsewhere(self) -> None:
         """The app rebalances or restores tables: not the agent's fault that it waits."""

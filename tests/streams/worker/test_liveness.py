@@ -53,6 +53,16 @@ def test_answering_a_batch_moves_its_partitions_and_resets_the_clock():
     assert not progress.stalled(0, lag=2, after=60)
 
 
+def test_a_partition_that_comes_back_forgets_what_was_answered_before_it_left():
+    """Another worker answered it meanwhile: the old offset would show a lag that is not there."""
+    progress = Progress()
+    progress.assigned([0, 1])
+    progress.answered(1, [(0, 99), (1, 5)])
+    progress.assigned([1])
+    progress.assigned([0, 1])
+    assert progress.next_offsets == {1: 6}
+
+
 def test_rebalancing_or_restoring_tables_is_not_idleness():
     progress = aged(Progress(), 600)
     progress.busy_elsewhere()
