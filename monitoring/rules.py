@@ -53,7 +53,8 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
             "LatentlinePartitionStalled", q.STALLED_PARTITIONS, ">", 0, "1m", "critical",
             "An input partition has waiting events and has answered none for stall_seconds",
             "Read the worker's log for that partition: a batch stuck on a fault that is not retried, "
-            "or a worker that consumes nothing; restarting the worker moves the partition on.",
+            "or a worker that consumes nothing (it exits by itself after stall_exit_seconds, status "
+            "76, and its restart moves the partition on; restart it by hand if it has no restart policy).",
         ),
         AlertRule(
             "LatentlinePausedOnTransientFault", q.PAUSED_BY_CAUSE, ">", 0, "2m", "warning",
