@@ -42,8 +42,11 @@ class ModelBundle:
 
     @property
     def descriptor(self) -> str:
-        """The type latent its classifier reads (models/defect_types/descriptor.py)."""
-        return self.classifier.descriptor if self.classifier else "centre"
+        """The type latent its classifier reads and novelty's directions are taken of
+        (models/defect_types/descriptor.py); fit gives both the same one."""
+        if self.classifier:
+            return self.classifier.descriptor
+        return self.reference.descriptor or "centre"
 
     def type_latent_key(self) -> str:
         """Type latents kept under equal keys are interchangeable: the same encoder, the same

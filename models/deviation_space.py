@@ -2,8 +2,8 @@
 
 Whitening by the good images' own variation stretches the directions good parts never vary in,
 which are the ones defects move along; unit length makes a faint and a strong defect of one
-kind the same point. Used for clustering unknown anomalies (16 components) and for naming
-defect types (hundreds of components: more room to tell types apart). Shared by
+kind the same point. Used for clustering unknown anomalies (32 components of the defect
+descriptor) and for naming defect types (hundreds of components: more room to tell types apart). Shared by
 models/online/latent_reference.py and models/defect_types/open_set.py. On deeppcb-patches,
 whitening by good images and unit length told an unseen type from the known ones with AUROC 0.84
 against 0.70 for standardised raw features (docs/defect-types.md).

@@ -24,7 +24,7 @@ class Assessment:
     scores: np.ndarray  # normalised: 0.5 is the defect threshold (models/scoring/threshold.py)
     decisions: list[Decision]
     summaries: np.ndarray  # [N, statistics] drift statistics (LatentReference.summaries)
-    directions: np.ndarray  # [N, components] deviation directions (novelty clustering)
+    directions: list[np.ndarray | None]  # deviation directions of the anomalous parts (novelty clustering)
     types: list[TypeDecision | None]  # for anomalous parts when the model knows defect types
     type_latents: list[np.ndarray | None]  # what the classifier read of the anomalous parts
     maps: list[np.ndarray | None]  # normalised anomaly maps [h, w] of the anomalous parts
@@ -89,7 +89,9 @@ class Inspector:
             self.bundle.thresholds.normalise(scored.scores),
             decisions,
             reference.summaries(latents.full),
-            reference.directions(latents.full),
+            _for_anomalous(decisions, lambda anomalous: reference.directions(
+                latents.full[anomalous] if reference.descriptor is None
+                else np.stack([type_latents[i] for i in anomalous]))),
             self._types(type_latents),
             type_latents,
             self._maps(latents, decisions, scored.maps) if maps else [None] * len(decisions),

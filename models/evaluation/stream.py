@@ -57,7 +57,7 @@ class Phase:
     scores: np.ndarray
     decisions: list
     summaries: np.ndarray
-    directions: np.ndarray
+    directions: list  # of the anomalous parts, None for the rest
     types: list  # TypeDecision or None per event
     labels: list[str]
     pixels: list[dict]  # models/online/pixel_stats.py, per event, of the image as decoded

@@ -6,6 +6,14 @@ Fitted with the scorer on the same good latents and stored in the bundle. It giv
   lighting, focus and material changes move them, while pose and part variation mostly do not;
 - a unit-length direction of deviation in a small whitened PCA space, on which anomalies of
   the same kind fall close together whatever their severity (novelty clustering).
+
+The directions are taken of the defect descriptor (``descriptor``, e.g. ``peak``: the patch
+features where the anomaly map peaks, models/defect_types/descriptor.py), with the space fitted
+on good images' descriptors, so that a defect's direction says what the defect looks like
+wherever it sits in the frame. Bundles saved before (``descriptor`` None) take them of the
+pooled latent of the whole image, which good surface dominates when the defect is small or
+off-centre. Measured with ``latentline evaluate-stream`` (docs/drift.md): on 3x3 mosaics of
+deeppcb-patches the first new-type candidate held 1.0 spur instead of 0.5.
 """
 
 from typing import Self
@@ -16,14 +24,17 @@ from models.deviation_space import DeviationSpace
 
 
 class LatentReference:
-    def __init__(self, n_components: int = 16):
+    def __init__(self, n_components: int = 16, descriptor: str | None = None):
         self.n_components = n_components
+        self.descriptor = descriptor  # what directions are taken of; None: the pooled latents
 
     def get_params(self) -> dict:
-        return {"n_components": self.n_components}
+        return {"n_components": self.n_components, "descriptor": self.descriptor}
 
-    def fit(self, latents: np.ndarray, blocks: dict[str, int]) -> Self:
-        """``blocks``: encoder layer name -> its number of latent dimensions, in order."""
+    def fit(self, latents: np.ndarray, blocks: dict[str, int], good_descriptors: np.ndarray | None = None) -> Self:
+        """``latents``: pooled latents of good images; ``blocks``: encoder layer name -> its number
+        of latent dimensions, in order; ``good_descriptors``: the ``descriptor`` of good images
+        (required when it is set)."""
         latents = np.asarray(latents, dtype=np.float64)
         if sum(blocks.values()) != latents.shape[1]:
             raise ValueError(f"blocks cover {sum(blocks.values())} dims, latents have {latents.shape[1]}")
@@ -33,7 +44,9 @@ class LatentReference:
         self.std_ = latents.std(axis=0) + 1e-6
         raw = self._raw_summaries(latents)
         self.summary_mean_, self.summary_std_ = raw.mean(axis=0), raw.std(axis=0) + 1e-9
-        self.space_ = DeviationSpace(self.n_components).fit(latents)
+        if self.descriptor is not None and good_descriptors is None:
+            raise ValueError(f"directions of the {self.descriptor} descriptor need good images' descriptors")
+        self.space_ = DeviationSpace(self.n_components).fit(latents if self.descriptor is None else good_descriptors)
         return self
 
     @property
@@ -44,9 +57,10 @@ class LatentReference:
         """[N, len(statistic_names)]: about N(0, 1) on good images like the fitted ones."""
         return (self._raw_summaries(np.asarray(latents, np.float64)) - self.summary_mean_) / self.summary_std_
 
-    def directions(self, latents: np.ndarray) -> np.ndarray:
-        """[N, n_components] unit vectors: the direction in which each latent leaves the good mean."""
-        return self.space_.transform(latents)
+    def directions(self, vectors: np.ndarray) -> np.ndarray:
+        """[N, n_components] unit vectors: the direction in which each of ``vectors`` (the
+        ``descriptor`` of parts, or their pooled latents when it is None) leaves the good mean."""
+        return self.space_.transform(vectors)
 
     def _raw_summaries(self, latents: np.ndarray) -> np.ndarray:
         z = (latents - self.mean_) / self.std_
@@ -66,7 +80,7 @@ class LatentReference:
 
     @classmethod
     def from_arrays(cls, params: dict, arrays: dict[str, np.ndarray]) -> Self:
-        reference = cls(**params)
+        reference = cls(**({"descriptor": None} | params))  # bundles saved before: pooled latents
         reference.block_names_ = [str(name) for name in arrays["block_names"]]
         reference.block_ends_ = arrays["block_ends"]
         for name in ("mean", "std", "summary_mean", "summary_std"):

@@ -264,7 +264,7 @@ def _items(record: dict, key: str, parse) -> list:
     return items
 
 
-MAX_DIMENSION = 1024  # directions are 16-d; the bound keeps a forged record's replay cheap
+MAX_DIMENSION = 1024  # directions are 16- or 32-d; the bound keeps a forged record's replay cheap
 
 
 def _vector(record: dict, key: str) -> np.ndarray:

@@ -18,6 +18,7 @@ from models.encoding.files import encode_files
 from models.encoding.images import SHAPE_KEEPING_VIEWS
 from models.errors import UserInputError
 from models.latents import Latents
+from models.online.defaults import NOVELTY_COMPONENTS
 from models.online.latent_reference import LatentReference
 from models.scoring.base import Scorer, encoder_inputs, held_back_scores
 from models.scoring.registry import make_scorer
@@ -74,14 +75,20 @@ def fit_bundle(
     thresholds = Thresholds.from_good_scores(held_back, target_fpr, review_fpr)
     created = datetime.now(UTC)
     data_fingerprint = fingerprint(paths)
-    fitted_types = _fit_types(data_dir, encoder, scorer, views, types, progress)
+    kind = types.resolved_descriptor(scorer)
+    good_descriptors = _good_descriptors(scorer, views, kind)
+    fitted_types = _fit_types(data_dir, encoder, scorer, kind, good_descriptors, types, progress)
+    # novelty reads the same descriptor as the types where it follows the defect (peak, anomaly);
+    # scorers without patch features keep the pooled latents (models/online/latent_reference.py)
+    reference = (LatentReference(NOVELTY_COMPONENTS, descriptor=kind) if needs_anomaly_maps(kind)
+                 else LatentReference())
     return ModelBundle(
         version=f"{created:%Y%m%dT%H%M%SZ}-{data_fingerprint[:8]}",
         created_at=created,
         encoder=encoder.config,  # precision resolved for this device
         scorer=scorer,
         thresholds=thresholds,
-        reference=LatentReference().fit(latents, encoder.layer_dims()),
+        reference=reference.fit(latents, encoder.layer_dims(), good_descriptors),
         classifier=fitted_types.classifier if fitted_types else None,
         training=_types_report(fitted_types) | {
             "n_images": len(paths),
@@ -106,20 +113,23 @@ def image_sizes(paths: list[Path]) -> list[tuple[int, int]]:
     return sizes
 
 
-def _fit_types(data_dir: Path, encoder: PooledEncoder, scorer: Scorer, good: Latents, options: TypeOptions,
-               progress: bool) -> TypeFit | None:
+def _good_descriptors(scorer: Scorer, good: Latents, kind: str) -> np.ndarray:
+    """``kind`` descriptors of the good images, the space deviations are measured in: a few
+    hundred evenly spaced ones, not every one."""
+    good = good.take(np.unique(np.linspace(0, len(good) - 1, min(len(good), MAX_GOOD_FOR_TYPES)).astype(int)))
+    return describe(kind, good, scorer.anomaly_maps(good) if needs_anomaly_maps(kind) else None)
+
+
+def _fit_types(data_dir: Path, encoder: PooledEncoder, scorer: Scorer, kind: str, good_descriptors: np.ndarray,
+               options: TypeOptions, progress: bool) -> TypeFit | None:
     if not options.enabled or not has_defect_types(data_dir):
         return None
     items = labelled_defects(data_dir, options.max_per_type)
-    kind = options.resolved_descriptor(scorer)
     across, down = encoder.config.tiles or (1, 1)
     views = options.views if across == down else min(options.views, SHAPE_KEEPING_VIEWS)  # no quarter turns
     model = OpenSetClassifier(make_classifier(options.classifier), views=views, descriptor=kind)
-    # the space deviations are measured in needs a few hundred good images, not every one
-    good = good.take(np.unique(np.linspace(0, len(good) - 1, min(len(good), MAX_GOOD_FOR_TYPES)).astype(int)))
-    good_latents = describe(kind, good, scorer.anomaly_maps(good) if needs_anomaly_maps(kind) else None)
     describe_files = type_latents_of_files(encoder, scorer, kind)
-    return fit_types(describe_files, good_latents, items, model, options.drop_suspects, progress)
+    return fit_types(describe_files, good_descriptors, items, model, options.drop_suspects, progress)
 
 
 def type_latents_of_files(encoder: PooledEncoder, scorer: Scorer, kind: str) -> DescribeFiles:

@@ -45,6 +45,8 @@ def test_an_old_bundle_loads_and_answers_the_same(expected, probe):
     np.testing.assert_allclose(scores, expected["scores"], rtol=1e-9)
     assert [d.value for d in bundle.thresholds.decide(scores)] == expected["decisions"]
     np.testing.assert_allclose(bundle.reference.summaries(probe.full), expected["summaries"], rtol=1e-9)
+    assert bundle.reference.descriptor is None  # its novelty directions come from the pooled latents
+    assert bundle.reference.directions(probe.full).shape == (len(probe), 4)
     types = [[d.status.value, d.label, d.confidence] for d in bundle.classifier.decide(probe.centre)]
     assert [t[:2] for t in types] == [t[:2] for t in expected["types"]]
     np.testing.assert_allclose([t[2] for t in types], [t[2] for t in expected["types"]], rtol=1e-9)
@@ -54,7 +56,7 @@ def test_an_old_bundle_loads_and_answers_the_same(expected, probe):
 
 
 # parameters added since format 5, with the value that keeps an old bundle answering as it did
-ADDED_SINCE = {("classifier", "params", "descriptor"): "centre"}
+ADDED_SINCE = {("classifier", "params", "descriptor"): "centre", ("reference", "params", "descriptor"): None}
 
 
 def test_an_old_bundle_saved_again_keeps_its_manifest(tmp_path):

@@ -90,8 +90,12 @@ def test_inspector_names_types_only_for_anomalies(bundle, dataset):
     paths = [p for label in ("good", "copper", "short") for p in sorted((dataset / "test" / label).iterdir())]
     assessment = inspector.assess(inspector.encode_files(paths, progress=False))
     assert {d.value for d in assessment.decisions} > {"ok"}
-    for decision, defect_type, anomaly_map in zip(assessment.decisions, assessment.types, assessment.maps):
-        assert (defect_type is None) == (anomaly_map is None) == (decision.value == "ok")
+    parts = zip(assessment.decisions, assessment.types, assessment.maps, assessment.directions)
+    for decision, defect_type, anomaly_map, direction in parts:
+        assert (defect_type is None) == (anomaly_map is None) == (direction is None) == (decision.value == "ok")
+        if direction is not None:  # novelty's direction: of the defect descriptor, unit length
+            assert direction.shape == (bundle.reference.n_components,)
+            assert abs(float(np.linalg.norm(direction)) - 1) < 1e-5
         if defect_type is not None:
             assert defect_type.status in set(TypeStatus)
             assert anomaly_map.ndim == 2 and 0 <= anomaly_map.min() and anomaly_map.max() <= 1

@@ -36,3 +36,17 @@ def test_directions_are_unit_vectors_that_ignore_severity(good):
 def test_blocks_must_cover_the_latents(good):
     with pytest.raises(ValueError, match="blocks"):
         LatentReference().fit(good, {"a": 10})
+
+
+def test_directions_of_a_descriptor_are_measured_against_good_images_descriptors(good):
+    descriptors = np.random.default_rng(1).normal(size=(300, 6)) * [1, 1, 1, 1, 1, 0.01]
+    reference = LatentReference(n_components=6, descriptor="peak").fit(good, {"all": 24}, descriptors)
+    assert reference.get_params() == {"n_components": 6, "descriptor": "peak"}
+    # the last coordinate barely varies on good images: a defect moving it points there
+    direction = reference.directions(np.array([[0, 0, 0, 0, 0, 0.5]]))
+    assert direction.shape == (1, 6) and np.max(np.abs(direction)) > 0.99
+
+
+def test_directions_of_a_descriptor_need_good_images_descriptors(good):
+    with pytest.raises(ValueError, match="peak"):
+        LatentReference(descriptor="peak").fit(good, {"all": 24})

@@ -81,6 +81,9 @@ def test_fit_bundle_contents(bundle, dataset):
     assert bundle.encoder.precision in ("fp32", "bf16")
     assert isinstance(bundle.scorer, PatchCoreScorer)
     assert bundle.scorer.bank_.shape[1] == 32 + 96  # features.6 and features.13 channels
+    # novelty's directions follow the defect: the peak descriptor, in a space of good images' ones
+    assert bundle.reference.descriptor == bundle.descriptor == "peak"
+    assert bundle.reference.space_.components_.shape[1] == 32 + 96
     assert bundle.training["n_held_back"] == N_IMAGES // 5
     assert bundle.thresholds.good_median <= bundle.thresholds.review_threshold <= bundle.thresholds.threshold
     quantiles = bundle.training["held_back_good_score_quantiles"]
