@@ -2,17 +2,19 @@
 
 river's DBSTREAM, from "Clustering Data Streams Based on Shared Density between Micro-Clusters"
 (Hahsler and Bolaños, 2016), clusters the anomalies' directions of deviation
-(LatentReference.directions, unit vectors, so severity does not split one kind of defect into
-several). A micro-cluster whose faded weight passes ``min_weight`` and that holds at least
-``min_members`` recent anomalies becomes a candidate. Later anomalies near a candidate join it
-instead of raising another; once an operator labels one of its members the candidate closes and
-its region counts as named.
+(LatentReference.directions: unit vectors of the defect descriptor in a whitened space of good
+images' descriptors, so severity does not split one kind of defect into several and good
+surface around the defect does not blur it). A micro-cluster whose faded weight passes
+``min_weight`` and that holds at least ``min_members`` recent anomalies becomes a candidate.
+Later anomalies near a candidate join it instead of raising another; once an operator labels
+one of its members the candidate closes and its region counts as named.
 
-Defaults measured on deeppcb-patches (docs/drift.md; models/online/
-defaults.py): spur, absent from train/, raised within 50-70 spur events with every exemplar a
-spur, and no candidate from the good parts' false positives over 2,000 stable events; with the
-defect classifier in front, ``latentline evaluate-stream`` raised spur after 53, 99, 52 and 56
-spur events on four seeds, every exemplar a spur.
+Defaults measured with ``latentline evaluate-stream`` (docs/drift.md; models/online/defaults.py):
+on deeppcb-patches, with the defect classifier in front and spur absent from train/, spur was
+raised after 29 spur events with every exemplar a spur, as one candidate, and no candidate came
+from the good parts' false positives over 2,000 stable events. Directions of the pooled latent,
+which bundles fitted before keep, needed 52 to 99 spur events and split spur into several
+candidates.
 
 >>> rng = np.random.default_rng(0)
 >>> def unit(v):
@@ -123,6 +125,13 @@ class NoveltyDetector:
         self.clusters.learn_one(_as_dict(anomaly.direction))
         self.buffer = (self.buffer + [anomaly])[-self.buffer_size :]
         return self._promote()
+
+    @property
+    def dimension(self) -> int | None:
+        """The length of the directions it holds; None while it holds none. Directions of
+        another length come from a model with another deviation space."""
+        held = [c.centre for c in self.candidates] + [s.direction for s in self.buffer]
+        return len(held[0]) if held else None
 
     def label(self, event_id: str, label: str, labelled_by: str) -> Candidate | None:
         """Close the open candidate that holds ``event_id``; returns it, or None."""

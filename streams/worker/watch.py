@@ -179,10 +179,13 @@ class NoveltyWatch:
         self.model_version = ""  # of the latest sighting: the model whose anomalies these are
         self.counted = False  # candidate gauges are recounted at start and on every change
 
-    def new_detector(self, line_id: str) -> NoveltyDetector:
+    def new_detector(self, line_id: str, model_version: str | None = None) -> NoveltyDetector:
+        """``model_version`` goes into the candidates' ids of a line that starts afresh, so that
+        they never repeat the ids of the alerts its earlier clusters raised."""
         s = self.settings
+        prefix = f"novelty-{line_id}" if model_version is None else f"novelty-{line_id}-{model_version}"
         return NoveltyDetector(clustering_threshold=s.novelty_radius, min_weight=s.novelty_min_weight,
-                               min_members=s.novelty_min_members, prefix=f"novelty-{line_id}")
+                               min_members=s.novelty_min_members, prefix=prefix)
 
     async def handle(self, handle: Any, message: NoveltyInput) -> None:
         if message.sighting is not None:
@@ -194,6 +197,13 @@ class NoveltyWatch:
 
     async def _sighting(self, handle: Any, sighting: Sighting) -> bool:
         detector = self.state.get(sighting.line_id) or self.new_detector(sighting.line_id)
+        if detector.dimension not in (None, len(sighting.direction)):
+            # a bundle with another deviation space (e.g. one fitted before novelty read the
+            # defect descriptor): distances to the old clusters mean nothing
+            log.warning("line %s: sightings of %d values where its clusters hold %d; the model changed, "
+                        "novelty detection starts afresh", sighting.line_id, len(sighting.direction),
+                        detector.dimension)
+            detector = self.new_detector(sighting.line_id, sighting.model_version)
         anomaly = Anomaly(sighting.event_id, sighting.camera_id, sighting.image_uri,
                           sighting.captured_at.timestamp(), np.asarray(sighting.direction, np.float32))
         candidate = detector.observe(anomaly)

@@ -141,3 +141,24 @@ def test_novelty_candidate_has_evidence_and_a_label_closes_it(store_settings, pu
     assert closed.novelty.label == "spur" and closed.novelty.labelled_by == "op-7"
     assert metrics.novelty_candidates.labels("open")._value.get() == 0
     assert metrics.novelty_candidates.labels("closed")._value.get() == 1
+
+
+def test_novelty_starts_afresh_when_a_new_model_sends_directions_of_another_length(
+        store_settings, publisher, state):
+    watch = NoveltyWatch(store_settings, state, publisher, ObjectStore(store_settings), WorkerMetrics())
+    rng = np.random.default_rng(6)
+
+    def sight(i: int, size: int, version: str) -> None:
+        direction = rng.normal(size=size)
+        sighting = Sighting(event_id=f"m{i}", camera_id="cam-1", line_id="line-9", image_uri="s3://camera-images/x.png",
+                            captured_at=T0, anomaly_score=1.0, model_version=version,
+                            direction=list(direction / np.linalg.norm(direction)))
+        asyncio.run(watch.handle(None, NoveltyInput(sighting=sighting)))
+
+    for i in range(5):
+        sight(i, 16, "v1")
+    assert state.get("line-9").dimension == 16
+    sight(5, 32, "v2")  # a bundle with the 32-d space of the defect descriptor
+    detector = state.get("line-9")
+    assert detector.dimension == 32 and [s.event_id for s in detector.buffer] == ["m5"]
+    assert detector.prefix == "novelty-line-9-v2"  # its candidates' ids cannot repeat v1's
