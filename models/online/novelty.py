@@ -29,9 +29,10 @@ candidates.
 >>> detector.label("e19", "spur", "operator").is_open
 False
 
-State (``NoveltyDetector.to_state``/``from_state``, format ``novelty-detector/1``,
-models/online/state.py) is explicit: the constructor parameters, the candidates with their members, and
-the buffer of recent anomalies. DBSTREAM's micro-clusters are not written: ``from_state`` rebuilds
+State (``NoveltyDetector.to_state``/``from_state``, format ``novelty-detector/2``, which still
+reads ``/1``, models/online/state.py) is explicit: the constructor parameters (``/2`` added
+``model_version``, the bundle whose deviation space the directions are in), the candidates with
+their members, and the buffer of recent anomalies. DBSTREAM's micro-clusters are not written: ``from_state`` rebuilds
 them by replaying the buffer, in order, into a fresh DBSTREAM (no promotion during replay). While
 every anomaly DBSTREAM has learned is still in the buffer, the clusters come back exactly;
 otherwise they hold only what the buffer remembers. What is lost is little: DBSTREAM forgets a
@@ -49,7 +50,8 @@ from models.online import state as st
 from models.online.defaults import NOVELTY_MIN_MEMBERS, NOVELTY_MIN_WEIGHT, NOVELTY_RADIUS
 from schemas import Decision, TypeStatus
 
-STATE_KIND, STATE_VERSION = "novelty-detector", 1
+STATE_KIND, STATE_VERSION = "novelty-detector", 2
+READABLE_VERSIONS = (1, 2)  # a /1 record names no model: read as /2 with model_version None
 
 
 def is_unexplained(decision: Decision, type_status: TypeStatus | None = None) -> bool:
@@ -105,6 +107,8 @@ class NoveltyDetector:
     buffer_size: int = 300
     max_members: int = 64
     prefix: str = "novelty"
+    # the bundle whose deviation space its directions are in (None: not recorded, /1 records)
+    model_version: str | None = None
     candidates: list[Candidate] = field(default_factory=list, init=False)
     buffer: list[Anomaly] = field(default_factory=list, init=False)
 
@@ -126,12 +130,17 @@ class NoveltyDetector:
         self.buffer = (self.buffer + [anomaly])[-self.buffer_size :]
         return self._promote()
 
-    @property
-    def dimension(self) -> int | None:
-        """The length of the directions it holds; None while it holds none. Directions of
-        another length come from a model with another deviation space."""
-        held = [c.centre for c in self.candidates] + [s.direction for s in self.buffer]
-        return len(held[0]) if held else None
+    def serves(self, model_version: str, dimension: int) -> bool:
+        """Whether directions from this model belong in its clusters: each bundle has its own
+        deviation space, so distances to another model's clusters mean nothing. A detector
+        that names no model (a /1 record) takes the first model whose directions have the
+        length of those it holds."""
+        if self.model_version is None:
+            held = [c.centre for c in self.candidates] + [s.direction for s in self.buffer]
+            if held and len(held[0]) != dimension:
+                return False
+            self.model_version = model_version
+        return self.model_version == model_version
 
     def label(self, event_id: str, label: str, labelled_by: str) -> Candidate | None:
         """Close the open candidate that holds ``event_id``; returns it, or None."""
@@ -142,7 +151,7 @@ class NoveltyDetector:
         return None
 
     def to_state(self) -> dict:
-        """This detector as a ``novelty-detector/1`` record of plain values
+        """This detector as a ``novelty-detector/2`` record of plain values
         (models.online.state.dumps_state)."""
         return {
             "format": f"{STATE_KIND}/{STATE_VERSION}",
@@ -154,11 +163,15 @@ class NoveltyDetector:
     @classmethod
     def from_state(cls, record: dict) -> "NoveltyDetector":
         """The detector a record describes, its clusters rebuilt by replay (module docstring).
-        Raises models.online.state.StateError for anything but a well-formed ``novelty-detector/1``."""
+        Raises models.online.state.StateError for anything but a well-formed ``novelty-detector/1``
+        or ``/2``."""
         st.exact_keys(record, ("format", "params", "candidates", "buffer"))
-        st.check_format(record, STATE_KIND, STATE_VERSION)
+        st.check_format(record, STATE_KIND, READABLE_VERSIONS)
+        params = st.require(record, "params", dict)
+        if record["format"] == f"{STATE_KIND}/1":
+            params = params | {"model_version": None}
         with st.within("params"):
-            detector = cls(**_params_from_state(st.require(record, "params", dict)))
+            detector = cls(**_params_from_state(params))
         detector.candidates = _items(record, "candidates", lambda c: _candidate_from_state(c, detector))
         detector.buffer = _items(record, "buffer", _anomaly_from_state)
         _check_record(detector)
@@ -232,6 +245,7 @@ _PARAMS = {
     "buffer_size": lambda v: st.integer(v, 1),
     "max_members": lambda v: st.integer(v, 1),
     "prefix": st.text,
+    "model_version": lambda v: None if v is None else st.text(v),
 }
 _ANOMALY_KEYS = ("event_id", "camera_id", "image_uri", "captured_at", "direction")
 _CANDIDATE_KEYS = ("candidate_id", "centre", "members", "size", "cameras", "first_seen", "last_seen",

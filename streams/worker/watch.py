@@ -179,13 +179,13 @@ class NoveltyWatch:
         self.model_version = ""  # of the latest sighting: the model whose anomalies these are
         self.counted = False  # candidate gauges are recounted at start and on every change
 
-    def new_detector(self, line_id: str, model_version: str | None = None) -> NoveltyDetector:
-        """``model_version`` goes into the candidates' ids of a line that starts afresh, so that
-        they never repeat the ids of the alerts its earlier clusters raised."""
+    def new_detector(self, line_id: str, model_version: str, afresh: bool = False) -> NoveltyDetector:
+        """``afresh``: the line had clusters of another model; the model version goes into the
+        new candidates' ids, so that they never repeat the ids of alerts raised before."""
         s = self.settings
-        prefix = f"novelty-{line_id}" if model_version is None else f"novelty-{line_id}-{model_version}"
+        prefix = f"novelty-{line_id}-{model_version}" if afresh else f"novelty-{line_id}"
         return NoveltyDetector(clustering_threshold=s.novelty_radius, min_weight=s.novelty_min_weight,
-                               min_members=s.novelty_min_members, prefix=prefix)
+                               min_members=s.novelty_min_members, prefix=prefix, model_version=model_version)
 
     async def handle(self, handle: Any, message: NoveltyInput) -> None:
         if message.sighting is not None:
@@ -196,14 +196,7 @@ class NoveltyWatch:
             self._count()
 
     async def _sighting(self, handle: Any, sighting: Sighting) -> bool:
-        detector = self.state.get(sighting.line_id) or self.new_detector(sighting.line_id)
-        if detector.dimension not in (None, len(sighting.direction)):
-            # a bundle with another deviation space (e.g. one fitted before novelty read the
-            # defect descriptor): distances to the old clusters mean nothing
-            log.warning("line %s: sightings of %d values where its clusters hold %d; the model changed, "
-                        "novelty detection starts afresh", sighting.line_id, len(sighting.direction),
-                        detector.dimension)
-            detector = self.new_detector(sighting.line_id, sighting.model_version)
+        detector = await self._detector(sighting)
         anomaly = Anomaly(sighting.event_id, sighting.camera_id, sighting.image_uri,
                           sighting.captured_at.timestamp(), np.asarray(sighting.direction, np.float32))
         candidate = detector.observe(anomaly)
@@ -212,6 +205,23 @@ class NoveltyWatch:
         if candidate is not None:
             await self._publish(sighting.line_id, candidate)
         return candidate is not None
+
+    async def _detector(self, sighting: Sighting) -> NoveltyDetector:
+        """The line's detector for this sighting's model. Each bundle has its own deviation
+        space, so a new one (or, during a rolling upgrade, a worker still on the old one) starts
+        the line's clusters afresh, and its open candidates are closed as superseded."""
+        detector = self.state.get(sighting.line_id)
+        if detector is None:
+            return self.new_detector(sighting.line_id, sighting.model_version)
+        if detector.serves(sighting.model_version, len(sighting.direction)):
+            return detector
+        log.warning("line %s: sightings of model %s, clusters of model %s; novelty detection starts afresh",
+                    sighting.line_id, sighting.model_version, detector.model_version)
+        for candidate in detector.candidates:
+            if candidate.is_open:
+                await self._publish(sighting.line_id, candidate,
+                                    closed=f"superseded: model {sighting.model_version} clusters afresh")
+        return self.new_detector(sighting.line_id, sighting.model_version, afresh=True)
 
     async def _label(self, handle: Any, label: Label) -> bool:
         changed = False
@@ -223,16 +233,17 @@ class NoveltyWatch:
                 changed = True
         return changed
 
-    async def _publish(self, line_id: str, candidate: Candidate) -> None:
+    async def _publish(self, line_id: str, candidate: Candidate, closed: str | None = None) -> None:
+        """The candidate's alert: open, closed by its label, or ``closed`` for that reason."""
         exemplars = candidate.exemplars(self.settings.novelty_exemplars)
         uris = await asyncio.get_running_loop().run_in_executor(
             None, self._keep_evidence, candidate.candidate_id, exemplars
         )
-        status = AlertStatus.OPEN if candidate.is_open else AlertStatus.CLOSED
-        message = (
-            f"{candidate.size} anomalies of one unnamed kind on {', '.join(sorted(candidate.cameras))}"
-            if candidate.is_open else f"named '{candidate.label}' by {candidate.labelled_by}"
-        )
+        status = AlertStatus.OPEN if candidate.is_open and closed is None else AlertStatus.CLOSED
+        if status is AlertStatus.OPEN:
+            message = f"{candidate.size} anomalies of one unnamed kind on {', '.join(sorted(candidate.cameras))}"
+        else:
+            message = closed or f"named '{candidate.label}' by {candidate.labelled_by}"
         alert = Alert(
             alert_id=candidate.candidate_id, kind=AlertKind.NEW_DEFECT_TYPE, status=status, line_id=line_id,
             cameras=sorted(candidate.cameras), raised_at=datetime.now(UTC),

@@ -124,7 +124,8 @@ def valid_record() -> dict:
 DELETE = object()
 TAMPERED = {
     "unknown key": (("extra",), 1, r"unknown keys \['extra'\]"),
-    "other version": (("format",), "novelty-detector/0", "expected 'novelty-detector/1'"),
+    "other version": (("format",), "novelty-detector/0", "expected 'novelty-detector/1' or 'novelty-detector/2'"),
+    "empty model version": (("params", "model_version"), "", "not within 1..256"),
     "unknown parameter": (("params", "seed"), 1, r"unknown keys \['seed'\]"),
     "parameter out of range": (("params", "fading_factor"), 2.0, "outside"),
     "zero threshold": (("params", "clustering_threshold"), 0, "not positive"),
@@ -169,6 +170,22 @@ def mutated(path, value):
 def test_the_valid_record_restores():
     record = valid_record()
     assert NoveltyDetector.from_state(record).to_state() == record
+
+
+def test_a_record_of_format_1_is_read_with_no_model_and_serves_the_first_of_its_dimension():
+    record = valid_record()
+    del record["params"]["model_version"]
+    record["format"] = "novelty-detector/1"
+    restored = NoveltyDetector.from_state(record)
+    assert restored.model_version is None and len(restored.candidates) == 1
+    assert not restored.serves("v2", 32)  # directions of another length: another space
+    assert restored.serves("v1", 16) and restored.model_version == "v1"
+    assert not restored.serves("v2", 16)  # from now on it names its model
+
+
+def test_a_detector_serves_only_its_own_model():
+    detector = NoveltyDetector(model_version="v1")
+    assert detector.serves("v1", 16) and not detector.serves("v2", 16)
 
 
 @pytest.mark.parametrize("case", TAMPERED)

@@ -143,22 +143,26 @@ def test_novelty_candidate_has_evidence_and_a_label_closes_it(store_settings, pu
     assert metrics.novelty_candidates.labels("closed")._value.get() == 1
 
 
-def test_novelty_starts_afresh_when_a_new_model_sends_directions_of_another_length(
+def test_a_new_model_starts_the_line_afresh_and_closes_its_open_candidates_as_superseded(
         store_settings, publisher, state):
     watch = NoveltyWatch(store_settings, state, publisher, ObjectStore(store_settings), WorkerMetrics())
     rng = np.random.default_rng(6)
+    kind = rng.normal(size=16)
 
-    def sight(i: int, size: int, version: str) -> None:
-        direction = rng.normal(size=size)
+    def sight(i: int, direction: np.ndarray, version: str) -> None:
         sighting = Sighting(event_id=f"m{i}", camera_id="cam-1", line_id="line-9", image_uri="s3://camera-images/x.png",
                             captured_at=T0, anomaly_score=1.0, model_version=version,
                             direction=list(direction / np.linalg.norm(direction)))
         asyncio.run(watch.handle(None, NoveltyInput(sighting=sighting)))
 
-    for i in range(5):
-        sight(i, 16, "v1")
-    assert state.get("line-9").dimension == 16
-    sight(5, 32, "v2")  # a bundle with the 32-d space of the defect descriptor
+    for i in range(30):
+        sight(i, kind + rng.normal(scale=0.1, size=16), "v1")
+    [opened] = [a for a in map(Alert.from_bytes, publisher.on(store_settings.alerts_topic)) if a.line_id == "line-9"]
+    sight(30, rng.normal(size=32), "v2")  # e.g. a bundle with the 32-d space of the defect descriptor
+    closed = Alert.from_bytes(publisher.on(store_settings.alerts_topic)[-1])
+    assert closed.alert_id == opened.alert_id and closed.status is AlertStatus.CLOSED
+    assert "superseded" in closed.message and closed.novelty.label is None
     detector = state.get("line-9")
-    assert detector.dimension == 32 and [s.event_id for s in detector.buffer] == ["m5"]
+    assert detector.model_version == "v2" and detector.candidates == []
+    assert [s.event_id for s in detector.buffer] == ["m30"]
     assert detector.prefix == "novelty-line-9-v2"  # its candidates' ids cannot repeat v1's
