@@ -31,7 +31,8 @@ class LatentReference:
     def get_params(self) -> dict:
         return {"n_components": self.n_components, "descriptor": self.descriptor}
 
-    def fit(self, latents: np.ndarray, blocks: dict[str, int], good_descriptors: np.ndarray | None = None) -> Self:
+    def fit(self, latents: np.ndarray, blocks: dict[str, int],
+            good_descriptors: np.ndarray | None = None) -> Self:
         """``latents``: pooled latents of good images; ``blocks``: encoder layer name -> its number
         of latent dimensions, in order; ``good_descriptors``: the ``descriptor`` of good images
         (required when it is set)."""
@@ -46,7 +47,8 @@ class LatentReference:
         self.summary_mean_, self.summary_std_ = raw.mean(axis=0), raw.std(axis=0) + 1e-9
         if self.descriptor is not None and good_descriptors is None:
             raise ValueError(f"directions of the {self.descriptor} descriptor need good images' descriptors")
-        self.space_ = DeviationSpace(self.n_components).fit(latents if self.descriptor is None else good_descriptors)
+        fitted_on = latents if self.descriptor is None else good_descriptors
+        self.space_ = DeviationSpace(self.n_components).fit(fitted_on)
         return self
 
     @property

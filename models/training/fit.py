@@ -120,8 +120,8 @@ def _good_descriptors(scorer: Scorer, good: Latents, kind: str) -> np.ndarray:
     return describe(kind, good, scorer.anomaly_maps(good) if needs_anomaly_maps(kind) else None)
 
 
-def _fit_types(data_dir: Path, encoder: PooledEncoder, scorer: Scorer, kind: str, good_descriptors: np.ndarray,
-               options: TypeOptions, progress: bool) -> TypeFit | None:
+def _fit_types(data_dir: Path, encoder: PooledEncoder, scorer: Scorer, kind: str,
+               good_descriptors: np.ndarray, options: TypeOptions, progress: bool) -> TypeFit | None:
     if not options.enabled or not has_defect_types(data_dir):
         return None
     items = labelled_defects(data_dir, options.max_per_type)

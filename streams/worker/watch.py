@@ -241,7 +241,8 @@ class NoveltyWatch:
         )
         status = AlertStatus.OPEN if candidate.is_open and closed is None else AlertStatus.CLOSED
         if status is AlertStatus.OPEN:
-            message = f"{candidate.size} anomalies of one unnamed kind on {', '.join(sorted(candidate.cameras))}"
+            cameras = ", ".join(sorted(candidate.cameras))
+            message = f"{candidate.size} anomalies of one unnamed kind on {cameras}"
         else:
             message = closed or f"named '{candidate.label}' by {candidate.labelled_by}"
         alert = Alert(

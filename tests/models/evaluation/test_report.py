@@ -92,7 +92,8 @@ def test_inspector_names_types_only_for_anomalies(bundle, dataset):
     assert {d.value for d in assessment.decisions} > {"ok"}
     parts = zip(assessment.decisions, assessment.types, assessment.maps, assessment.directions)
     for decision, defect_type, anomaly_map, direction in parts:
-        assert (defect_type is None) == (anomaly_map is None) == (direction is None) == (decision.value == "ok")
+        ok = decision.value == "ok"
+        assert (defect_type is None) == (anomaly_map is None) == (direction is None) == ok
         if direction is not None:  # novelty's direction: of the defect descriptor, unit length
             assert direction.shape == (bundle.reference.n_components,)
             assert abs(float(np.linalg.norm(direction)) - 1) < 1e-5

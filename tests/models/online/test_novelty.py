@@ -124,7 +124,7 @@ def valid_record() -> dict:
 DELETE = object()
 TAMPERED = {
     "unknown key": (("extra",), 1, r"unknown keys \['extra'\]"),
-    "other version": (("format",), "novelty-detector/0", "expected 'novelty-detector/1' or 'novelty-detector/2'"),
+    "other version": (("format",), "novelty-detector/0", "'novelty-detector/1' or 'novelty-detector/2'"),
     "empty model version": (("params", "model_version"), "", "not within 1..256"),
     "unknown parameter": (("params", "seed"), 1, r"unknown keys \['seed'\]"),
     "parameter out of range": (("params", "fading_factor"), 2.0, "outside"),

@@ -150,14 +150,16 @@ def test_a_new_model_starts_the_line_afresh_and_closes_its_open_candidates_as_su
     kind = rng.normal(size=16)
 
     def sight(i: int, direction: np.ndarray, version: str) -> None:
-        sighting = Sighting(event_id=f"m{i}", camera_id="cam-1", line_id="line-9", image_uri="s3://camera-images/x.png",
-                            captured_at=T0, anomaly_score=1.0, model_version=version,
+        sighting = Sighting(event_id=f"m{i}", camera_id="cam-1", line_id="line-9",
+                            image_uri="s3://camera-images/x.png", captured_at=T0, anomaly_score=1.0,
+                            model_version=version,
                             direction=list(direction / np.linalg.norm(direction)))
         asyncio.run(watch.handle(None, NoveltyInput(sighting=sighting)))
 
     for i in range(30):
         sight(i, kind + rng.normal(scale=0.1, size=16), "v1")
-    [opened] = [a for a in map(Alert.from_bytes, publisher.on(store_settings.alerts_topic)) if a.line_id == "line-9"]
+    alerts = map(Alert.from_bytes, publisher.on(store_settings.alerts_topic))
+    [opened] = [a for a in alerts if a.line_id == "line-9"]
     sight(30, rng.normal(size=32), "v2")  # e.g. a bundle with the 32-d space of the defect descriptor
     closed = Alert.from_bytes(publisher.on(store_settings.alerts_topic)[-1])
     assert closed.alert_id == opened.alert_id and closed.status is AlertStatus.CLOSED
