@@ -35,10 +35,11 @@ reads ``/1``, models/online/state.py) is explicit: the constructor parameters (`
 their members, and the buffer of recent anomalies. DBSTREAM's micro-clusters are not written:
 ``from_state`` rebuilds them by replaying the buffer, in order, into a fresh DBSTREAM (no
 promotion during replay). While every anomaly DBSTREAM has learned is still in the buffer, the
-clusters come back exactly; otherwise they hold only what the buffer remembers. What is lost is little: DBSTREAM forgets a
-micro-cluster within a few hundred anomalies anyway (weights halve every 1/fading_factor
-anomalies), the buffer holds the last ``buffer_size``, and the anomalies a candidate took from it
-belong to a region where new anomalies join that candidate before reaching DBSTREAM.
+clusters come back exactly; otherwise they hold only what the buffer remembers. What is lost is
+little: DBSTREAM forgets a micro-cluster within a few hundred anomalies anyway (weights halve
+every 1/fading_factor anomalies), the buffer holds the last ``buffer_size``, and the anomalies a
+candidate took from it belong to a region where new anomalies join that candidate before
+reaching DBSTREAM.
 """
 
 from dataclasses import dataclass, field
