@@ -17,11 +17,11 @@ DRIFT_MIN_STD = 0.002
 DRIFT_CLIP = 6.0
 
 # DBSTREAM (Hahsler and Bolaños, 2016) on unit deviation directions of the defect descriptor
-# (``peak``) in a 32-d whitened PCA space of good images' descriptors (LatentReference). On
-# deeppcb-patches (``latentline evaluate-stream``, docs/drift.md) radius 0.9 and minimum weight 8
-# raised spur after 29 spur events with every exemplar a spur and no candidate over 2,000 stable
-# events; 24 to 48 components at radius 0.85 to 0.95 all did the same (22 to 36 events); 16 components,
-# the pooled latents' space, split or mixed good parts in (purity 0.75 to 0.92).
+# (``peak``) in a 32-d whitened PCA space of good images' descriptors (LatentReference). With
+# radius 0.9 and minimum weight 8, ``latentline evaluate-stream`` (docs/drift.md) raised spur on
+# deeppcb-patches after 29 spur events, every exemplar a spur, and nothing over 2,000 stable
+# events; in replays 24 to 48 components at radius 0.85 to 0.95 did the same (21 to 36 events),
+# 16 components let one false candidate through.
 NOVELTY_COMPONENTS = 32
 NOVELTY_RADIUS = 0.9
 NOVELTY_MIN_WEIGHT = 8.0

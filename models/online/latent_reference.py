@@ -12,8 +12,9 @@ features where the anomaly map peaks, models/defect_types/descriptor.py), with t
 on good images' descriptors, so that a defect's direction says what the defect looks like
 wherever it sits in the frame. Bundles saved before (``descriptor`` None) take them of the
 pooled latent of the whole image, which good surface dominates when the defect is small or
-off-centre. Measured with ``latentline evaluate-stream`` (docs/drift.md): on 3x3 mosaics of
-deeppcb-patches the first new-type candidate held 1.0 spur instead of 0.5.
+off-centre. Measured with ``latentline evaluate-stream`` (docs/drift.md): the first new-type
+candidate came after 29 spur events on deeppcb-patches (59 before) as one candidate instead of
+eight, and held only defective cells on ELPV (purity 1.0 instead of 0.7).
 """
 
 from typing import Self
