@@ -49,6 +49,13 @@ class Inspector:
         self.classifier: OpenSetClassifier | None = bundle.classifier
         self.thresholds = bundle.thresholds.normalised()  # what verdicts report
 
+    @property
+    def maps_on_device(self) -> bool:
+        """Leave the patch maps on an accelerator between the encoder and a scorer that
+        searches there: only the anomalous parts' maps then cross to the host (for their
+        type latents). On a CPU the host is the device, and numpy shares the tensor's memory."""
+        return self.encoder.device.type != "cpu" and getattr(self.bundle.scorer, "reads_device_maps", False)
+
     def warm_up(self) -> None:
         """One blank part through the whole model before the first real one: the first forward
         pass allocates, and the search over the bank is built on first use (an HNSW index over
@@ -72,7 +79,8 @@ class Inspector:
 
     def infer(self, batch: np.ndarray) -> BatchResult:
         started = time.perf_counter()
-        latents = self.encoder.encode_views(batch, **encoder_inputs(self.bundle.scorer))
+        latents = self.encoder.encode_views(batch, **encoder_inputs(self.bundle.scorer),
+                                            maps_on_device=self.maps_on_device)
         encoded = time.perf_counter()
         assessment = self.assess(latents)
         return BatchResult(assessment, latents, encoded - started, time.perf_counter() - encoded)

@@ -1,6 +1,9 @@
 """The record every stage passes on: what one forward pass of the encoder yields for a batch.
 
 Plain arrays, no torch: scorers, detectors and classifiers read it without loading the encoder.
+One exception: on a GPU the Inspector leaves ``maps`` on the device for a scorer that searches
+there (``reads_device_maps``), so a batch's patches cross to the host only for the anomalous
+parts; ``host`` brings any part back.
 
 >>> import numpy as np
 >>> batch = Latents(np.zeros((3, 4)), np.ones((3, 4)))
@@ -41,3 +44,11 @@ class Latents:
             return cls(np.empty((0, 0), np.float32), np.empty((0, 0), np.float32))
         columns = zip(*(p._parts() for p in parts))
         return cls(*(None if column[0] is None else np.concatenate(column) for column in columns))
+
+
+def host(array) -> np.ndarray:
+    """A numpy array of ``array``, copied from the device if it is a tensor there (duck-typed:
+    this module does not import torch)."""
+    if hasattr(array, "detach"):
+        return array.detach().cpu().numpy()
+    return array

@@ -54,6 +54,7 @@ TORCH_MODULES = {
     "models.encoding.encoder",
     "models.scoring.coreset",
     "models.scoring.search",
+    "models.scoring.patchcore",  # searches and reduces on the device (maps left there on a GPU)
     "models.scoring.faiss_search",
     "models.scoring.autoencoder.networks",
     "models.scoring.autoencoder.ae",

@@ -49,7 +49,7 @@ features hold what tells one defect from another.
 
 import numpy as np
 
-from models.latents import Latents
+from models.latents import Latents, host
 
 # descriptor -> the power of the anomaly map's excess its weights use (None: no map)
 DESCRIPTORS = {"peak": 3, "anomaly": 1, "centre": None}
@@ -68,7 +68,7 @@ def describe(kind: str, latents: Latents, anomaly_maps: np.ndarray | None) -> np
         return latents.centre
     if latents.maps is None or anomaly_maps is None:
         raise ValueError(f"the {kind} descriptor needs the patch features and the anomaly maps")
-    return anomaly_weighted(latents.maps, anomaly_maps, DESCRIPTORS[kind])
+    return anomaly_weighted(host(latents.maps), anomaly_maps, DESCRIPTORS[kind])
 
 
 def anomaly_weighted(maps: np.ndarray, anomaly_maps: np.ndarray, power: float = 1.0) -> np.ndarray:

@@ -72,15 +72,19 @@ class PooledEncoder:
         return self.encode_views(batch).full
 
     @torch.inference_mode()
-    def encode_views(self, batch: np.ndarray, maps: bool = False, pixels: bool = False) -> Latents:
+    def encode_views(self, batch: np.ndarray, maps: bool = False, pixels: bool = False,
+                     maps_on_device: bool = False) -> Latents:
         """The pooled views of ``batch`` from one forward pass; the feature maps and the input
-        pixels too when asked (a scorer's ``needs_maps`` / ``needs_pixels``)."""
+        pixels too when asked (a scorer's ``needs_maps`` / ``needs_pixels``). ``maps_on_device``:
+        the maps stay a tensor on the device, for a scorer that searches there."""
         x = self._to_device(batch)
         with autocast(self.device, self.config.precision):
             features = self._net(x)
             full = [features[name].float().mean(dim=(2, 3)) for name in self._layers]
             centre = [self._centre(features[name].float()).mean(dim=(2, 3)) for name in self._layers]
             patches = self._patches(features, x.shape[2:]) if maps else None
+        if patches is not None and not maps_on_device:
+            patches = patches.cpu().numpy()
         return Latents(
             torch.cat(full, dim=1).cpu().numpy(),
             torch.cat(centre, dim=1).cpu().numpy(),
@@ -88,12 +92,12 @@ class PooledEncoder:
             np.ascontiguousarray(batch) if pixels else None,
         )
 
-    def _patches(self, features: dict[str, torch.Tensor], input_shape) -> np.ndarray:
+    def _patches(self, features: dict[str, torch.Tensor], input_shape) -> torch.Tensor:
         """Each map layer averaged over 3x3 neighbourhoods (PatchCore's local context) and
         brought to the common grid, stacked along channels."""
         layers = [F.avg_pool2d(features[name].float(), 3, 1, 1) for name in self._map_layers]
         grid = self._grid(layers, input_shape)
-        return torch.cat([_resample(f, grid) for f in layers], dim=1).cpu().numpy()
+        return torch.cat([_resample(f, grid) for f in layers], dim=1)
 
     def _grid(self, layers: list[torch.Tensor], input_shape) -> tuple[int, int]:
         """``map_grid`` cells per side of each tile of the input (or the coarsest layer's grid)."""

@@ -29,8 +29,9 @@ anomalib's PatchCore 0.988, at 1.4 times its images per second and fitted in 2.4
 from typing import Self
 
 import numpy as np
+import torch
 
-from models.latents import Latents
+from models.latents import Latents, host
 from models.scoring.base import Scored, patch_rows, smooth_maps, top_mean
 from models.scoring.coreset import greedy_coreset
 from models.scoring.search import make_search, resolve_search
@@ -47,6 +48,7 @@ class PatchCoreScorer:
     name = "patchcore"
     needs_maps = True
     needs_pixels = False
+    reads_device_maps = True  # maps as a device tensor: searched there (``_search_on_device``)
 
     def __init__(self, coreset_ratio: float = 0.01, coreset_passes: int = 25, top_fraction: float = 0.02,
                  seed: int = 0, search: str = "auto", search_params: dict | None = None,
@@ -102,12 +104,25 @@ class PatchCoreScorer:
         around a defect cancels (its patches have close neighbours in the bank), what the defect
         adds remains: the latent that a defect's size is measured in (models/metrology)."""
         n, channels, h, w = latents.maps.shape
-        patches = patch_rows(latents.maps)
-        distances, rows = self.index_.search(patches)
+        if torch.is_tensor(latents.maps) and hasattr(self.index_, "search_on_device"):
+            distances, residuals = self._search_on_device(latents.maps)
+        else:
+            patches = patch_rows(host(latents.maps))
+            distances, rows = self.index_.search(patches)
+            residuals = (patches - self.bank_[rows]).reshape(n, h * w, channels).mean(axis=1)
         maps = distances.reshape(n, h, w)
-        residuals = (patches - self.bank_[rows]).reshape(n, h * w, channels).mean(axis=1)
         smoothed = smooth_maps(maps, self.map_sigma)
         return Scored(top_mean(maps, self.top_fraction), smoothed, {"defect": residuals})
+
+    @torch.inference_mode()
+    def _search_on_device(self, maps) -> tuple[np.ndarray, np.ndarray]:
+        """Patches, search and residuals where the maps are (the GPU): the batch's [N * h * w]
+        distances and [N, channels] residuals are all that comes back to the host."""
+        n, channels, h, w = maps.shape
+        patches = maps.float().permute(0, 2, 3, 1).reshape(-1, channels)
+        distances, rows = self.index_.search_on_device(patches)
+        residuals = (patches - self.index_.bank[rows]).reshape(n, h * w, channels).mean(dim=1)
+        return host(distances), host(residuals)
 
     def score(self, latents: Latents) -> np.ndarray:
         return self.score_batch(latents).scores

@@ -107,13 +107,23 @@ class ExactSearch:
         self._product = self._on_device.half() if self.device.type == "cuda" else self._on_device
         self._norms = (self._on_device * self._on_device).sum(dim=1).to(self._product.dtype)
 
-    @torch.inference_mode()
+    @property
+    def bank(self) -> torch.Tensor:
+        """The bank on the device, fp32."""
+        return self._on_device
+
     def search(self, queries: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        distances, rows = self.search_on_device(queries)
+        return distances.cpu().numpy(), rows.cpu().numpy()
+
+    @torch.inference_mode()
+    def search_on_device(self, queries: np.ndarray | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``search`` with the results left on the device, for callers that go on computing there."""
         q = torch.as_tensor(queries, dtype=torch.float32).to(self.device, non_blocking=True)
         rows = nearest(q.to(self._product.dtype), self._product, self._norms, self.block_elements)[1]
         # the chosen neighbour's distance in fp32, whatever precision chose it
         distances = (q - self._on_device[rows]).norm(dim=1)
-        return distances.cpu().numpy(), rows.cpu().numpy()
+        return distances, rows
 
 
 def nearest(points: torch.Tensor, centres: torch.Tensor, centre_norms: torch.Tensor | None = None,

@@ -182,3 +182,14 @@ def test_auto_precision_is_resolved_to_what_the_device_computes_natively():
     native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
     assert encoder.config.precision == ("bf16" if native else "fp32")
     assert resolve_precision(torch.device("cpu"), "fp32") == "fp32"  # an explicit choice stands
+
+
+def test_maps_can_stay_on_the_device(encoder, batch):
+    """``maps_on_device``: the same maps, as a tensor where the encoder ran (for the GPU search)."""
+    import torch
+
+    host = encoder.encode_views(batch, maps=True)
+    kept = encoder.encode_views(batch, maps=True, maps_on_device=True)
+    assert torch.is_tensor(kept.maps) and kept.maps.device == encoder.device
+    np.testing.assert_array_equal(kept.maps.numpy(), host.maps)
+    np.testing.assert_array_equal(kept.full, host.full)

@@ -61,3 +61,29 @@ def test_auto_search_is_chosen_for_the_device(fitted):
     assert auto.index_.name == ("faiss-hnsw" if faiss_available() else "exact")
     assert auto.to("cpu").index_.name == auto.index_.name
     assert resolve_search("auto", "cuda") == "exact" and resolve_search("faiss-ivf", "cuda") == "faiss-ivf"
+
+
+def test_maps_left_on_the_device_score_as_on_the_host(fitted):
+    """The GPU path (maps as a device tensor, searched and reduced there) runs on the CPU
+    through the same code and gives the host path's scores, maps and defect latents."""
+    import torch
+
+    scorer, rng = fitted
+    batch = latents(rng, 6, spot=True)
+    on_device = Latents(batch.full, batch.centre, torch.from_numpy(batch.maps.copy()))
+    expected, got = score_batch(scorer, batch), score_batch(scorer, on_device)
+    np.testing.assert_allclose(got.scores, expected.scores, rtol=1e-5)
+    np.testing.assert_allclose(got.maps, expected.maps, rtol=1e-5)
+    np.testing.assert_allclose(got.spaces["defect"], expected.spaces["defect"], atol=1e-5)
+
+
+@pytest.mark.skipif(not faiss_available(), reason="FAISS is not installed")
+def test_device_maps_reach_a_host_search_too(fitted):
+    """A search without a device form (FAISS HNSW on a CPU worker) takes the maps via the host."""
+    import torch
+
+    scorer, rng = fitted
+    hnsw = PatchCoreScorer.from_arrays(scorer.get_params() | {"search": "faiss-hnsw"}, scorer.to_arrays())
+    batch = latents(rng, 4)
+    on_device = Latents(batch.full, batch.centre, torch.from_numpy(batch.maps.copy()))
+    np.testing.assert_allclose(hnsw.score(on_device), hnsw.score(batch), rtol=1e-5)

@@ -1,0 +1,33 @@
+"""The Inspector's accelerator path: patch maps left on the device between the encoder and the
+search. It runs on the CPU through the same code and must give the host path's verdicts."""
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from models.dataset import list_images
+from models.encoding.images import decode_image
+from models.inspector import Inspector
+
+
+class DeviceMapsInspector(Inspector):
+    """What a GPU worker runs (``maps_on_device``), on the CPU."""
+
+    @property
+    def maps_on_device(self) -> bool:
+        return True
+
+
+def test_maps_kept_on_the_device_give_the_host_path_assessment(typed_bundle, typed_dir):
+    host, device = Inspector(typed_bundle, "cpu"), DeviceMapsInspector(typed_bundle, "cpu")
+    assert not host.maps_on_device  # on a CPU the host is the device
+    paths = [item.path for item in list_images(typed_dir, "test")][::6]
+    batch = np.stack([host.prepare(decode_image(p.read_bytes())) for p in paths])
+    with threadpool_limits(limits=1):
+        expected, got = host.infer(batch).assessment, device.infer(batch).assessment
+    np.testing.assert_allclose(got.scores, expected.scores, rtol=1e-5)
+    assert got.decisions == expected.decisions and any(m is not None for m in got.maps)
+    for a, b in zip(got.type_latents, expected.type_latents):
+        assert (a is None) == (b is None)
+        if a is not None:
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert [t and t.label for t in got.types] == [t and t.label for t in expected.types]
