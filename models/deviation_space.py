@@ -29,6 +29,9 @@ class DeviationSpace:
         return {"n_components": self.n_components}
 
     def fit(self, good_latents: np.ndarray) -> Self:
+        if self.n_components == 0:  # no space: the classifier reads the type latents themselves
+            self.mean_, self.components_ = np.zeros(0), np.zeros((0, 0))
+            return self
         good_latents = np.asarray(good_latents, dtype=np.float64)
         n_components = min(self.n_components, len(good_latents) - 1, good_latents.shape[1])
         pca = PCA(n_components, whiten=True, random_state=0).fit(good_latents)
@@ -37,7 +40,9 @@ class DeviationSpace:
         return self
 
     def transform(self, latents: np.ndarray) -> np.ndarray:
-        """[N, components] float32 unit vectors."""
+        """[N, components] float32 unit vectors (with ``n_components`` 0: the latents as they are)."""
+        if self.n_components == 0:
+            return np.asarray(latents, np.float32)
         projected = (np.asarray(latents, np.float64) - self.mean_) @ self.components_.T
         unit = projected / np.maximum(np.linalg.norm(projected, axis=1, keepdims=True), 1e-12)
         return unit.astype(np.float32)

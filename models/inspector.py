@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from models.bundle import ModelBundle
-from models.defect_types.descriptor import describe, needs_anomaly_maps
+from models.defect_types.descriptor import describe, needs_anomaly_maps, pooled
 from models.defect_types.open_set import OpenSetClassifier, TypeDecision
 from models.encoding.encoder import PooledEncoder
 from models.encoding.files import encode_files
@@ -99,7 +99,7 @@ class Inspector:
             reference.summaries(latents.full),
             _for_anomalous(decisions, lambda anomalous: reference.directions(
                 latents.full[anomalous] if reference.descriptor is None
-                else np.stack([type_latents[i] for i in anomalous]))),
+                else pooled(reference.descriptor, np.stack([type_latents[i] for i in anomalous])))),
             self._types(type_latents),
             type_latents,
             self._maps(latents, decisions, scored.maps) if maps else [None] * len(decisions),

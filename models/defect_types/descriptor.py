@@ -6,6 +6,8 @@
   surface around it, which says nothing of the type, is left out; the cube keeps the weight on
   the defect's own cells rather than on the fringe around it.
 - ``anomaly``: the same with the excess itself as the weight (bundles fitted before ``peak``).
+- ``cells``: the ``cells`` hottest cells' patch features and excesses, unpooled, for the learned
+  head that pools them (models/defect_types/patch_head.py, ``fit --classifier patch-head``).
 - ``centre``: the centre view (``Latents.centre``, the middle half of each encoder layer),
   for scorers without maps and for bundles fitted before the anomaly view existed. It assumes
   the camera framed the defect in the middle.
@@ -52,7 +54,8 @@ import numpy as np
 from models.latents import Latents, host
 
 # descriptor -> the power of the anomaly map's excess its weights use (None: no map)
-DESCRIPTORS = {"peak": 3, "anomaly": 1, "centre": None}
+DESCRIPTORS = {"peak": 3, "anomaly": 1, "cells": 3, "centre": None}
+HOT_CELLS = 64  # cells of a part the ``cells`` type latent keeps (a defect on deeppcb covers fewer)
 
 
 def needs_anomaly_maps(kind: str) -> bool:
@@ -68,7 +71,46 @@ def describe(kind: str, latents: Latents, anomaly_maps: np.ndarray | None) -> np
         return latents.centre
     if latents.maps is None or anomaly_maps is None:
         raise ValueError(f"the {kind} descriptor needs the patch features and the anomaly maps")
+    if kind == "cells":
+        return hot_cells(host(latents.maps), anomaly_maps)
     return anomaly_weighted(host(latents.maps), anomaly_maps, DESCRIPTORS[kind])
+
+
+def hot_cells(maps: np.ndarray, anomaly_maps: np.ndarray, cells: int = HOT_CELLS) -> np.ndarray:
+    """The ``cells`` type latent (models/defect_types/patch_head.py reads it): the patch features
+    of each part's ``cells`` cells of highest excess over its map's mean, then those excesses,
+    flattened to [N, cells * channels + cells]."""
+    n, channels, h, w = maps.shape
+    excess = np.maximum(anomaly_maps - anomaly_maps.mean(axis=(1, 2), keepdims=True), 0.0).reshape(n, -1)
+    features = maps.reshape(n, channels, h * w).transpose(0, 2, 1)
+    if h * w < cells:  # a map smaller than the latent: cells of no excess fill it up
+        features = np.pad(features, ((0, 0), (0, cells - h * w), (0, 0)))
+        excess = np.pad(excess, ((0, 0), (0, cells - h * w)))
+    hottest = np.argsort(-excess, axis=1, kind="stable")[:, :cells]
+    features = np.take_along_axis(features, hottest[:, :, None], 1).reshape(n, -1)
+    return np.concatenate([features, np.take_along_axis(excess, hottest, 1)], axis=1).astype(np.float32)
+
+
+def split_cells(latents: np.ndarray, cells: int = HOT_CELLS) -> tuple[np.ndarray, np.ndarray]:
+    """``hot_cells``' layout back: [N, cells, channels] features and [N, cells] excesses."""
+    latents = np.asarray(latents, np.float32)
+    channels, rest = divmod(latents.shape[1] - cells, cells)
+    if rest or channels < 1:
+        raise ValueError(f"a {latents.shape[1]}-long latent is not {cells} cells and their excesses")
+    features = latents[:, : cells * channels].reshape(len(latents), cells, channels)
+    return features, latents[:, cells * channels :]
+
+
+def pooled(kind: str, type_latents: np.ndarray) -> np.ndarray:
+    """One vector per part whatever the kind: ``cells`` pooled as ``peak`` pools (over the hot
+    cells only), the other kinds as they are. What novelty clusters (models/online)."""
+    if kind != "cells":
+        return type_latents
+    features, excess = split_cells(type_latents)
+    weights = excess ** DESCRIPTORS["peak"]
+    flat = weights.sum(axis=1, keepdims=True) <= 0
+    weights = np.where(flat, 1.0, weights)
+    return np.einsum("nkc,nk->nc", features, weights / weights.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def anomaly_weighted(maps: np.ndarray, anomaly_maps: np.ndarray, power: float = 1.0) -> np.ndarray:

@@ -11,6 +11,9 @@ training examples, never from test data:
   example to its ``neighbours`` nearest labelled examples of other images; farther: unknown, a
   defect unlike every type seen (a classifier's probabilities alone would still name one).
 
+A classifier that learns its own space (``embed``: the patch head) has the distances measured
+there, with the head of each calibration fold for the out-of-fold ones.
+
 New types need no retraining run: ``learn`` refits the (small, fast) classifier on the fitted
 examples plus the operators' ones and keeps the thresholds; the nearest-example distances of a
 new type's region shrink as soon as its first examples are in.
@@ -117,6 +120,7 @@ class OpenSetClassifier:
             "n_rows": len(labels),
         }
         self.classifier.fit(self.vectors_, labels)
+        self.examples_ = embedded(self.classifier, self.vectors_)
         return self
 
     def _out_of_fold(self, groups, originals) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -128,7 +132,8 @@ class OpenSetClassifier:
             proba = model.predict_proba(self.vectors_[held_idx])
             confidence.append(proba.max(axis=1))
             correct.append(model.classes_[proba.argmax(axis=1)] == self.labels_[held_idx])
-            distance.append(knn_distance(self.vectors_[held_idx], self.vectors_[fit_idx], self.neighbours))
+            distance.append(knn_distance(embedded(model, self.vectors_[held_idx]),
+                                         embedded(model, self.vectors_[fit_idx]), self.neighbours))
         return np.concatenate(confidence), np.concatenate(correct), np.concatenate(distance)
 
     def learn(self, latents: np.ndarray, labels) -> "OpenSetClassifier":
@@ -138,14 +143,19 @@ class OpenSetClassifier:
             learned.vectors_ = np.concatenate([self.vectors_, self.space.transform(latents)])
             learned.labels_ = np.concatenate([self.labels_, np.asarray(labels).astype(str)])
             learned.classifier.fit(learned.vectors_, learned.labels_)
+            learned.examples_ = embedded(learned.classifier, learned.vectors_)
         return learned
+
+    def embedding(self, latents: np.ndarray) -> np.ndarray:
+        """[N, dim] unit vectors of type latents, where the distances to known types are measured."""
+        return embedded(self.classifier, self.space.transform(latents))
 
     def decide(self, latents: np.ndarray) -> list[TypeDecision]:
         if len(latents) == 0:
             return []
         vectors = self.space.transform(latents)
         proba = self.classifier.predict_proba(vectors)
-        distances = knn_distance(vectors, self.vectors_, self.neighbours)
+        distances = knn_distance(embedded(self.classifier, vectors), self.examples_, self.neighbours)
         return [self._decision(p, float(d)) for p, d in zip(proba, distances)]
 
     def _decision(self, proba: np.ndarray, distance: float) -> TypeDecision:
@@ -185,7 +195,13 @@ class OpenSetClassifier:
         model.vectors_ = arrays["vectors"].astype(np.float32)
         model.labels_ = arrays["labels"].astype(str)
         model.confidence_threshold_, model.distance_threshold_ = map(float, arrays["thresholds"])
+        model.examples_ = embedded(model.classifier, model.vectors_)
         return model
+
+
+def embedded(classifier: TypeClassifier, vectors: np.ndarray) -> np.ndarray:
+    """The classifier's own space where it has one (``embed``), else the vectors themselves."""
+    return classifier.embed(vectors) if hasattr(classifier, "embed") else vectors
 
 
 def knn_distance(vectors: np.ndarray, examples: np.ndarray, neighbours: int) -> np.ndarray:

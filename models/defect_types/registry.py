@@ -2,20 +2,21 @@
 --classifier`` offers, what the conformance test runs.
 
 >>> sorted(classifiers())
-['logistic', 'prototype']
+['logistic', 'patch-head', 'prototype']
 >>> make_classifier("prototype", temperature=0.1).get_params()
 {'temperature': 0.1}
 """
 
 from models.defect_types.base import TypeClassifier
 from models.defect_types.logistic import LogisticClassifier
+from models.defect_types.patch_head import PatchHeadClassifier
 from models.defect_types.prototype import PrototypeClassifier
 
 DEFAULT_CLASSIFIER = "logistic"
 
 
 def classifiers() -> dict[str, type[TypeClassifier]]:
-    return {cls.name: cls for cls in (LogisticClassifier, PrototypeClassifier)}
+    return {cls.name: cls for cls in (LogisticClassifier, PatchHeadClassifier, PrototypeClassifier)}
 
 
 def make_classifier(name: str = DEFAULT_CLASSIFIER, **params) -> TypeClassifier:

@@ -151,7 +151,7 @@ def type_metrics(decisions: list[TypeDecision], truth: np.ndarray, trained: set[
 def clustering_metrics(classifier: OpenSetClassifier, type_latents: np.ndarray, truth: np.ndarray) -> dict:
     """Almhaithawi et al.'s unsupervised view (2025): do the anomalies' latents group by type
     without labels?"""
-    vectors = classifier.space.transform(type_latents)
+    vectors = classifier.embedding(type_latents)
     types = sorted(set(truth))
     if len(types) < 2:
         return {"adjusted_rand_index": None, "silhouette": None}

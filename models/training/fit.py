@@ -9,9 +9,11 @@ from PIL import Image
 
 from models.bundle import ModelBundle
 from models.dataset import GOOD, evenly_spaced, fingerprint, list_images
-from models.defect_types.descriptor import describe, needs_anomaly_maps
+from models.defect_types.descriptor import describe, needs_anomaly_maps, pooled
 from models.defect_types.open_set import OpenSetClassifier
+from models.defect_types.patch_head import PatchHeadClassifier
 from models.defect_types.registry import DEFAULT_CLASSIFIER, make_classifier
+from models.deviation_space import DeviationSpace
 from models.encoding.config import EncoderConfig
 from models.encoding.encoder import PooledEncoder
 from models.encoding.files import encode_files
@@ -36,13 +38,19 @@ class TypeOptions:
     max_per_type: int | None = None
     enabled: bool = True
     # the type latent (models/defect_types/descriptor.py): "auto" is the anomaly-weighted "peak"
-    # where the scorer has patch features, the centre view where it has none (autoencoders)
+    # where the scorer has patch features, the centre view where it has none (autoencoders), and
+    # the hot cells for the classifier that pools them itself (the patch head)
     descriptor: str = "auto"
 
     def resolved_descriptor(self, scorer: Scorer) -> str:
-        if self.descriptor != "auto":
-            return self.descriptor
-        return "peak" if scorer.needs_maps else "centre"
+        head = self.classifier == PatchHeadClassifier.name
+        kind = self.descriptor
+        if kind == "auto":
+            kind = ("cells" if head else "peak") if scorer.needs_maps else "centre"
+        if (kind == "cells") != head:
+            raise UserInputError("the patch-head classifier reads the cells descriptor (patch features, "
+                                 "from a scorer with maps), and only it does")
+        return kind
 
 
 MIN_GOOD_IMAGES = 10
@@ -88,7 +96,7 @@ def fit_bundle(
         encoder=encoder.config,  # precision resolved for this device
         scorer=scorer,
         thresholds=thresholds,
-        reference=reference.fit(latents, encoder.layer_dims(), good_descriptors),
+        reference=reference.fit(latents, encoder.layer_dims(), pooled(kind, good_descriptors)),
         classifier=fitted_types.classifier if fitted_types else None,
         training=_types_report(fitted_types) | {
             "n_images": len(paths),
@@ -127,7 +135,9 @@ def _fit_types(data_dir: Path, encoder: PooledEncoder, scorer: Scorer, kind: str
     items = labelled_defects(data_dir, options.max_per_type)
     across, down = encoder.config.tiles or (1, 1)
     views = options.views if across == down else min(options.views, SHAPE_KEEPING_VIEWS)  # no quarter turns
-    model = OpenSetClassifier(make_classifier(options.classifier), views=views, descriptor=kind)
+    # the hot cells are read as they are by the head, which learns its own space
+    space = DeviationSpace(n_components=0) if kind == "cells" else None
+    model = OpenSetClassifier(make_classifier(options.classifier), space, views=views, descriptor=kind)
     describe_files = type_latents_of_files(encoder, scorer, kind)
     return fit_types(describe_files, good_descriptors, items, model, options.drop_suspects, progress)
 

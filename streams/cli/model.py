@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from models.defect_types.descriptor import DESCRIPTORS
+from models.defect_types.registry import DEFAULT_CLASSIFIER, classifiers
 from streams.settings import Settings
 
 
@@ -33,8 +34,10 @@ def _add_fit(sub) -> None:
                      "or 2x2 for large images with small defects (default: from the training images' shape)")
     fit.add_argument("--target-fpr", type=float, default=0.01)
     fit.add_argument("--upload", help="also copy the bundle to this s3://bucket/prefix")
-    fit.add_argument("--classifier", choices=("logistic", "prototype"), default="logistic",
-                     help="defect-type classifier (when DATA_DIR/train/<type>/ folders exist)")
+    fit.add_argument("--classifier", choices=sorted(classifiers()), default=DEFAULT_CLASSIFIER,
+                     help="defect-type classifier (when DATA_DIR/train/<type>/ folders exist); "
+                     "patch-head learns a small network on the defect's hottest patches: slower to "
+                     "fit, better named (docs/images.md)")
     fit.add_argument("--views", type=int, default=8, choices=range(1, 9), metavar="1-8",
                      help="flips and rotations per labelled example (1 where orientation matters)")
     fit.add_argument("--drop-suspects", action="store_true",
@@ -42,7 +45,8 @@ def _add_fit(sub) -> None:
     fit.add_argument("--descriptor", choices=("auto", *DESCRIPTORS), default="auto",
                      help="what the defect-type classifier reads: the patch features weighted by "
                      "the anomaly map, sharply (peak; auto, where the scorer has them) or evenly "
-                     "(anomaly), or the image's centre (docs/defect-types.md)")
+                     "(anomaly), the hottest patches unpooled (cells: for patch-head, auto with it), "
+                     "or the image's centre (docs/defect-types.md)")
     fit.set_defaults(run=cmd_fit)
 
 

@@ -27,7 +27,7 @@ def write_all(out_dir: Path, a: Assessment, truth: np.ndarray, inspector: Inspec
     if decisions is not None:
         shown = [d.label if d.status is TypeStatus.KNOWN else d.status.value for d in decisions]
         confusion(out_dir / "confusion.png", truth[defects], shown, inspector.classifier.classes)
-        latent_map(out_dir / "latent_map.png", inspector.classifier.space.transform(type_latents),
+        latent_map(out_dir / "latent_map.png", inspector.classifier.embedding(type_latents),
                    truth[defects], shown, trained)
 
 

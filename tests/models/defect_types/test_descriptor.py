@@ -47,3 +47,19 @@ def test_an_unknown_descriptor_is_refused():
     latents, anomaly = part()
     with pytest.raises(ValueError, match="unknown descriptor"):
         describe("middle", latents, anomaly)
+
+
+def test_cells_keep_the_hottest_cells_in_order_and_pool_like_peak():
+    """The patch head's type latent: the hottest cells' features, then their excesses; pooled
+    (for novelty) it is the peak descriptor of those cells."""
+    from models.defect_types.descriptor import hot_cells, pooled, split_cells
+
+    latents, anomaly = part()
+    cells = describe("cells", latents, anomaly)
+    assert cells.shape == (1, 64 * 1 + 64)  # a 3x3 map fills the rest with cells of no excess
+    features, excess = split_cells(cells)
+    assert features[0, :2, 0].tolist() == [10.0, 5.0] and excess[0, 2:].max() == 0
+    np.testing.assert_allclose(pooled("cells", cells), describe("peak", latents, anomaly), rtol=1e-5)
+    assert hot_cells(latents.maps, anomaly, cells=2).shape == (1, 2 + 2)
+    with pytest.raises(ValueError, match="cells"):
+        split_cells(np.zeros((1, 10), np.float32))
