@@ -13,9 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from models.dataset import GOOD, LabelledImage, list_images
+from models.defect_types.descriptor import pooled
 from models.defect_types.hygiene import Hygiene, Suspect
 from models.defect_types.open_set import OpenSetClassifier
 from models.defect_types.registry import make_classifier
+from models.deviation_space import DeviationSpace
 from models.encoding.images import dihedral_view
 
 log = logging.getLogger(__name__)
@@ -77,10 +79,9 @@ def fit_types(describe_files: DescribeFiles, good_latents: np.ndarray, items: li
     """``good_latents``: type latents of good images, the space deviations are measured in."""
     model = model or OpenSetClassifier(make_classifier())
     examples = encode_labelled(describe_files, items, model.views, progress)
-    space = model.space.fit(good_latents)
+    model.space.fit(good_latents)
     as_taken = examples.originals
-    vectors = space.transform(examples.latents[as_taken])
-    suspects = Hygiene(model.classifier).suspects(vectors, examples.labels[as_taken])
+    suspects = _suspects(model, good_latents, examples.latents[as_taken], examples.labels[as_taken])
     for s in suspects:
         log.warning("suspect training example %s (%s): %s",
                     items[s.index].path.name, s.label, ", ".join(s.reasons))
@@ -90,6 +91,16 @@ def fit_types(describe_files: DescribeFiles, good_latents: np.ndarray, items: li
         dropped = [items[s.index].path.name for s in suspects]
     model.fit_examples(examples.latents, examples.labels, examples.groups, examples.originals)
     return TypeFit(model, suspects, dropped, items)
+
+
+def _suspects(model: OpenSetClassifier, good_latents: np.ndarray, latents: np.ndarray, labels) -> list:
+    """Data hygiene on the examples as taken. The patch head's cells are judged pooled (as the
+    peak descriptor) with the default classifier as the witness: density and isolation in the
+    raw values of 64 unordered cells say nothing about a label."""
+    if model.descriptor != "cells":
+        return Hygiene(model.classifier).suspects(model.space.transform(latents), labels)
+    space = DeviationSpace(n_components=512).fit(pooled("cells", good_latents))  # the default's
+    return Hygiene(make_classifier()).suspects(space.transform(pooled("cells", latents)), labels)
 
 
 def has_defect_types(data_dir: Path) -> bool:
