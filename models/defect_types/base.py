@@ -1,7 +1,9 @@
 """The one interface every defect-type classifier implements
 (tests/models/defect_types/test_classifier_conformance.py holds every classifier to it).
 
-Classifiers work on DeviationSpace vectors of the centre view (unit length), see
+Classifiers work on DeviationSpace vectors of the type latent (unit length), or on the type
+latents themselves where they learn their own space (the patch head reads the ``cells`` latent
+and offers ``embed(vectors)``, where the open set then measures its distances); see
 models/defect_types/open_set.py, which turns their probabilities into known / review / unknown
 decisions. The classifiers by name are in ``models.defect_types.registry``.
 """
