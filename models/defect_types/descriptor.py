@@ -81,7 +81,7 @@ def hot_cells(maps: np.ndarray, anomaly_maps: np.ndarray, cells: int = HOT_CELLS
     of each part's ``cells`` cells of highest excess over its map's mean, then those excesses,
     flattened to [N, cells * channels + cells]."""
     n, channels, h, w = maps.shape
-    excess = np.maximum(anomaly_maps - anomaly_maps.mean(axis=(1, 2), keepdims=True), 0.0).reshape(n, -1)
+    excess = excess_of(anomaly_maps)
     features = maps.reshape(n, channels, h * w).transpose(0, 2, 1)
     if h * w < cells:  # a map smaller than the latent: cells of no excess fill it up
         features = np.pad(features, ((0, 0), (0, cells - h * w), (0, 0)))
@@ -107,18 +107,28 @@ def pooled(kind: str, type_latents: np.ndarray) -> np.ndarray:
     if kind != "cells":
         return type_latents
     features, excess = split_cells(type_latents)
-    weights = excess ** DESCRIPTORS["peak"]
-    flat = weights.sum(axis=1, keepdims=True) <= 0
-    weights = np.where(flat, 1.0, weights)
-    return np.einsum("nkc,nk->nc", features, weights / weights.sum(axis=1, keepdims=True)).astype(np.float32)
+    weights = pooling_weights(excess, DESCRIPTORS["peak"]).astype(np.float32)
+    return np.einsum("nkc,nk->nc", features, weights).astype(np.float32)
 
 
 def anomaly_weighted(maps: np.ndarray, anomaly_maps: np.ndarray, power: float = 1.0) -> np.ndarray:
     """[N, C, h, w] patch features pooled with weights from [N, h, w] anomaly maps: each cell's
     excess over its map's mean, to ``power`` (a flat map, with no excess anywhere, weighs every
     cell alike)."""
-    excess = np.maximum(anomaly_maps - anomaly_maps.mean(axis=(1, 2), keepdims=True), 0.0) ** power
-    flat = excess.sum(axis=(1, 2), keepdims=True) <= 0
-    weights = np.where(flat, 1.0, excess)
-    weights = weights / weights.sum(axis=(1, 2), keepdims=True)
-    return np.einsum("nchw,nhw->nc", maps, weights.astype(np.float32)).astype(np.float32)
+    n, channels = maps.shape[:2]
+    weights = pooling_weights(excess_of(anomaly_maps), power).astype(np.float32)
+    return np.einsum("ncp,np->nc", maps.reshape(n, channels, -1), weights).astype(np.float32)
+
+
+def excess_of(anomaly_maps: np.ndarray) -> np.ndarray:
+    """[N, h * w]: each cell's excess over its map's mean, 0 below it."""
+    excess = np.maximum(anomaly_maps - anomaly_maps.mean(axis=(1, 2), keepdims=True), 0.0)
+    return excess.reshape(len(anomaly_maps), -1)
+
+
+def pooling_weights(excess: np.ndarray, power: float) -> np.ndarray:
+    """[N, cells] weights summing to 1 per part: the excess to ``power`` (a part with no excess
+    anywhere weighs every cell alike)."""
+    weights = excess**power
+    weights = np.where(weights.sum(axis=1, keepdims=True) <= 0, 1.0, weights)
+    return weights / weights.sum(axis=1, keepdims=True)
