@@ -109,11 +109,15 @@ class PatchHeadClassifier:
         return (torch.as_tensor(standard, dtype=torch.float32),
                 torch.as_tensor(log_weights, dtype=torch.float32))
 
+    def _inputs(self, vectors: np.ndarray):
+        """Type latents (``cells``) as the network's standardised features and log weights."""
+        return self._tensors(*split_cells(vectors, self.cells))
+
     def predict_proba(self, vectors: np.ndarray) -> np.ndarray:
         import torch
 
         with torch.inference_mode():
-            logits = self._net(*self._tensors(*split_cells(vectors, self.cells)))
+            logits = self._net(*self._inputs(vectors))
             return torch.softmax(logits.double(), dim=1).numpy()
 
     def embed(self, vectors: np.ndarray) -> np.ndarray:
@@ -121,7 +125,7 @@ class PatchHeadClassifier:
         import torch
 
         with torch.inference_mode():
-            pooled = self._net.pool(*self._tensors(*split_cells(vectors, self.cells)))
+            pooled = self._net.pool(*self._inputs(vectors))
             return torch.nn.functional.normalize(pooled, dim=1).numpy()
 
     def to_arrays(self) -> dict[str, np.ndarray]:
