@@ -11,9 +11,17 @@ Two kinds, both with every source patch recorded:
 
 Good tiles of train images come from DATA_DIR/train/good, those of test images from
 DATA_DIR/test/good, so nothing seen in fitting is tested on. Each test defect image gets a
-mask (MVTec naming: ground_truth/<type>/<stem>_mask.png) covering the defect tile: the source
-patches are windows around one annotated defect with no mask of their own, so the tile is the
-tightest region known to hold it. Layout::
+mask (MVTec naming: ground_truth/<type>/<stem>_mask.png), one of two kinds (``masks``):
+
+- ``tile``: the whole defect tile. The source patches are windows around one annotated defect
+  with no mask of their own, so the tile is the region known to hold it; it rewards blurred maps.
+- ``twin``: the defect's own pixels. deeppcb-patches cuts each good patch as the same window of
+  the defect-free template board, and where a defect patch's good twin (same file name under
+  <split>/good) exists, the pixels in which the two differ are exactly the defect (the boards are
+  aligned and binarised). Only defects with a twin are used: 40 of the full set's 900 test
+  defects, a small set, but with masks as tight as MVTec AD's.
+
+``--grid 1`` gives the patches themselves, centre-cropped, with their masks. Layout::
 
     OUT/train/good/, OUT/train/<type>/, OUT/test/good/, OUT/test/<type>/, OUT/ground_truth/<type>/
     OUT/hard_cases.json    how it was made and, per image, its source patches and defect cell
@@ -29,11 +37,16 @@ from tqdm import tqdm
 
 from models.dataset import GOOD, evenly_spaced, list_images
 
+# grey levels two aligned, binarised board windows must differ by to count as the defect (the
+# boards are 0 or 255 with a few grey edge pixels from resampling)
+TWIN_DIFFERENCE = 64
+
 
 @dataclass(frozen=True)
 class HardCases:
     """``kind``: mosaic or strip; ``tile``: side in pixels each source patch is centre-cropped
-    (or padded) to; ``grid``: tiles per side of a mosaic; ``length``: tiles in a strip."""
+    (or padded) to; ``grid``: tiles per side of a mosaic; ``length``: tiles in a strip;
+    ``masks``: tile or twin (module docstring)."""
 
     kind: str = "mosaic"
     tile: int = 64
@@ -43,10 +56,13 @@ class HardCases:
     n_test_good: int = 100
     n_test_per_type: int = 60
     seed: int = 0
+    masks: str = "tile"
 
     def __post_init__(self):
         if self.kind not in ("mosaic", "strip"):
             raise ValueError(f"kind must be mosaic or strip, not {self.kind!r}")
+        if self.masks not in ("tile", "twin"):
+            raise ValueError(f"masks must be tile or twin, not {self.masks!r}")
 
     @property
     def cells(self) -> int:
@@ -93,7 +109,25 @@ def _labels(data_dir: Path, split: str) -> list[str]:
 
 def _defects(data_dir: Path, split: str, label: str, plan: HardCases) -> list[Path]:
     paths = [i.path for i in list_images(data_dir, split, label)]
-    return paths if split == "train" else evenly_spaced(paths, plan.n_test_per_type)
+    if split == "train":
+        return paths
+    if plan.masks == "twin":
+        paths = [p for p in paths if twin_pixels(p, plan.tile) is not None]
+    return evenly_spaced(paths, plan.n_test_per_type)
+
+
+def twin_pixels(defect: Path, side: int) -> np.ndarray | None:
+    """[side, side] bool: where the centre-cropped defect patch differs from its good twin (the
+    template board's same window, <split>/good/<same name>); None without a twin or a difference."""
+    twin = defect.parent.parent / GOOD / defect.name
+    if not twin.is_file():
+        return None
+    with Image.open(defect) as a, Image.open(twin) as b:
+        if a.size != b.size:
+            return None
+        pair = [np.asarray(_fit_tile(image.convert("L"), side), np.int16) for image in (a, b)]
+    pixels = np.abs(pair[0] - pair[1]) > TWIN_DIFFERENCE
+    return pixels if pixels.any() else None
 
 
 def _mask_path(out_dir: Path, split: str, label: str, name: str) -> Path | None:
@@ -115,7 +149,8 @@ def _write_one(path: Path, goods: list[Path], defect: Path | None, plan: HardCas
             canvas.paste(_fit_tile(tile.convert("RGB"), plan.tile), plan.position(index))
     canvas.save(path)
     if mask_path is not None:
-        _write_mask(mask_path, plan, cell)
+        pixels = twin_pixels(defect, plan.tile) if plan.masks == "twin" else None
+        _write_mask(mask_path, plan, cell, pixels)
     return {"sources": [s.name for s in sources], "defect_cell": cell}
 
 
@@ -126,10 +161,14 @@ def _fit_tile(tile: Image.Image, side: int) -> Image.Image:
     return tile.crop((left, top, left + side, top + side))
 
 
-def _write_mask(path: Path, plan: HardCases, cell: int) -> None:
+def _write_mask(path: Path, plan: HardCases, cell: int, pixels: np.ndarray | None = None) -> None:
+    """The defect tile, or only its ``pixels`` (a twin's difference) where given."""
     mask = Image.new("L", plan.size, 0)
     x, y = plan.position(cell)
-    mask.paste(255, (x, y, x + plan.tile, y + plan.tile))
+    if pixels is None:
+        mask.paste(255, (x, y, x + plan.tile, y + plan.tile))
+    else:
+        mask.paste(Image.fromarray(pixels.astype(np.uint8) * 255), (x, y))
     path.parent.mkdir(parents=True, exist_ok=True)
     mask.save(path)
 

@@ -103,6 +103,9 @@ def _add_make_hard_cases(sub) -> None:
     hard.add_argument("--n-test-good", type=int, default=100)
     hard.add_argument("--n-test-per-type", type=int, default=60)
     hard.add_argument("--seed", type=int, default=0)
+    hard.add_argument("--masks", choices=("tile", "twin"), default="tile",
+                      help="tile: the whole defect tile; twin: the defect's own pixels, from its good "
+                      "twin (only defects that have one; docs/images.md)")
     hard.set_defaults(run=cmd_make_hard_cases)
 
 
@@ -225,7 +228,7 @@ def cmd_make_hard_cases(args: argparse.Namespace, settings: Settings) -> int:
 
     plan = HardCases(kind=args.kind, tile=args.tile, grid=args.grid, length=args.length,
                      n_train_good=args.n_train_good, n_test_good=args.n_test_good,
-                     n_test_per_type=args.n_test_per_type, seed=args.seed)
+                     n_test_per_type=args.n_test_per_type, seed=args.seed, masks=args.masks)
     description = make_hard_cases(args.data_dir, args.out, plan)
     print(f"{len(description['images'])} images ({args.kind}) -> {args.out}")
     return 0

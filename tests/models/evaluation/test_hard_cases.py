@@ -58,3 +58,28 @@ def test_strips_are_long_and_hold_one_defect(typed_dir, tmp_path):
 def test_unknown_kind_is_refused():
     with pytest.raises(ValueError, match="mosaic or strip"):
         HardCases(kind="spiral")
+
+
+def test_twin_masks_hold_the_defect_pixels_only(typed_dir, tmp_path):
+    """A defect patch with a good twin (the template board's same window) gets the pixels where
+    the two differ as its mask; defects without a twin are left out of the test set."""
+    plan = HardCases(grid=1, masks="twin", **SMALL)
+    described = make_hard_cases(typed_dir, tmp_path, plan, progress=False)
+    twins = {p.name for p in (typed_dir / "test" / "good").iterdir()}
+    defects = [i for i in list_images(tmp_path, "test") if not i.is_good]
+    assert defects
+    for item in defects:
+        source = described["images"][f"test/{item.label}/{item.path.name}"]["sources"][0]
+        assert source in twins
+        mask = np.asarray(Image.open(mask_path(tmp_path, item))) > 0
+        patch = np.asarray(Image.open(item.path).convert("L"), np.int16)
+        twin = Image.open(typed_dir / "test" / "good" / source).convert("L")
+        w, h = twin.size
+        twin = np.asarray(twin, np.int16)[(h - 64) // 2 : (h - 64) // 2 + 64, (w - 64) // 2 : (w - 64) // 2 + 64]
+        np.testing.assert_array_equal(mask, np.abs(patch - twin) > 64)
+        assert 0 < mask.mean() < 0.5  # the defect, not the tile
+
+
+def test_unknown_masks_are_refused():
+    with pytest.raises(ValueError, match="tile or twin"):
+        HardCases(masks="box")
