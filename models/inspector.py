@@ -56,14 +56,21 @@ class Inspector:
         type latents). On a CPU the host is the device, and numpy shares the tensor's memory."""
         return self.encoder.device.type != "cpu" and getattr(self.bundle.scorer, "reads_device_maps", False)
 
-    def warm_up(self) -> None:
+    def warm_up(self, forward_batch: int | None = None, batch_size: int = 16) -> int | None:
         """One blank part through the whole model before the first real one: the first forward
         pass allocates, and the search over the bank is built on first use (an HNSW index over
         a 9,408-row bank takes about a second on a 2-core CPU), which would otherwise land on
-        the first parts of a line."""
+        the first parts of a line. ``forward_batch``: images per encoder pass, 0 to measure the
+        fastest for batches of ``batch_size`` on this machine, None to leave it as it is.
+        Returns the encoder's pass size (None: whole batches)."""
         size = self.encoder.config.input_size()
-        blank = Image.new("RGB", size, (128, 128, 128))
-        self.infer(np.stack([self.prepare(blank)]))
+        blank = self.prepare(Image.new("RGB", size, (128, 128, 128)))
+        self.infer(blank[None])
+        if forward_batch == 0:
+            self.encoder.fastest_forward_batch(blank, batch_size, **encoder_inputs(self.bundle.scorer))
+        elif forward_batch is not None:
+            self.encoder.forward_batch = forward_batch
+        return self.encoder.forward_batch
 
     @property
     def version(self) -> str:

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     model_uri: str = Field("var/model", description="Model bundle: a directory or s3://bucket/prefix")
     device: str = Field("auto", description="auto (GPU if present), cpu, cuda, cuda:1, ...")
     batch_max_size: int = Field(16, description="Largest micro-batch encoded at once")
+    forward_batch: int = Field(
+        0, ge=0, description="Images per encoder forward pass within a micro-batch; 0: the fastest, "
+        "measured at start-up (on some CPUs small passes are faster: docs/speed.md)")
     batch_max_wait_seconds: float = Field(0.05, description="Longest wait to fill a micro-batch")
     fetch_concurrency: int = Field(8, description="Threads fetching and decoding images")
     prefetch_batches: int = Field(

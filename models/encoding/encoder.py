@@ -1,6 +1,7 @@
 """A pretrained torchvision backbone that turns a batch of images into latent vectors."""
 
 import logging
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -41,8 +42,11 @@ class PooledEncoder:
     runs the network on one batch and should be called from a single thread.
     """
 
-    def __init__(self, config: EncoderConfig = EncoderConfig(), device: str = "auto"):
+    def __init__(self, config: EncoderConfig = EncoderConfig(), device: str = "auto",
+                 forward_batch: int | None = None):
         self.device = select_device(device)
+        # images per forward pass (None: the whole batch); ``fastest_forward_batch`` measures it
+        self.forward_batch = forward_batch
         self.config = replace(config, precision=resolve_precision(self.device, config.precision))
         if is_emulated(self.device, self.config.precision):
             log.warning("this CPU has no native bf16: the encoder runs several times slower than "
@@ -74,23 +78,46 @@ class PooledEncoder:
     @torch.inference_mode()
     def encode_views(self, batch: np.ndarray, maps: bool = False, pixels: bool = False,
                      maps_on_device: bool = False) -> Latents:
-        """The pooled views of ``batch`` from one forward pass; the feature maps and the input
-        pixels too when asked (a scorer's ``needs_maps`` / ``needs_pixels``). ``maps_on_device``:
-        the maps stay a tensor on the device, for a scorer that searches there."""
+        """The pooled views of ``batch``, in forward passes of at most ``forward_batch`` images;
+        the feature maps and the input pixels too when asked (a scorer's ``needs_maps`` /
+        ``needs_pixels``). ``maps_on_device``: the maps stay a tensor on the device, for a
+        scorer that searches there."""
+        step = self.forward_batch or max(1, len(batch))
+        passes = [self._forward(batch[i : i + step], maps) for i in range(0, len(batch), step)]
+        full, centre, patches = (None if part[0] is None else torch.cat(part)
+                                 for part in zip(*passes or [self._forward(batch, maps)]))
+        if patches is not None and not maps_on_device:
+            patches = patches.cpu().numpy()
+        return Latents(full.cpu().numpy(), centre.cpu().numpy(), patches,
+                       np.ascontiguousarray(batch) if pixels else None)
+
+    def _forward(self, batch: np.ndarray, maps: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """One forward pass: the pooled full and centre views, and the patch maps when asked."""
         x = self._to_device(batch)
         with autocast(self.device, self.config.precision):
             features = self._net(x)
-            full = [features[name].float().mean(dim=(2, 3)) for name in self._layers]
-            centre = [self._centre(features[name].float()).mean(dim=(2, 3)) for name in self._layers]
+            full = torch.cat([features[name].float().mean(dim=(2, 3)) for name in self._layers], dim=1)
+            centre = torch.cat([self._centre(features[name].float()).mean(dim=(2, 3))
+                                for name in self._layers], dim=1)
             patches = self._patches(features, x.shape[2:]) if maps else None
-        if patches is not None and not maps_on_device:
-            patches = patches.cpu().numpy()
-        return Latents(
-            torch.cat(full, dim=1).cpu().numpy(),
-            torch.cat(centre, dim=1).cpu().numpy(),
-            patches,
-            np.ascontiguousarray(batch) if pixels else None,
-        )
+        return full, centre, patches
+
+    def fastest_forward_batch(self, image: np.ndarray, up_to: int, **options) -> int:
+        """Set and return the forward-pass size (a power of two up to ``up_to``) that encodes
+        ``up_to`` copies of ``image`` fastest, each size timed once after a pass that allocates.
+        On a CPU whose caches the activations of 16 images at 320 px overflow, passes of 1 or 2
+        images measured 1.5x faster than one of 16 on some days and 2x slower on others
+        (docs/speed.md): only a measurement on the machine itself can choose."""
+        batch = np.repeat(image[None], up_to, axis=0)
+        timings = {}
+        for size in (2**k for k in range(up_to.bit_length())):
+            self.forward_batch = size
+            self.encode_views(batch[:size], **options)
+            started = time.perf_counter()
+            self.encode_views(batch, **options)
+            timings[size] = time.perf_counter() - started
+        self.forward_batch = min(timings, key=timings.get)
+        return self.forward_batch
 
     def _patches(self, features: dict[str, torch.Tensor], input_shape) -> torch.Tensor:
         """Each map layer averaged over 3x3 neighbourhoods (PatchCore's local context) and

@@ -1,7 +1,8 @@
 """``latentline bench``: throughput as ratios measured in one run (the machines are noisy).
 
 - bare model vs encoder: ``Inspector.infer`` (encode, score, maps, types, measurements) against
-  the encoder's forward pass alone, at the worker's batch size;
+  the encoder's forward pass alone, at the worker's batch size and forward-pass size (measured
+  at warm-up as the worker does, ``forward_batch``);
 - batched vs unbatched: the bare model at batch 1 and at the worker's batch size;
 - pipeline vs bare model: events per second through broker, object store and worker (the demo
   path) against the bare model, and the latency from capture to verdict at half that rate;
@@ -48,7 +49,9 @@ def rates(step, images: np.ndarray, batch_size: int) -> tuple[float, float]:
 def model_rates(inspector: Inspector, images: np.ndarray, batch_size: int) -> dict:
     inputs = encoder_inputs(inspector.bundle.scorer)
     encoder = images_per_second(lambda b: inspector.encoder.encode_views(b, **inputs), images, batch_size)
-    unbatched = images_per_second(inspector.infer, images[: max(batch_size, len(images) // 4)], 1)
+    # every 4th image: the same mix of good and defective parts as the batched run (the first
+    # quarter of a folder-ordered set would be one defect type, all with maps and types to compute)
+    unbatched = images_per_second(inspector.infer, images[::4], 1)
     batched, cpu = rates(inspector.infer, images, batch_size)
     return {
         "bare_model_cpu_seconds_per_image": cpu,
@@ -105,10 +108,12 @@ def bank_sweep(scorer, fitted_images: int, maps: np.ndarray, batch_size: int, de
 def run_bench(data_dir: Path, settings: Settings, events: int = 400, images: int = 256) -> dict:
     bundle = ModelBundle.load(ensure_model(data_dir, settings.cache_dir))
     inspector = Inspector(bundle, device=settings.device)
+    passes = inspector.warm_up(settings.forward_batch, settings.batch_max_size)  # as the worker does
     paths = [item.path for item in list_images(data_dir, "test")][:images]
     batch = np.stack([inspector.prepare(decode_image(p.read_bytes())) for p in paths])
     result = {"device": str(inspector.encoder.device), "precision": bundle.encoder.precision,
               "model_version": bundle.version, "batch_size": settings.batch_max_size,
+              "forward_batch": passes or settings.batch_max_size,
               "scorer": bundle.scorer.get_params()}
     result |= model_rates(inspector, batch, settings.batch_max_size)
     if hasattr(bundle.scorer, "bank_"):

@@ -193,3 +193,26 @@ def test_maps_can_stay_on_the_device(encoder, batch):
     assert torch.is_tensor(kept.maps) and kept.maps.device == encoder.device
     np.testing.assert_array_equal(kept.maps.numpy(), host.maps)
     np.testing.assert_array_equal(kept.full, host.full)
+
+
+def test_forward_passes_of_a_few_images_give_the_whole_batch_latents(batch):
+    """``forward_batch``: the batch runs in passes of that many images, to the same latents (a
+    CPU whose caches 16 images overflow can be faster that way: docs/speed.md)."""
+    torch.manual_seed(0)
+    encoder = PooledEncoder(EncoderConfig(weights=None, image_size=SIZE, precision="fp32"), device="cpu")
+    whole = encoder.encode_views(batch, maps=True)
+    for size in (1, 3):
+        encoder.forward_batch = size
+        passes = encoder.encode_views(batch, maps=True)
+        for part in ("full", "centre", "maps"):
+            np.testing.assert_allclose(getattr(passes, part), getattr(whole, part), rtol=1e-4, atol=1e-5)
+        kept = encoder.encode_views(batch, maps=True, maps_on_device=True)
+        assert torch.is_tensor(kept.maps) and kept.maps.shape == whole.maps.shape
+
+
+def test_the_fastest_forward_pass_is_measured_among_powers_of_two(batch):
+    torch.manual_seed(0)
+    encoder = PooledEncoder(EncoderConfig(weights=None, image_size=SIZE, precision="fp32"), device="cpu")
+    chosen = encoder.fastest_forward_batch(batch[0], 6, maps=True)
+    assert chosen in (1, 2, 4) and encoder.forward_batch == chosen
+    assert len(encoder.encode_views(batch, maps=True)) == len(batch)
