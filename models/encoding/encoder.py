@@ -91,7 +91,7 @@ class PooledEncoder:
         return Latents(full.cpu().numpy(), centre.cpu().numpy(), patches,
                        np.ascontiguousarray(batch) if pixels else None)
 
-    def _forward(self, batch: np.ndarray, maps: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def _forward(self, batch: np.ndarray, maps: bool) -> tuple:
         """One forward pass: the pooled full and centre views, and the patch maps when asked."""
         x = self._to_device(batch)
         with autocast(self.device, self.config.precision):
@@ -102,20 +102,25 @@ class PooledEncoder:
             patches = self._patches(features, x.shape[2:]) if maps else None
         return full, centre, patches
 
-    def fastest_forward_batch(self, image: np.ndarray, up_to: int, **options) -> int:
+    def fastest_forward_batch(self, image: np.ndarray, up_to: int, rounds: int = 2, **options) -> int:
         """Set and return the forward-pass size (a power of two up to ``up_to``) that encodes
-        ``up_to`` copies of ``image`` fastest, each size timed once after a pass that allocates.
-        On a CPU whose caches the activations of 16 images at 320 px overflow, passes of 1 or 2
-        images measured 1.5x faster than one of 16 on some days and 2x slower on others
+        ``up_to`` copies of ``image`` fastest: each size's best time over ``rounds`` interleaved
+        rounds (a shared machine's speed moves within seconds), after a pass that allocates.
+        On a CPU whose caches the activations of 16 images at 320 px overflow, passes of 1 to 4
+        images measured 1.5x faster than one of 16 on some days and slower on others
         (docs/speed.md): only a measurement on the machine itself can choose."""
         batch = np.repeat(image[None], up_to, axis=0)
-        timings = {}
-        for size in (2**k for k in range(up_to.bit_length())):
+        sizes = [2**k for k in range(up_to.bit_length())]
+        timings = dict.fromkeys(sizes, float("inf"))
+        for size in sizes:
             self.forward_batch = size
             self.encode_views(batch[:size], **options)
-            started = time.perf_counter()
-            self.encode_views(batch, **options)
-            timings[size] = time.perf_counter() - started
+        for _ in range(rounds):
+            for size in sizes:
+                self.forward_batch = size
+                started = time.perf_counter()
+                self.encode_views(batch, **options)
+                timings[size] = min(timings[size], time.perf_counter() - started)
         self.forward_batch = min(timings, key=timings.get)
         return self.forward_batch
 

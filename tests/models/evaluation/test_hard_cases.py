@@ -74,8 +74,8 @@ def test_twin_masks_hold_the_defect_pixels_only(typed_dir, tmp_path):
         mask = np.asarray(Image.open(mask_path(tmp_path, item))) > 0
         patch = np.asarray(Image.open(item.path).convert("L"), np.int16)
         twin = Image.open(typed_dir / "test" / "good" / source).convert("L")
-        w, h = twin.size
-        twin = np.asarray(twin, np.int16)[(h - 64) // 2 : (h - 64) // 2 + 64, (w - 64) // 2 : (w - 64) // 2 + 64]
+        left, top = (twin.size[0] - 64) // 2, (twin.size[1] - 64) // 2
+        twin = np.asarray(twin, np.int16)[top : top + 64, left : left + 64]
         np.testing.assert_array_equal(mask, np.abs(patch - twin) > 64)
         assert 0 < mask.mean() < 0.5  # the defect, not the tile
 

@@ -38,7 +38,8 @@ def test_arguments_parse_into_the_handlers_namespace():
     assert (args.tiles, args.descriptor) == ((8, 1), "centre")
     args = main.parser().parse_args(["make-hard-cases", "data", "--out", "hard", "--kind", "strip"])
     assert (args.kind, args.length, args.masks, args.run) == ("strip", 8, "tile", model.cmd_make_hard_cases)
-    assert main.parser().parse_args(["make-hard-cases", "data", "--out", "h", "--masks", "twin"]).masks == "twin"
+    args = main.parser().parse_args(["make-hard-cases", "data", "--out", "h", "--masks", "twin"])
+    assert args.masks == "twin"
     args = main.parser().parse_args(["bench"])
     assert (args.events, args.out, args.run) == (400, Path("var/bench.json"), lab.cmd_bench)
     args = main.parser().parse_args(["station", "--add-user", "op-1"])
