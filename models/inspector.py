@@ -61,13 +61,16 @@ class Inspector:
         pass allocates, and the search over the bank is built on first use (an HNSW index over
         a 9,408-row bank takes about a second on a 2-core CPU), which would otherwise land on
         the first parts of a line. ``forward_batch``: images per encoder pass, 0 to measure the
-        fastest for batches of ``batch_size`` on this machine, None to leave it as it is.
+        fastest for micro-batches of ``batch_size`` tiles on this machine (a tiled bundle's
+        images take several: streams/worker/inspect.forward_passes), None to leave it as it is.
         Returns the encoder's pass size (None: whole batches)."""
         size = self.encoder.config.input_size()
         blank = self.prepare(Image.new("RGB", size, (128, 128, 128)))
         self.infer(blank[None])
         if forward_batch == 0:
-            self.encoder.fastest_forward_batch(blank, batch_size, **encoder_inputs(self.bundle.scorer))
+            across, down = self.encoder.config.tiles or (1, 1)
+            self.encoder.fastest_forward_batch(blank, max(1, batch_size // (across * down)),
+                                               **encoder_inputs(self.bundle.scorer))
         elif forward_batch is not None:
             self.encoder.forward_batch = forward_batch
         return self.encoder.forward_batch

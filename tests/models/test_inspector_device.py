@@ -1,6 +1,8 @@
 """The Inspector's accelerator path: patch maps left on the device between the encoder and the
 search. It runs on the CPU through the same code and must give the host path's verdicts."""
 
+import dataclasses
+
 import numpy as np
 from threadpoolctl import threadpool_limits
 
@@ -39,3 +41,11 @@ def test_warm_up_sets_the_forward_pass_it_is_given_or_measures_one(typed_bundle)
     assert inspector.warm_up(3) == 3 == inspector.encoder.forward_batch
     with threadpool_limits(limits=1):
         assert inspector.warm_up(0, batch_size=4) in (1, 2, 4)
+
+
+def test_a_tiled_bundle_measures_passes_of_as_many_images_as_a_micro_batch_holds(typed_bundle):
+    """A micro-batch of 16 tiles holds two 8-tile strips: passes of 1 or 2 strips are timed, never 16."""
+    eight = dataclasses.replace(typed_bundle.encoder, tiles=(8, 1))
+    strips = dataclasses.replace(typed_bundle, encoder=eight)
+    with threadpool_limits(limits=1):
+        assert Inspector(strips, "cpu").warm_up(0, batch_size=16) in (1, 2)
