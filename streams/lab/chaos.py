@@ -98,6 +98,8 @@ class ChaosReport:
     seed: int
     rate: float | None
     lost_event_ids: list[str] = field(default_factory=list)
+    lost_events: list[dict] = field(default_factory=list)  # where each sits: partition, offset
+    group_offsets: dict[int, dict] = field(default_factory=dict)  # partition -> committed, end
     chaos_log: list[dict] = field(default_factory=list)
 
     def passed(self) -> bool:
@@ -258,12 +260,16 @@ class GroupLag:
         await self.admin.start()
         await self.consumer.start()
 
-    async def lag(self) -> int:
+    async def offsets(self) -> dict[int, dict]:
+        """Partition -> the group's committed offset and the end of the log."""
         ends = await self.consumer.end_offsets(self.partitions)
         committed = await self.admin.list_consumer_group_offsets(self.settings.app_id,
                                                                  partitions=self.partitions)
         done = {tp: max(0, meta.offset) for tp, meta in committed.items()}
-        return sum(max(0, ends[tp] - done.get(tp, 0)) for tp in self.partitions)
+        return {tp.partition: {"committed": done.get(tp, 0), "end": ends[tp]} for tp in self.partitions}
+
+    async def lag(self) -> int:
+        return sum(max(0, o["end"] - o["committed"]) for o in (await self.offsets()).values())
 
     async def stop(self) -> None:
         await self.consumer.stop()
@@ -285,6 +291,8 @@ class ChaosRun:
         self.plan = plan_chaos(options, self.rng)
         self.collector = Collector(settings)
         self.published: list[str] = []
+        self.placement: dict[str, tuple[int, int]] = {}  # event id -> partition, offset
+        self.group_offsets: dict[int, dict] = {}  # at the end of the run
         self.publish_failures = 0
         self.chaos_log: list[dict] = []
         self.started = time.monotonic()
@@ -332,6 +340,7 @@ class ChaosRun:
         def done(future: asyncio.Future) -> None:  # published means: the broker has it
             if not future.cancelled() and future.exception() is None:
                 self.published.append(event_id)
+                self.placement[event_id] = (future.result().partition, future.result().offset)
             else:
                 self.publish_failures += 1
         return done
@@ -378,6 +387,8 @@ class ChaosRun:
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
+            with contextlib.suppress(Exception):  # for the report; a broker gone must not hide it
+                self.group_offsets = await lag.offsets()
             await lag.stop()
             await self.collector.stop()
 
@@ -402,7 +413,9 @@ def report_of(run: ChaosRun, drained: bool, version: str, seconds: float) -> Cha
         seconds=round(seconds, 1), drained=drained, publish_failures=run.publish_failures,
         workers=len(run.fleet.workers), worker_settings=worker_settings(run.settings),
         model_version=version, seed=run.options.seed, rate=run.options.rate,
-        lost_event_ids=lost, chaos_log=run.chaos_log,
+        lost_event_ids=lost, chaos_log=run.chaos_log, group_offsets=run.group_offsets,
+        lost_events=[{"event_id": e, "partition": run.placement[e][0], "offset": run.placement[e][1]}
+                     for e in lost],
     )
 
 
@@ -448,16 +461,33 @@ def run_chaos(options: ChaosOptions, base: Settings, bundle_dir: Path | None = N
         return report_of(run, drained, version, time.monotonic() - started)
 
 
+# What a worker log says about rebalances, commits and exits: what explains a lost part.
+NOTABLE = ("--- latentline worker", "rebalance complete", "CRITICAL", "ERROR] partition",
+           "exception performing seek", "Worker ready", "Heartbeat failed")
+
+
+def notable_log_lines(log_path: Path, limit: int = 60) -> list[str]:
+    """The last ``limit`` lines of a worker log that tell its rebalances, stalls and exits."""
+    if not log_path.exists():
+        return []
+    lines = log_path.read_text(errors="replace").splitlines()
+    return [line[:240] for line in lines if any(mark in line for mark in NOTABLE)][-limit:]
+
+
 def print_report(report: ChaosReport, json_path: Path | None) -> None:
     table = Table(title="chaos")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in asdict(report).items():
-        if key not in ("chaos_log", "worker_settings", "lost_event_ids"):
+        if key not in ("chaos_log", "worker_settings", "lost_event_ids", "lost_events", "group_offsets"):
             table.add_row(key, str(value))
     Console().print(table)
     if not report.drained:
         console.print("not drained within the timeout: 'lost' counts the events still unanswered then")
+    for event in report.lost_events[:20]:
+        console.print(f"lost {event['event_id']} at partition {event['partition']} offset {event['offset']}")
+    if report.lost_events:
+        console.print(f"group offsets at the end: {report.group_offsets}")
     console.print("PASSED" if report.passed() else
                   "FAILED: parts lost or given up as store_unavailable")
     if json_path:

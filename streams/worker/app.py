@@ -220,15 +220,7 @@ def _install_watchdog(app: faust.App, settings: Settings, metrics: WorkerMetrics
             progress.busy_elsewhere()
         waiting = 0
         for tp in owned():
-            lag = await _lag(app, tp, progress)
-            if lag is not None:
-                metrics.consumer_lag.labels(str(tp.partition)).set(lag)
-                waiting += lag
-            stalled = progress.stalled(tp.partition, lag or 0, settings.stall_seconds)
-            if stalled:
-                log.error("partition %d is stalled: events wait and none was answered for %.0fs",
-                          tp.partition, settings.stall_seconds)
-            metrics.partition_stalled.labels(str(tp.partition)).set(int(stalled))
+            waiting += await _watch_partition(app, tp, settings, metrics, progress)
         if progress.idle_with_work(waiting, settings.stall_exit_seconds):
             log.critical("%d events wait on this worker's partitions and it has consumed nothing for "
                          "%.0fs; exiting uncommitted so a new consumer takes them",
@@ -236,13 +228,37 @@ def _install_watchdog(app: faust.App, settings: Settings, metrics: WorkerMetrics
             os._exit(EXIT_STALLED)
 
 
+async def _watch_partition(app: faust.App, tp, settings: Settings, metrics: WorkerMetrics,
+                           progress: Progress) -> int:
+    """Lag and stall of one owned partition; exits when its commit is blocked. Returns its lag."""
+    progress.saw_committed(tp.partition, app.consumer.committed_offset(tp))
+    if progress.blocked(tp.partition, settings.stall_exit_seconds):
+        log.critical("partition %d: events answered beyond committed offset %s, which has not moved "
+                     "for %.0fs (an event below never reached the agent); exiting uncommitted so a "
+                     "new consumer reads it again", tp.partition, progress.committed[tp.partition],
+                     settings.stall_exit_seconds)
+        os._exit(EXIT_STALLED)
+    lag = await _lag(app, tp, progress)
+    if lag is not None:
+        metrics.consumer_lag.labels(str(tp.partition)).set(lag)
+    stalled = progress.stalled(tp.partition, lag or 0, settings.stall_seconds)
+    if stalled:
+        log.error("partition %d is stalled: events wait and none was answered for %.0fs",
+                  tp.partition, settings.stall_seconds)
+    metrics.partition_stalled.labels(str(tp.partition)).set(int(stalled))
+    return lag or 0
+
+
 async def _lag(app: faust.App, tp, progress: Progress) -> int | None:
     """Events of ``tp`` this worker has not answered: from the next offset it would answer, else
-    from where its consumer reads next; the end from the last fetch, else from the broker. A
+    from the committed offset, else from where its consumer reads next (which counts events
+    fetched and not yet answered as done); the end from the last fetch, else from the broker. A
     consumer that stopped fetching has no fetch to tell either, which is why the broker is asked.
     None while neither is known (or the broker does not answer)."""
     try:
         done = progress.next_offsets.get(tp.partition)
+        if done is None:
+            done = app.consumer.committed_offset(tp)
         if done is None:
             done = await app.consumer.position(tp)
         end = app.consumer.highwater(tp)

@@ -1,4 +1,5 @@
-"""The watchdog's two judgements: a stalled partition (reported) and an agent idle with work (exits)."""
+"""The watchdog's judgements: a stalled partition (reported), an agent idle with work and a
+partition whose commit is blocked (both exit)."""
 
 import asyncio
 import time
@@ -15,6 +16,7 @@ def aged(progress: Progress, seconds: float) -> Progress:
     progress.active_at -= seconds
     progress.inflight = {k: (parts, t - seconds) for k, (parts, t) in progress.inflight.items()}
     progress.moved_at = {p: t - seconds for p, t in progress.moved_at.items()}
+    progress.committed_at = {p: t - seconds for p, t in progress.committed_at.items()}
     return progress
 
 
@@ -81,8 +83,11 @@ def test_a_partition_with_lag_and_no_answer_is_stalled_after_the_limit():
 class IdleConsumer:
     """A consumer that stopped fetching: it knows no highwater; the broker does."""
 
-    def __init__(self, position: int | None, end: int):
-        self._position, self._end = position, end
+    def __init__(self, position: int | None, end: int, committed: int | None = None):
+        self._position, self._end, self._committed = position, end, committed
+
+    def committed_offset(self, tp):
+        return self._committed
 
     def highwater(self, tp):
         return None
@@ -103,6 +108,44 @@ def test_the_lag_of_a_consumer_that_stopped_fetching_comes_from_the_broker():
     answered = Progress(next_offsets={2: 10})
     assert lag_of(IdleConsumer(position=5, end=12), answered) == 2
     assert lag_of(IdleConsumer(position=None, end=12), Progress()) is None
+
+
+def test_events_fetched_and_not_answered_count_as_lag():
+    """The position counts them as read; the committed offset does not."""
+    assert lag_of(IdleConsumer(position=12, end=12, committed=9), Progress()) == 3
+
+
+def test_answers_beyond_a_committed_offset_that_does_not_move_block_the_partition():
+    """An event below the answered ones never reached the agent (faust-streaming 596)."""
+    progress = Progress()
+    progress.assigned([0])
+    progress.saw_committed(0, 40)
+    progress.answered(1, [(0, 45)])
+    assert not progress.blocked(0, after=30)
+    assert aged(progress, 31).blocked(0, after=30)
+    assert not progress.blocked(0, after=0)
+
+
+def test_a_commit_that_moves_or_a_rebalance_restarts_the_clock():
+    progress = Progress()
+    progress.assigned([0])
+    progress.saw_committed(0, 40)
+    progress.answered(1, [(0, 45)])
+    aged(progress, 31).saw_committed(0, 46)
+    assert not progress.blocked(0, after=30)
+    aged(progress, 31).busy_elsewhere()
+    progress.answered(2, [(0, 50)])
+    assert not progress.blocked(0, after=30)
+
+
+def test_a_batch_retried_through_an_outage_does_not_block_its_partition():
+    """Its events are not answered yet: nothing beyond the committed offset."""
+    progress = Progress()
+    progress.assigned([0])
+    progress.answered(1, [(0, 39)])
+    progress.saw_committed(0, 40)
+    progress.begin(2, frozenset({0}))
+    assert not aged(progress, 600).blocked(0, after=30)
 
 
 def test_a_broker_that_does_not_answer_leaves_the_lag_unknown():

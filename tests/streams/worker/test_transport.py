@@ -1,9 +1,14 @@
-"""The worker's consumer waits at the broker for the configured time, not Faust's fixed 1.5 s."""
+"""The worker's consumer: its fetch wait is a setting, and it never commits past an event it
+fetched and did not answer."""
 
 import asyncio
 
+from aiokafka.structs import ConsumerRecord
+from faust.types import TP
+
 from streams.settings import Settings
 from streams.worker.app import create_app
+from streams.worker.transport import unanswered_below
 
 
 def test_the_worker_consumer_uses_the_fetch_wait_setting(tmp_path):
@@ -14,3 +19,54 @@ def test_the_worker_consumer_uses_the_fetch_wait_setting(tmp_path):
 
     consumer = asyncio.run(created())
     assert consumer._fetch_max_wait_ms == 40
+
+
+async def acking_consumer(tmp_path, topic: str):
+    """The worker app's real consumer, with ``topic`` subscribed by an acking channel."""
+    app = create_app(Settings(state_dir=tmp_path))
+    app.topics.add(app.topic(topic))
+    await app.topics._update_indices()
+    return app.consumer
+
+
+def fetched(consumer, tp: TP, offset: int):
+    record = ConsumerRecord(tp.topic, tp.partition, offset, 0, 0, b"k", b"v", None, 1, 1, [])
+    return consumer._to_message(tp, record)
+
+
+def test_no_commit_steps_over_an_event_fetched_and_not_answered(tmp_path):
+    """faust-streaming 606: with offset 10 in flight and 11, 12 acked, Faust alone commits 13."""
+    tp = TP("camera.events", 0)
+
+    async def run():
+        consumer = await acking_consumer(tmp_path, tp.topic)
+        consumer._committed_offset[tp] = 10
+        in_flight, *later = [fetched(consumer, tp, offset) for offset in (10, 11, 12)]
+        for message in later:
+            consumer.ack(message)
+        withheld = consumer._new_offset(tp)
+        consumer.ack(in_flight)
+        return withheld, consumer._new_offset(tp)
+
+    assert asyncio.run(run()) == (None, 13)
+
+
+def test_offsets_never_fetched_are_gaps_of_the_log_and_do_not_hold_the_commit(tmp_path):
+    """A transaction marker or a compacted record at offset 10: 11 and 12 commit as before."""
+    tp = TP("camera.events", 0)
+
+    async def run():
+        consumer = await acking_consumer(tmp_path, tp.topic)
+        consumer._committed_offset[tp] = 10
+        for offset in (11, 12):
+            consumer.ack(fetched(consumer, tp, offset))
+        return consumer._new_offset(tp), consumer._fetched[tp]
+
+    assert asyncio.run(run()) == (13, set())
+
+
+def test_unanswered_below_looks_only_between_the_commit_and_the_acked_run():
+    assert unanswered_below({10, 11}, acked={11}, head=11, committed=10)
+    assert not unanswered_below({8, 9, 11}, acked={11}, head=11, committed=10)
+    assert not unanswered_below({12}, acked={11}, head=11, committed=10)
+    assert unanswered_below({0}, acked={1}, head=1, committed=None)
