@@ -52,11 +52,14 @@ class _Consumer(Consumer):
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
-    def _to_message(self, tp: TP, record):
-        message = super()._to_message(tp, record)
-        if self.app.topics.acks_enabled_for(message.topic):
-            self._fetched[tp].add(message.offset)
-        return message
+    async def _getmany(self, active_partitions, timeout: float):
+        """Every record the broker returned counts as fetched, also the ones Faust then drops
+        (read while a rebalance stops the flow, or of a generation that just ended)."""
+        records = await super()._getmany(active_partitions, timeout)
+        for tp, batch in (records or {}).items():
+            if self.app.topics.acks_enabled_for(tp.topic):
+                self._fetched[tp].update(record.offset for record in batch)
+        return records
 
     def _new_offset(self, tp: TP) -> int | None:
         acked = self._acked[tp]
