@@ -56,14 +56,14 @@ class Inspector:
         type latents). On a CPU the host is the device, and numpy shares the tensor's memory."""
         return self.encoder.device.type != "cpu" and getattr(self.bundle.scorer, "reads_device_maps", False)
 
-    def warm_up(self, forward_batch: int | None = None, batch_size: int = 16) -> int | None:
+    def warm_up(self, forward_batch: int | None = None, batch_size: int = 16) -> int:
         """One blank part through the whole model before the first real one: the first forward
         pass allocates, and the search over the bank is built on first use (an HNSW index over
         a 9,408-row bank takes about a second on a 2-core CPU), which would otherwise land on
         the first parts of a line. ``forward_batch``: images per encoder pass, 0 to measure the
         fastest for micro-batches of ``batch_size`` tiles on this machine (a tiled bundle's
         images take several: streams/worker/inspect.forward_passes), None to leave it as it is.
-        Returns the encoder's pass size (None: whole batches)."""
+        Returns the images per encoder pass (``batch_size`` while passes take whole batches)."""
         size = self.encoder.config.input_size()
         blank = self.prepare(Image.new("RGB", size, (128, 128, 128)))
         self.infer(blank[None])
@@ -73,7 +73,7 @@ class Inspector:
                                                **encoder_inputs(self.bundle.scorer))
         elif forward_batch is not None:
             self.encoder.forward_batch = forward_batch
-        return self.encoder.forward_batch
+        return self.encoder.forward_batch or batch_size
 
     @property
     def version(self) -> str:

@@ -113,7 +113,7 @@ def run_bench(data_dir: Path, settings: Settings, events: int = 400, images: int
     batch = np.stack([inspector.prepare(decode_image(p.read_bytes())) for p in paths])
     result = {"device": str(inspector.encoder.device), "precision": bundle.encoder.precision,
               "model_version": bundle.version, "batch_size": settings.batch_max_size,
-              "forward_batch": passes or settings.batch_max_size,
+              "forward_batch": passes,
               "scorer": bundle.scorer.get_params()}
     result |= model_rates(inspector, batch, settings.batch_max_size)
     if hasattr(bundle.scorer, "bank_"):

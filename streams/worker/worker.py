@@ -50,8 +50,7 @@ def build_worker(settings: Settings) -> tuple[faust.App, WorkerMetrics]:
                            "object store unavailable at start")
     inspector = Inspector(bundle, device=settings.device)
     passes = inspector.warm_up(settings.forward_batch, settings.batch_max_size)
-    log.info("model %s on %s, forward passes of %s images", bundle.version, inspector.encoder.device,
-             passes or settings.batch_max_size)
+    log.info("model %s on %s, forward passes of %s images", bundle.version, inspector.encoder.device, passes)
     metrics = WorkerMetrics()
     metrics.model_info.labels(bundle.version).set(1)
     metrics.watch_device(inspector.encoder.device)

@@ -37,7 +37,7 @@ def test_maps_kept_on_the_device_give_the_host_path_assessment(typed_bundle, typ
 
 def test_warm_up_sets_the_forward_pass_it_is_given_or_measures_one(typed_bundle):
     inspector = Inspector(typed_bundle, "cpu")
-    assert inspector.warm_up() is None and inspector.encoder.forward_batch is None  # whole batches
+    assert inspector.warm_up() == 16 and inspector.encoder.forward_batch is None  # whole batches
     assert inspector.warm_up(3) == 3 == inspector.encoder.forward_batch
     with threadpool_limits(limits=1):
         assert inspector.warm_up(0, batch_size=4) in (1, 2, 4)
