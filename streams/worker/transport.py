@@ -71,6 +71,18 @@ class _Consumer(Consumer):
             self._fetched[tp] = {o for o in self._fetched[tp] if o >= offset}
         return offset
 
+    def ack(self, message) -> bool:
+        """Faust's stream acks a message of an earlier generation unprocessed (it drops it when it
+        arrives after a rebalance); the pipeline acks one once answered. Either way the offset
+        belongs to acks Faust forgot at the rebalance, and counted now it lets the next commit
+        step over an event the new generation has not answered yet (measured: 7 of 800 events
+        lost after 10 kills). The seek back to the committed offset reads it again."""
+        if message.generation_id != self.app.consumer_generation_id:
+            message.acked = True
+            self._unacked_messages.discard(message)
+            return False
+        return super().ack(message)
+
     async def on_partitions_revoked(self, revoked) -> None:
         for tp in revoked:  # Faust forgets their acks here too; the next owner starts afresh
             self._fetched.pop(tp, None)

@@ -66,6 +66,25 @@ def test_no_commit_steps_over_an_event_fetched_and_not_answered(tmp_path):
     assert asyncio.run(run()) == (None, 13, set())
 
 
+def test_acks_of_an_earlier_generation_do_not_count(tmp_path):
+    """Faust's stream acks a message it drops for arriving after a rebalance; counted, offset 10
+    would be committed with nobody having answered it."""
+    tp = TP("camera.events", 0)
+
+    async def run():
+        consumer = await acking_consumer(tmp_path, tp.topic)
+        consumer._committed_offset[tp] = 10
+        (stale,) = await fetched(consumer, tp, [10])
+        consumer.app.consumer_generation_id += 1
+        counted = consumer.ack(stale)
+        (again,) = await fetched(consumer, tp, [10])
+        withheld = consumer._new_offset(tp)
+        consumer.ack(again)
+        return counted, withheld, consumer._new_offset(tp)
+
+    assert asyncio.run(run()) == (False, None, 11)
+
+
 def test_offsets_never_fetched_are_gaps_of_the_log_and_do_not_hold_the_commit(tmp_path):
     """A transaction marker or a compacted record at offset 10: 11 and 12 commit as before."""
     tp = TP("camera.events", 0)
