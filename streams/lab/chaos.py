@@ -340,7 +340,8 @@ class ChaosRun:
         def done(future: asyncio.Future) -> None:  # published means: the broker has it
             if not future.cancelled() and future.exception() is None:
                 self.published.append(event_id)
-                self.placement[event_id] = (future.result().partition, future.result().offset)
+                sent = future.result()
+                self.placement[event_id] = (sent.partition, sent.offset)
             else:
                 self.publish_failures += 1
         return done

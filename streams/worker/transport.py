@@ -1,5 +1,6 @@
-"""Faust's Kafka transport, with two changes the worker needs: the consumer's fetch wait as a
-setting, and offsets never committed past an event that was fetched and not answered.
+"""Faust's Kafka transport, with the changes the worker needs: the consumer's fetch wait as a
+setting, and offsets never committed past an event that was fetched and not answered (the commit
+guard below, and no acks of an earlier generation: ``_Consumer.ack``).
 
 The fetch wait: Faust's aiokafka driver creates the worker's consumer with
 ``fetch_max_wait_ms=1500`` and offers no setting for it. A broker may hold a fetch that long when
