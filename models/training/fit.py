@@ -1,11 +1,12 @@
 """Fit a model bundle on the good training images of a dataset folder."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from sklearn.metrics import roc_auc_score
 
 from models.bundle import ModelBundle
 from models.dataset import GOOD, evenly_spaced, fingerprint, list_images
@@ -26,6 +27,7 @@ from models.scoring.base import Scorer, encoder_inputs, held_back_scores
 from models.scoring.registry import make_scorer
 from models.scoring.threshold import Thresholds
 from models.training.fit_types import DescribeFiles, TypeFit, fit_types, has_defect_types, labelled_defects
+from models.training.tiling import Tiles, TilingSearch
 
 
 @dataclass(frozen=True)
@@ -68,15 +70,19 @@ def fit_bundle(
     device: str = "auto",
     progress: bool = True,
     types: TypeOptions = TypeOptions(),
+    tiling: TilingSearch | None = TilingSearch(),
 ) -> ModelBundle:
     """Encode train/good, fit the scorer on most of it and calibrate its thresholds on the rest
-    (``holdout``); with train/<type>/ folders also the defect-type classifier."""
+    (``holdout``); with train/<type>/ folders also the defect-type classifier. Unset ``tiles``
+    follow the images' shape, refined by ``tiling`` where labelled defects can say how fine
+    (models/training/tiling.py; None: by shape alone)."""
     paths = evenly_spaced([item.path for item in list_images(data_dir, "train", GOOD)], max_images)
     if len(paths) < MIN_GOOD_IMAGES:
         raise UserInputError(f"need at least {MIN_GOOD_IMAGES} good training images in "
                              f"{data_dir}/train/good, found {len(paths)}")
     scorer = scorer or make_scorer()
-    encoder = PooledEncoder(encoder_config.with_tiles_for(image_sizes(paths)), device=device)
+    config, tiling_report = _tiling(data_dir, encoder_config, scorer, paths, tiling, device, progress)
+    encoder = PooledEncoder(config, device=device)
     views = encode_files(encoder, paths, progress=progress, **encoder_inputs(scorer))
     latents = views.full
     held_back = held_back_scores(scorer, views, holdout, progress=progress)
@@ -98,7 +104,7 @@ def fit_bundle(
         thresholds=thresholds,
         reference=reference.fit(latents, encoder.layer_dims(), pooled(kind, good_descriptors)),
         classifier=fitted_types.classifier if fitted_types else None,
-        training=_types_report(fitted_types) | {
+        training=_types_report(fitted_types) | tiling_report | {
             "n_images": len(paths),
             "fingerprint": data_fingerprint,
             "dataset": Path(data_dir).name,
@@ -110,6 +116,40 @@ def fit_bundle(
             },
         },
     )
+
+
+def _tiling(data_dir: Path, config: EncoderConfig, scorer: Scorer, good_paths: list[Path],
+            search: TilingSearch | None, device: str, progress: bool) -> tuple[EncoderConfig, dict]:
+    """``config`` with its tiles chosen (when unset), and the search's report for the manifest."""
+    sizes = image_sizes(good_paths)
+    shaped = config.with_tiles_for(sizes)
+    if config.tiles is not None or search is None or not has_defect_types(data_dir):
+        return shaped, {}
+    defects = evenly_spaced([item.path for item in labelled_defects(data_dir)], search.max_defects)
+    median = tuple(int(np.median([size[i] for size in sizes])) for i in (0, 1))
+    trial = _trial_auroc(shaped, scorer, evenly_spaced(good_paths, search.max_good), defects,
+                         search.holdout, device, progress)
+    tiles, aurocs = search.run(shaped.tiles, median, trial)
+    report = {"tiling": {"tiles": list(tiles), "labelled_defect_image_auroc": aurocs}} if aurocs else {}
+    return replace(shaped, tiles=tiles), report
+
+
+def _trial_auroc(config: EncoderConfig, scorer: Scorer, good: list[Path], defects: list[Path],
+                 holdout: float, device: str, progress: bool):
+    """tiles -> image AUROC of ``defects`` against held-out ``good`` images, from a fresh scorer
+    like ``scorer`` fitted on the rest of them at that tiling."""
+    def trial(tiles: Tiles) -> float:
+        encoder = PooledEncoder(replace(config, tiles=tiles), device=device)
+        name = f"tiling {tiles[0]}x{tiles[1]}"
+        encode = lambda paths, what: encode_files(encoder, paths, progress=progress, desc=f"{name}: {what}",
+                                                  **encoder_inputs(scorer))
+        trial_scorer = make_scorer(scorer.name, **scorer.get_params())
+        good_scores = held_back_scores(trial_scorer, encode(good, "good"), holdout)
+        defect_scores = trial_scorer.score(encode(defects, "labelled defects"))
+        truth = np.r_[np.zeros(len(good_scores)), np.ones(len(defect_scores))]
+        return float(roc_auc_score(truth, np.r_[good_scores, defect_scores]))
+
+    return trial
 
 
 def image_sizes(paths: list[Path]) -> list[tuple[int, int]]:

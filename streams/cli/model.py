@@ -29,9 +29,11 @@ def _add_fit(sub) -> None:
                      help="torchvision weights enum name or a local .pth file; 'none' for random weights")
     fit.add_argument("--image-size", type=int, default=320)
     fit.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
-    fit.add_argument("--tiles", type=_tiles, default=None, metavar="ACROSSxDOWN",
+    fit.add_argument("--tiles", type=_tiles, default="auto", metavar="auto|shape|ACROSSxDOWN",
                      help="tiles of image-size pixels every image is resized to, e.g. 8x1 for strips "
-                     "or 2x2 for large images with small defects (default: from the training images' shape)")
+                     "or 2x2 for large images with small defects; shape: from the training images' "
+                     "shape; auto (default): from the shape, made finer where the labelled defects "
+                     "stand out better (docs/images.md)")
     fit.add_argument("--target-fpr", type=float, default=0.01)
     fit.add_argument("--upload", help="also copy the bundle to this s3://bucket/prefix")
     fit.add_argument("--classifier", choices=sorted(classifiers()), default=DEFAULT_CLASSIFIER,
@@ -138,7 +140,9 @@ def _add_evaluate_scenarios(sub) -> None:
     scenarios.set_defaults(run=cmd_evaluate_scenarios)
 
 
-def _tiles(text: str) -> tuple[int, int]:
+def _tiles(text: str) -> tuple[int, int] | str:
+    if text in ("auto", "shape"):
+        return text
     across, _, down = text.lower().partition("x")
     if not (across.isdigit() and down.isdigit() and int(across) >= 1 and int(down) >= 1):
         raise argparse.ArgumentTypeError(f"{text!r}: tiles are ACROSSxDOWN, e.g. 8x1")
@@ -149,15 +153,16 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
     from models.encoding.config import EncoderConfig
     from models.scoring.registry import DEFAULT_METHOD, make_scorer
     from models.training.fit import TypeOptions, fit_bundle
+    from models.training.tiling import TilingSearch
 
     weights = None if args.weights.lower() == "none" else args.weights
     config = EncoderConfig(backbone=args.backbone, weights=weights, image_size=args.image_size,
-                           precision=args.precision, tiles=args.tiles)
+                           precision=args.precision, tiles=None if isinstance(args.tiles, str) else args.tiles)
     types = TypeOptions(classifier=args.classifier, views=args.views, drop_suspects=args.drop_suspects,
                         descriptor=args.descriptor)
     scorer = make_scorer(args.method or DEFAULT_METHOD, **json.loads(args.params))
     bundle = fit_bundle(args.data_dir, config, scorer, target_fpr=args.target_fpr, device=settings.device,
-                        types=types)
+                        types=types, tiling=TilingSearch() if args.tiles == "auto" else None)
     bundle.save(args.out)
     print(f"model {bundle.version} -> {args.out} (threshold {bundle.thresholds.threshold:.4g})")
     if report := bundle.training.get("defect_types"):
