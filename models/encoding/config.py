@@ -57,8 +57,9 @@ class EncoderConfig:
     # pixels: a 16:1 line-scan strip becomes 16 tiles side by side instead of being squashed to
     # a square. The network sees the whole resized image in one pass (no seams, no overlap to
     # tune), and its feature maps and patch grid grow with it. None: chosen at fit from the
-    # training images' median shape (``with_tiles_for``), so that every image a bundle sees is
-    # encoded alike, whatever the small differences of size between them; the bundle stores it.
+    # training images' median shape (``with_tiles_for``), made finer where the labelled defects
+    # stand out better (models/training/tiling.py), so that every image a bundle sees is encoded
+    # alike, whatever the small differences of size between them; the bundle stores it.
     tiles: tuple[int, int] | None = None
 
     def input_size(self) -> tuple[int, int]:

@@ -140,9 +140,11 @@ def _trial_auroc(config: EncoderConfig, scorer: Scorer, good: list[Path], defect
     like ``scorer`` fitted on the rest of them at that tiling."""
     def trial(tiles: Tiles) -> float:
         encoder = PooledEncoder(replace(config, tiles=tiles), device=device)
-        name = f"tiling {tiles[0]}x{tiles[1]}"
-        encode = lambda paths, what: encode_files(encoder, paths, progress=progress, desc=f"{name}: {what}",
-                                                  **encoder_inputs(scorer))
+
+        def encode(paths: list[Path], what: str) -> Latents:
+            desc = f"tiling {tiles[0]}x{tiles[1]}: {what}"
+            return encode_files(encoder, paths, progress=progress, desc=desc, **encoder_inputs(scorer))
+
         trial_scorer = make_scorer(scorer.name, **scorer.get_params())
         good_scores = held_back_scores(trial_scorer, encode(good, "good"), holdout)
         defect_scores = trial_scorer.score(encode(defects, "labelled defects"))

@@ -156,8 +156,9 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
     from models.training.tiling import TilingSearch
 
     weights = None if args.weights.lower() == "none" else args.weights
+    tiles = None if isinstance(args.tiles, str) else args.tiles  # auto, shape: chosen at fit
     config = EncoderConfig(backbone=args.backbone, weights=weights, image_size=args.image_size,
-                           precision=args.precision, tiles=None if isinstance(args.tiles, str) else args.tiles)
+                           precision=args.precision, tiles=tiles)
     types = TypeOptions(classifier=args.classifier, views=args.views, drop_suspects=args.drop_suspects,
                         descriptor=args.descriptor)
     scorer = make_scorer(args.method or DEFAULT_METHOD, **json.loads(args.params))

@@ -39,7 +39,8 @@ def test_a_single_candidate_is_taken_untried():
 def mosaics(typed_dir, tmp_path_factory):
     """192 px mosaics of 64 px patches, defects at random cells: room for 3x3 tiles."""
     out = tmp_path_factory.mktemp("mosaic-tiling")
-    make_hard_cases(typed_dir, out, HardCases(n_train_good=24, n_test_good=4, n_test_per_type=3), progress=False)
+    plan = HardCases(n_train_good=24, n_test_good=4, n_test_per_type=3)
+    make_hard_cases(typed_dir, out, plan, progress=False)
     return out
 
 

@@ -36,6 +36,8 @@ def test_arguments_parse_into_the_handlers_namespace():
         Path("data"), Path("model"), 1, "IMAGENET1K_V1", model.cmd_fit)
     args = main.parser().parse_args(["fit", "d", "--out", "m", "--tiles", "8x1", "--descriptor", "centre"])
     assert (args.tiles, args.descriptor) == ((8, 1), "centre")
+    assert main.parser().parse_args(["fit", "d", "--out", "m"]).tiles == "auto"
+    assert main.parser().parse_args(["fit", "d", "--out", "m", "--tiles", "shape"]).tiles == "shape"
     args = main.parser().parse_args(["make-hard-cases", "data", "--out", "hard", "--kind", "strip"])
     assert (args.kind, args.length, args.masks, args.run) == ("strip", 8, "tile", model.cmd_make_hard_cases)
     args = main.parser().parse_args(["make-hard-cases", "data", "--out", "h", "--masks", "twin"])
