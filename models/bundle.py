@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from models.defect_types.open_set import OpenSetClassifier
+from models.defect_types.tuned import TunedOpenSet, load_type_classifier
 from models.encoding.config import EncoderConfig
 from models.errors import UserInputError
 from models.metrology.quantity import QuantityScale
@@ -36,7 +37,8 @@ class ModelBundle:
     scorer: Scorer
     thresholds: Thresholds
     reference: LatentReference
-    classifier: OpenSetClassifier | None = None  # when fitted with labelled defect types
+    # when fitted with labelled defect types (tuned: ``fit --fine-tune``)
+    classifier: OpenSetClassifier | TunedOpenSet | None = None
     training: dict = field(default_factory=dict)
     quantities: dict[str, QuantityScale] = field(default_factory=dict)  # ``latentline calibrate``
 
@@ -101,7 +103,7 @@ class ModelBundle:
         classifier = None
         if manifest.get("classifier"):
             with np.load(directory / CLASSIFIER_ARRAYS, allow_pickle=False) as arrays:
-                classifier = OpenSetClassifier.from_arrays(manifest["classifier"]["params"], dict(arrays))
+                classifier = load_type_classifier(manifest["classifier"]["params"], dict(arrays))
         return cls(
             quantities=_load_quantities(directory, manifest.get("quantities") or {}),
             version=manifest["version"],

@@ -10,6 +10,9 @@ from PIL import Image
 from models.bundle import ModelBundle
 from models.defect_types.descriptor import describe, needs_anomaly_maps, pooled
 from models.defect_types.open_set import OpenSetClassifier, TypeDecision
+from models.defect_types.tuned import DESCRIPTOR as TUNED
+from models.defect_types.tuned import TunedOpenSet
+from models.defect_types.windows import defect_windows
 from models.encoding.encoder import PooledEncoder
 from models.encoding.files import encode_files
 from models.encoding.images import dihedral_view
@@ -46,8 +49,15 @@ class Inspector:
         place(bundle.scorer, self.encoder.device)  # the bank is searched where the encoder runs
         # Replaced whole (never mutated) when operators' labels arrive: a batch in flight keeps
         # the classifier it started with.
-        self.classifier: OpenSetClassifier | None = bundle.classifier
+        self.classifier: OpenSetClassifier | TunedOpenSet | None = bundle.classifier
         self.thresholds = bundle.thresholds.normalised()  # what verdicts report
+
+    @property
+    def encoder_inputs(self) -> dict[str, bool]:
+        """What the encoder keeps of a batch: the scorer's needs, and the pixels for a type
+        network's windows around the defects (a fine-tuned bundle)."""
+        tuned = isinstance(self.bundle.classifier, TunedOpenSet)
+        return encoder_inputs(self.bundle.scorer) | ({"pixels": True} if tuned else {})
 
     @property
     def maps_on_device(self) -> bool:
@@ -70,7 +80,7 @@ class Inspector:
         if forward_batch == 0:
             across, down = self.encoder.config.tiles or (1, 1)
             self.encoder.fastest_forward_batch(blank, max(1, batch_size // (across * down)),
-                                               **encoder_inputs(self.bundle.scorer))
+                                               **self.encoder_inputs)
         elif forward_batch is not None:
             self.encoder.forward_batch = forward_batch
         return self.encoder.forward_batch or batch_size
@@ -84,12 +94,12 @@ class Inspector:
 
     def encode_files(self, paths: list[Path], progress: bool = True, **options) -> Latents:
         """Latents of image files with what this bundle's scorer needs (models/encoding/files.py)."""
-        return encode_files(self.encoder, paths, progress=progress, **encoder_inputs(self.bundle.scorer),
+        return encode_files(self.encoder, paths, progress=progress, **self.encoder_inputs,
                             **options)
 
     def infer(self, batch: np.ndarray) -> BatchResult:
         started = time.perf_counter()
-        latents = self.encoder.encode_views(batch, **encoder_inputs(self.bundle.scorer),
+        latents = self.encoder.encode_views(batch, **self.encoder_inputs,
                                             maps_on_device=self.maps_on_device)
         encoded = time.perf_counter()
         assessment = self.assess(latents)
@@ -135,7 +145,17 @@ class Inspector:
         kind = self.bundle.descriptor
         if needs_anomaly_maps(kind) and anomaly_maps is None:
             anomaly_maps = self.bundle.scorer.anomaly_maps(latents)
+        if kind == TUNED:
+            return self._tuned_latents(latents, anomaly_maps)
         return describe(kind, latents, anomaly_maps)
+
+    def _tuned_latents(self, latents: Latents, anomaly_maps: np.ndarray) -> np.ndarray:
+        """``peak`` and the type network's embedding of the window around each defect
+        (models/defect_types/tuned.py): the network runs on the anomalous parts alone."""
+        network = self.bundle.classifier.network
+        tile = self.encoder.config.image_size
+        windows = defect_windows(latents.pixels, anomaly_maps, tile, network.input_size)
+        return np.concatenate([describe("peak", latents, anomaly_maps), network.embed(windows)], axis=1)
 
     def _types(self, type_latents: list[np.ndarray | None]) -> list[TypeDecision | None]:
         classifier = self.classifier  # one classifier for the whole batch, even if labels swap it
@@ -152,7 +172,7 @@ class Inspector:
         classifier was fitted with: what an operator's label of it teaches."""
         views = self.bundle.classifier.views if self.bundle.classifier else 1
         batch = np.stack([self.encoder.prepare(dihedral_view(image, k)) for k in range(views)])
-        return self.type_latents(self.encoder.encode_views(batch, **encoder_inputs(self.bundle.scorer)))
+        return self.type_latents(self.encoder.encode_views(batch, **self.encoder_inputs))
 
     def learn(self, latents: np.ndarray, labels: list[str]) -> None:
         """Know the bundle's types plus these operator-labelled type latents."""

@@ -8,6 +8,9 @@
 - ``anomaly``: the same with the excess itself as the weight (bundles fitted before ``peak``).
 - ``cells``: the ``cells`` hottest cells' patch features and excesses, unpooled, for the learned
   head that pools them (models/defect_types/patch_head.py, ``fit --classifier patch-head``).
+- ``tuned``: ``peak`` followed by a fine-tuned network's embedding of the window around the
+  defect (``fit --fine-tune``; models/defect_types/tuned.py). The network is the bundle's, so
+  ``Inspector.type_latents`` makes it, not ``describe``.
 - ``centre``: the centre view (``Latents.centre``, the middle half of each encoder layer),
   for scorers without maps and for bundles fitted before the anomaly view existed. It assumes
   the camera framed the defect in the middle.
@@ -51,10 +54,11 @@ features hold what tells one defect from another.
 
 import numpy as np
 
+from models.defect_types.type_network import EMBEDDING_DIMENSIONS
 from models.latents import Latents, host
 
 # descriptor -> the power of the anomaly map's excess its weights use (None: no map)
-DESCRIPTORS = {"peak": 3, "anomaly": 1, "cells": 3, "centre": None}
+DESCRIPTORS = {"peak": 3, "anomaly": 1, "cells": 3, "tuned": 3, "centre": None}
 HOT_CELLS = 64  # cells of a part the ``cells`` type latent keeps (a defect on deeppcb covers fewer)
 
 
@@ -73,6 +77,8 @@ def describe(kind: str, latents: Latents, anomaly_maps: np.ndarray | None) -> np
         raise ValueError(f"the {kind} descriptor needs the patch features and the anomaly maps")
     if kind == "cells":
         return hot_cells(host(latents.maps), anomaly_maps)
+    if kind == "tuned":
+        raise ValueError("the tuned descriptor needs the bundle's type network: Inspector.type_latents")
     return anomaly_weighted(host(latents.maps), anomaly_maps, DESCRIPTORS[kind])
 
 
@@ -103,7 +109,10 @@ def split_cells(latents: np.ndarray, cells: int = HOT_CELLS) -> tuple[np.ndarray
 
 def pooled(kind: str, type_latents: np.ndarray) -> np.ndarray:
     """One vector per part whatever the kind: ``cells`` pooled as ``peak`` pools (over the hot
-    cells only), the other kinds as they are. What novelty clusters (models/online)."""
+    cells only), ``tuned``'s ``peak`` part, the other kinds as they are. What novelty clusters
+    (models/online)."""
+    if kind == "tuned":
+        return np.asarray(type_latents)[:, :-EMBEDDING_DIMENSIONS]
     if kind != "cells":
         return type_latents
     features, excess = split_cells(type_latents)

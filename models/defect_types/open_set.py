@@ -30,6 +30,7 @@ accuracy on the parts named automatically with 22.9 % of known-type parts sent t
 (0.9, 0.6)
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Self
 
@@ -101,14 +102,18 @@ class OpenSetClassifier:
         self.space.fit(good_latents)
         return self.fit_examples(latents, labels, groups, originals)
 
-    def fit_examples(self, latents: np.ndarray, labels, groups=None, originals=None) -> Self:
-        """``fit`` with the deviation space already fitted on the good latents."""
+    def fit_examples(self, latents: np.ndarray, labels, groups=None, originals=None,
+                     fold_latents: Callable[[np.ndarray], np.ndarray] | None = None) -> Self:
+        """``fit`` with the deviation space already fitted on the good latents. ``fold_latents``:
+        where the type latents themselves were learned from the labels (a fine-tuned network),
+        given a calibration fold's training rows it returns every row's latents as a network
+        trained on those rows alone sees them, so that out-of-fold stays out of fold."""
         labels = np.asarray(labels).astype(str)
         groups = np.arange(len(labels)) if groups is None else np.asarray(groups)
         originals = np.ones(len(labels), bool) if originals is None else np.asarray(originals, bool)
         self.vectors_ = self.space.transform(latents)
         self.labels_ = labels
-        confidence, correct, distance = self._out_of_fold(groups, originals)
+        confidence, correct, distance = self._out_of_fold(groups, originals, fold_latents)
         self.confidence_threshold_ = confidence_for_accuracy(confidence, correct, self.target_accuracy)
         self.distance_threshold_ = float(np.quantile(distance, self.unknown_quantile))
         self.calibration_ = {
@@ -123,17 +128,18 @@ class OpenSetClassifier:
         self.examples_ = embedded(self.classifier, self.vectors_)
         return self
 
-    def _out_of_fold(self, groups, originals) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _out_of_fold(self, groups, originals, fold_latents=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         confidence, correct, distance = [], [], []
         folds = min(self.folds, len(np.unique(groups)))
         for fit_idx, held_idx in GroupKFold(folds).split(self.vectors_, groups=groups):
             held_idx = held_idx[originals[held_idx]]
-            model = _fresh(self.classifier).fit(self.vectors_[fit_idx], self.labels_[fit_idx])
-            proba = model.predict_proba(self.vectors_[held_idx])
+            vectors = self.vectors_ if fold_latents is None else self.space.transform(fold_latents(fit_idx))
+            model = _fresh(self.classifier).fit(vectors[fit_idx], self.labels_[fit_idx])
+            proba = model.predict_proba(vectors[held_idx])
             confidence.append(proba.max(axis=1))
             correct.append(model.classes_[proba.argmax(axis=1)] == self.labels_[held_idx])
-            distance.append(knn_distance(embedded(model, self.vectors_[held_idx]),
-                                         embedded(model, self.vectors_[fit_idx]), self.neighbours))
+            distance.append(knn_distance(embedded(model, vectors[held_idx]),
+                                         embedded(model, vectors[fit_idx]), self.neighbours))
         return np.concatenate(confidence), np.concatenate(correct), np.concatenate(distance)
 
     def learn(self, latents: np.ndarray, labels) -> "OpenSetClassifier":

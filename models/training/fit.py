@@ -14,6 +14,8 @@ from models.defect_types.descriptor import describe, needs_anomaly_maps, pooled
 from models.defect_types.open_set import OpenSetClassifier
 from models.defect_types.patch_head import PatchHeadClassifier
 from models.defect_types.registry import DEFAULT_CLASSIFIER, make_classifier
+from models.defect_types.tuned import DESCRIPTOR as TUNED
+from models.defect_types.type_network import TypeNetwork, check_backbone
 from models.deviation_space import DeviationSpace
 from models.encoding.config import EncoderConfig
 from models.encoding.encoder import PooledEncoder
@@ -26,6 +28,7 @@ from models.online.latent_reference import LatentReference
 from models.scoring.base import Scorer, encoder_inputs, held_back_scores
 from models.scoring.registry import make_scorer
 from models.scoring.threshold import Thresholds
+from models.training.fit_tuned import fit_tuned_types
 from models.training.fit_types import DescribeFiles, TypeFit, fit_types, has_defect_types, labelled_defects
 from models.training.tiling import Tiles, TilingSearch
 
@@ -43,15 +46,22 @@ class TypeOptions:
     # where the scorer has patch features, the centre view where it has none (autoencoders), and
     # the hot cells for the classifier that pools them itself (the patch head)
     descriptor: str = "auto"
+    # epochs of fine-tuning the encoder's later blocks on the labelled defects (0: none, the
+    # default, fast to fit); models/defect_types/tuned.py
+    fine_tune: int = 0
 
     def resolved_descriptor(self, scorer: Scorer) -> str:
         head = self.classifier == PatchHeadClassifier.name
         kind = self.descriptor
         if kind == "auto":
-            kind = ("cells" if head else "peak") if scorer.needs_maps else "centre"
+            named = "cells" if head else TUNED if self.fine_tune else "peak"
+            kind = named if scorer.needs_maps else "centre"
         if (kind == "cells") != head:
             raise UserInputError("the patch-head classifier reads the cells descriptor (patch features, "
                                  "from a scorer with maps), and only it does")
+        if (kind == TUNED) != bool(self.fine_tune) or (self.fine_tune and head):
+            raise UserInputError("fine-tuning (--fine-tune EPOCHS) names types with the tuned descriptor, "
+                                 "from a scorer with maps and a classifier of vectors, and only it does")
         return kind
 
 
@@ -90,7 +100,8 @@ def fit_bundle(
     created = datetime.now(UTC)
     data_fingerprint = fingerprint(paths)
     kind = types.resolved_descriptor(scorer)
-    good_descriptors = _good_descriptors(scorer, views, kind)
+    # a tuned bundle's good images are described by the frozen part of its type latent
+    good_descriptors = _good_descriptors(scorer, views, "peak" if kind == TUNED else kind)
     fitted_types = _fit_types(data_dir, encoder, scorer, kind, good_descriptors, types, progress)
     # novelty reads the same descriptor as the types where it follows the defect (peak, anomaly);
     # scorers without patch features keep the pooled latents (models/online/latent_reference.py)
@@ -102,7 +113,8 @@ def fit_bundle(
         encoder=encoder.config,  # precision resolved for this device
         scorer=scorer,
         thresholds=thresholds,
-        reference=reference.fit(latents, encoder.layer_dims(), pooled(kind, good_descriptors)),
+        reference=reference.fit(latents, encoder.layer_dims(),
+                                pooled("peak" if kind == TUNED else kind, good_descriptors)),
         classifier=fitted_types.classifier if fitted_types else None,
         training=_types_report(fitted_types) | tiling_report | {
             "n_images": len(paths),
@@ -177,6 +189,11 @@ def _fit_types(data_dir: Path, encoder: PooledEncoder, scorer: Scorer, kind: str
     items = labelled_defects(data_dir, options.max_per_type)
     across, down = encoder.config.tiles or (1, 1)
     views = options.views if across == down else min(options.views, SHAPE_KEEPING_VIEWS)  # no quarter turns
+    if kind == TUNED:
+        check_backbone(encoder.config.backbone)
+        network = TypeNetwork(epochs=options.fine_tune, weights=encoder.config.weights)
+        return fit_tuned_types(encoder, scorer, good_descriptors, items, options.classifier, network, views,
+                               options.drop_suspects, progress)
     # the hot cells are read as they are by the head, which learns its own space
     space = DeviationSpace(n_components=0) if kind == "cells" else None
     model = OpenSetClassifier(make_classifier(options.classifier), space, views=views, descriptor=kind)

@@ -17,6 +17,7 @@ from models.defect_types.descriptor import pooled
 from models.defect_types.hygiene import Hygiene, Suspect
 from models.defect_types.open_set import OpenSetClassifier
 from models.defect_types.registry import make_classifier
+from models.defect_types.tuned import TunedOpenSet
 from models.deviation_space import DeviationSpace
 from models.encoding.images import dihedral_view
 
@@ -41,7 +42,7 @@ class LabelledLatents:
 
 @dataclass(frozen=True)
 class TypeFit:
-    classifier: OpenSetClassifier
+    classifier: OpenSetClassifier | TunedOpenSet
     suspects: list[Suspect]
     dropped: list[str]  # file names left out
     items: list[LabelledImage]
@@ -79,18 +80,23 @@ def fit_types(describe_files: DescribeFiles, good_latents: np.ndarray, items: li
     """``good_latents``: type latents of good images, the space deviations are measured in."""
     model = model or OpenSetClassifier(make_classifier())
     examples = encode_labelled(describe_files, items, model.views, progress)
+    return fit_encoded(model, good_latents, examples, items, drop_suspects)[0]
+
+
+def fit_encoded(model: OpenSetClassifier, good_latents: np.ndarray, examples: LabelledLatents,
+                items: list[LabelledImage], drop_suspects: bool = False) -> tuple[TypeFit, np.ndarray]:
+    """``fit_types`` on examples already described; also returns the rows it kept (bool)."""
     model.space.fit(good_latents)
     as_taken = examples.originals
     suspects = _suspects(model, good_latents, examples.latents[as_taken], examples.labels[as_taken])
     for s in suspects:
         log.warning("suspect training example %s (%s): %s",
                     items[s.index].path.name, s.label, ", ".join(s.reasons))
-    dropped = []
-    if drop_suspects and suspects:
-        examples = examples.without({s.index for s in suspects})
-        dropped = [items[s.index].path.name for s in suspects]
+    dropped = {s.index for s in suspects} if drop_suspects else set()
+    kept = ~np.isin(examples.groups, list(dropped))
+    examples = examples.without(dropped)
     model.fit_examples(examples.latents, examples.labels, examples.groups, examples.originals)
-    return TypeFit(model, suspects, dropped, items)
+    return TypeFit(model, suspects, [items[i].path.name for i in sorted(dropped)], items), kept
 
 
 def _suspects(model: OpenSetClassifier, good_latents: np.ndarray, latents: np.ndarray, labels) -> list:

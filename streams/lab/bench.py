@@ -23,7 +23,7 @@ from models.dataset import list_images
 from models.encoding.images import decode_image
 from models.inspector import Inspector
 from models.latents import Latents
-from models.scoring.base import encoder_inputs, patch_rows
+from models.scoring.base import patch_rows
 from models.scoring.search import SEARCHES, faiss_available, make_search
 from streams.lab.demo import DemoOptions, ensure_model, run_demo
 from streams.settings import Settings
@@ -47,7 +47,7 @@ def rates(step, images: np.ndarray, batch_size: int) -> tuple[float, float]:
 
 
 def model_rates(inspector: Inspector, images: np.ndarray, batch_size: int) -> dict:
-    inputs = encoder_inputs(inspector.bundle.scorer)
+    inputs = inspector.encoder_inputs
     encoder = images_per_second(lambda b: inspector.encoder.encode_views(b, **inputs), images, batch_size)
     # every 4th image: the same mix of good and defective parts as the batched run (the first
     # quarter of a folder-ordered set would be one defect type, all with maps and types to compute)

@@ -1,0 +1,68 @@
+"""``fit --fine-tune``: a type network trained on the labelled defects, saved in the bundle, read
+by the Inspector (models/defect_types/tuned.py)."""
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+from models.bundle import ModelBundle
+from models.dataset import list_images
+from models.defect_types.tuned import TunedOpenSet, split
+from models.defect_types.type_network import EMBEDDING_DIMENSIONS, TypeNetwork
+from models.encoding.config import EncoderConfig
+from models.errors import UserInputError
+from models.inspector import Inspector
+from models.training.fit import TypeOptions, fit_bundle
+from schemas.verdict import TypeStatus
+from tests.conftest import KNOWN_TYPES
+
+
+@pytest.fixture(scope="module")
+def tuned_bundle(typed_dir, tmp_path_factory):
+    """One epoch, two views, 96 px: the whole path, not its accuracy."""
+    with threadpool_limits(limits=1):
+        bundle = fit_bundle(typed_dir, EncoderConfig(image_size=96), device="cpu", progress=False,
+                            types=TypeOptions(views=2, fine_tune=1), tiling=None)
+    directory = tmp_path_factory.mktemp("tuned") / "bundle"
+    bundle.save(directory)
+    return ModelBundle.load(directory)
+
+
+def test_the_bundle_keeps_its_tuned_network_and_both_calibrations(tuned_bundle):
+    classifier = tuned_bundle.classifier
+    assert isinstance(classifier, TunedOpenSet) and tuned_bundle.descriptor == "tuned"
+    assert sorted(classifier.classes) == sorted(KNOWN_TYPES)
+    report = tuned_bundle.training["defect_types"]["calibration"]
+    assert report["n_examples"] == 3 * 12 and report["witness"]["n_examples"] == 3 * 12
+    assert 0 < report["distance_threshold"] and 0 < report["witness"]["distance_threshold"]
+
+
+def test_the_inspector_names_anomalous_parts_in_the_tuned_space(tuned_bundle, typed_dir):
+    inspector = Inspector(tuned_bundle, device="cpu")
+    assert inspector.encoder_inputs["pixels"]  # the windows are cut from the input
+    paths = [i.path for i in list_images(typed_dir, "test") if i.label in ("short", "spur")][:6]
+    latents = inspector.encode_files(paths, progress=False)
+    type_latents = inspector.type_latents(latents)
+    peak, embedding = split(type_latents)
+    assert embedding.shape == (6, EMBEDDING_DIMENSIONS)
+    np.testing.assert_allclose(np.linalg.norm(embedding, axis=1), 1.0, rtol=1e-4)
+    decisions = inspector.classifier.decide(type_latents)
+    assert all(d.label in KNOWN_TYPES and d.status in TypeStatus for d in decisions)
+    learned = inspector.classifier.learn(type_latents[:2], ["spur", "spur"])
+    assert "spur" in learned.classes and learned.network is inspector.classifier.network
+
+
+def test_a_saved_network_embeds_as_it_did(tuned_bundle, tmp_path):
+    network = tuned_bundle.classifier.network
+    windows = np.random.default_rng(0).integers(0, 255, (3, 64, 64, 3), dtype=np.uint8)
+    again = TypeNetwork.from_arrays(network.get_params(), network.to_arrays())
+    np.testing.assert_allclose(again.embed(windows), network.embed(windows), atol=1e-5)
+
+
+def test_fine_tuning_is_refused_where_it_cannot_read_its_descriptor():
+    from models.scoring.registry import make_scorer
+
+    with pytest.raises(UserInputError, match="fine-tun"):
+        TypeOptions(fine_tune=2, classifier="patch-head").resolved_descriptor(make_scorer())
+    with pytest.raises(UserInputError, match="fine-tun"):
+        TypeOptions(descriptor="tuned").resolved_descriptor(make_scorer())
