@@ -33,6 +33,7 @@ from models.bundle import ModelBundle
 from models.dataset import list_images
 from schemas import CameraEvent, ErrorKind
 from streams.client import content_type_of
+from streams.lab.audit import audit_lost
 from streams.lab.collector import Collector, Outcomes
 from streams.lab.demo import ensure_model
 from streams.lab.embedded import TANSU_SETTINGS, S3Server, WorkerProcess, free_port, tansu_broker
@@ -98,7 +99,8 @@ class ChaosReport:
     seed: int
     rate: float | None
     lost_event_ids: list[str] = field(default_factory=list)
-    lost_events: list[dict] = field(default_factory=list)  # where each sits: partition, offset
+    # where each sits (partition, offset) and why it is lost (streams/lab/audit.py)
+    lost_events: list[dict] = field(default_factory=list)
     group_offsets: dict[int, dict] = field(default_factory=dict)  # partition -> committed, end
     chaos_log: list[dict] = field(default_factory=list)
 
@@ -293,6 +295,7 @@ class ChaosRun:
         self.published: list[str] = []
         self.placement: dict[str, tuple[int, int]] = {}  # event id -> partition, offset
         self.group_offsets: dict[int, dict] = {}  # at the end of the run
+        self.lost_causes: dict[str, str] = {}  # event id -> why lost (streams/lab/audit.py)
         self.publish_failures = 0
         self.chaos_log: list[dict] = []
         self.started = time.monotonic()
@@ -390,6 +393,9 @@ class ChaosRun:
             await asyncio.gather(*background, return_exceptions=True)
             with contextlib.suppress(Exception):  # for the report; a broker gone must not hide it
                 self.group_offsets = await lag.offsets()
+            with contextlib.suppress(Exception):
+                lost = sorted(set(self.published) - self.collector.outcomes.answered_ids())
+                self.lost_causes = await audit_lost(self.settings, lost)
             await lag.stop()
             await self.collector.stop()
 
@@ -415,8 +421,8 @@ def report_of(run: ChaosRun, drained: bool, version: str, seconds: float) -> Cha
         workers=len(run.fleet.workers), worker_settings=worker_settings(run.settings),
         model_version=version, seed=run.options.seed, rate=run.options.rate,
         lost_event_ids=lost, chaos_log=run.chaos_log, group_offsets=run.group_offsets,
-        lost_events=[{"event_id": e, "partition": run.placement[e][0], "offset": run.placement[e][1]}
-                     for e in lost],
+        lost_events=[{"event_id": e, "partition": run.placement[e][0], "offset": run.placement[e][1],
+                      "cause": run.lost_causes.get(e, "not audited")} for e in lost],
     )
 
 
@@ -486,7 +492,8 @@ def print_report(report: ChaosReport, json_path: Path | None) -> None:
     if not report.drained:
         console.print("not drained within the timeout: 'lost' counts the events still unanswered then")
     for event in report.lost_events[:20]:
-        console.print(f"lost {event['event_id']} at partition {event['partition']} offset {event['offset']}")
+        console.print(f"lost {event['event_id']} at partition {event['partition']} offset {event['offset']}: "
+                      f"{event['cause']}")
     if report.lost_events:
         console.print(f"group offsets at the end: {report.group_offsets}")
     console.print("PASSED" if report.passed() else
