@@ -22,8 +22,10 @@ def test_the_worker_consumer_uses_the_fetch_wait_setting(tmp_path):
 
 
 async def acking_consumer(tmp_path, topic: str):
-    """The worker app's real consumer, with ``topic`` subscribed by an acking channel."""
+    """The worker app's real consumer, with ``topic`` subscribed by an acking channel, flowing
+    (as between rebalances)."""
     app = create_app(Settings(state_dir=tmp_path))
+    app.flow_control.resume()
     app.topics.add(app.topic(topic))
     await app.topics._update_indices()
     return app.consumer
@@ -77,6 +79,27 @@ def test_acks_of_an_earlier_generation_do_not_count(tmp_path):
         (stale,) = await fetched(consumer, tp, [10])
         consumer.app.consumer_generation_id += 1
         counted = consumer.ack(stale)
+        (again,) = await fetched(consumer, tp, [10])
+        withheld = consumer._new_offset(tp)
+        consumer.ack(again)
+        return counted, withheld, consumer._new_offset(tp)
+
+    assert asyncio.run(run()) == (False, None, 11)
+
+
+def test_acks_while_a_rebalance_suspends_the_flow_do_not_count(tmp_path):
+    """Revoked partitions suspend the flow; the stream then drops and acks the messages it still
+    holds, with the ending generation's id. Counted, they enter the next generation's acks (the
+    revocation cleared the old ones first) and its first commit steps over them unanswered."""
+    tp = TP("camera.events", 0)
+
+    async def run():
+        consumer = await acking_consumer(tmp_path, tp.topic)
+        consumer._committed_offset[tp] = 10
+        (skipped,) = await fetched(consumer, tp, [10])
+        consumer.app.flow_control.suspend()
+        counted = consumer.ack(skipped)
+        consumer.app.flow_control.resume()
         (again,) = await fetched(consumer, tp, [10])
         withheld = consumer._new_offset(tp)
         consumer.ack(again)
