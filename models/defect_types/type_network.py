@@ -67,8 +67,9 @@ class TypeNetwork:
         """[N, EMBEDDING_DIMENSIONS] unit vectors: the tuned blocks' pooled output."""
         return self.embed_trunk(self.trunk(windows))
 
-    def fit_trunk(self, features, labels: np.ndarray) -> Self:
-        """Train the tuned blocks and a linear head on the frozen blocks' ``features``."""
+    def fit_trunk(self, features, labels: np.ndarray, desc: str | None = None) -> Self:
+        """Train the tuned blocks and a linear head on the frozen blocks' ``features``; ``desc``:
+        show the epochs' progress under that name."""
         import torch
 
         labels = np.asarray(labels).astype(str)
@@ -80,13 +81,14 @@ class TypeNetwork:
         tuned = tuned.train()
         head = torch.nn.Linear(EMBEDDING_DIMENSIONS, len(classes))
         targets = torch.as_tensor(np.searchsorted(classes, labels))
-        self._train(tuned, head, features, targets)
+        self._train(tuned, head, features, targets, desc)
         self._tuned = tuned.eval()
         return self
 
-    def _train(self, tuned, head, features, targets) -> None:
+    def _train(self, tuned, head, features, targets, desc: str | None) -> None:
         import torch
         import torch.nn.functional as F
+        from tqdm.auto import tqdm
 
         counts = torch.bincount(targets).float()
         balance = counts.sum() / (counts.clamp_min(1) * len(counts))  # every type heard alike
@@ -94,7 +96,7 @@ class TypeNetwork:
             [{"params": tuned.parameters(), "lr": self.learning_rate},
              {"params": head.parameters(), "lr": 10 * self.learning_rate}], weight_decay=self.weight_decay)
         generator = torch.Generator().manual_seed(self.seed)
-        for _ in range(self.epochs):
+        for _ in tqdm(range(self.epochs), desc=desc, unit="epoch", disable=desc is None):
             order = torch.randperm(len(targets), generator=generator)
             for start in range(0, len(order), self.batch_size):
                 batch = order[start : start + self.batch_size]

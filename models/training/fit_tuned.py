@@ -8,7 +8,6 @@ once per calibration fold and once on every example, each a few minutes on a 2-c
 few hundred examples.
 """
 
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +25,6 @@ from models.encoding.files import encode_files
 from models.scoring.base import Scorer
 from models.training.fit_types import TypeFit, encode_labelled, fit_encoded
 
-log = logging.getLogger(__name__)
-
 
 def fit_tuned_types(encoder: PooledEncoder, scorer: Scorer, good_peaks: np.ndarray,
                     items: list[LabelledImage], classifier: str, network: TypeNetwork, views: int,
@@ -43,16 +40,15 @@ def fit_tuned_types(encoder: PooledEncoder, scorer: Scorer, good_peaks: np.ndarr
     named = OpenSetClassifier(make_classifier(classifier), DeviationSpace(n_components=0), views=views,
                               descriptor=DESCRIPTOR)
     named.space.fit(np.zeros((0, 0)))
-    folds = named.folds
+    folds = min(named.folds, len(np.unique(examples.groups)))
+    count = iter(range(1, folds + 1))
 
     def fold_latents(fit_rows: np.ndarray) -> np.ndarray:
-        log.info("fine-tuning the type network for a calibration fold (%d of %d)", len(fit_rows), len(trunk))
-        fold = TypeNetwork(**network.get_params()).fit_trunk(trunk[fit_rows], examples.labels[fit_rows])
+        desc = f"fine-tuning, calibration fold {next(count)}/{folds}" if progress else None
+        fold = TypeNetwork(**network.get_params()).fit_trunk(trunk[fit_rows], examples.labels[fit_rows], desc)
         return fold.embed_trunk(trunk)
 
-    log.info("fine-tuning the type network on %d examples x %d views (%d networks: %d folds and the final)",
-             kept.sum() // views, views, folds + 1, folds)
-    network.fit_trunk(trunk, examples.labels)
+    network.fit_trunk(trunk, examples.labels, "fine-tuning the type network" if progress else None)
     named.fit_examples(network.embed_trunk(trunk), examples.labels, examples.groups, examples.originals,
                        fold_latents)
     return TypeFit(TunedOpenSet(named, witness, network), fitted.suspects, fitted.dropped, items)
