@@ -47,6 +47,8 @@ class Inspector:
         self.bundle = bundle
         self.encoder = PooledEncoder(bundle.encoder, device=device)
         place(bundle.scorer, self.encoder.device)  # the bank is searched where the encoder runs
+        if isinstance(bundle.classifier, TunedOpenSet):  # and the type network runs there
+            bundle.classifier.network.to(self.encoder.device)
         # Replaced whole (never mutated) when operators' labels arrive: a batch in flight keeps
         # the classifier it started with.
         self.classifier: OpenSetClassifier | TunedOpenSet | None = bundle.classifier

@@ -44,11 +44,20 @@ class TypeNetwork:
         self.input_size = input_size
         self.weights = weights
         self.seed = seed
+        self.device = "cpu"  # where it trains and runs (``to``): not a hyperparameter, not saved
 
     def get_params(self) -> dict:
         return {"epochs": self.epochs, "learning_rate": self.learning_rate, "weight_decay": self.weight_decay,
                 "batch_size": self.batch_size, "label_smoothing": self.label_smoothing,
                 "input_size": self.input_size, "weights": self.weights, "seed": self.seed}
+
+    def to(self, device) -> Self:
+        """Train and run on ``device`` (the encoder's: a GPU where there is one)."""
+        self.device = str(device)
+        for blocks in (getattr(self, "_frozen", None), getattr(self, "_tuned", None)):
+            if blocks is not None:
+                blocks.to(self.device)
+        return self
 
     def trunk(self, windows: np.ndarray):
         """The frozen blocks' output for uint8 [N, input_size, input_size, 3] windows: what
@@ -57,8 +66,9 @@ class TypeNetwork:
 
         frozen, _ = self._blocks()
         with torch.inference_mode():
-            parts = [frozen(_normalised(windows[i : i + 64])) for i in range(0, len(windows), 64)]
-        return torch.cat(parts) if parts else torch.zeros(0, 32, 1, 1)
+            parts = [frozen(_normalised(windows[i : i + 64]).to(self.device))
+                     for i in range(0, len(windows), 64)]
+        return torch.cat(parts) if parts else torch.zeros(0, 32, 1, 1, device=self.device)
 
     def fit(self, windows: np.ndarray, labels: np.ndarray) -> Self:
         return self.fit_trunk(self.trunk(windows), labels)
@@ -79,8 +89,8 @@ class TypeNetwork:
         torch.manual_seed(self.seed)
         _, tuned = self._blocks()
         tuned = tuned.train()
-        head = torch.nn.Linear(EMBEDDING_DIMENSIONS, len(classes))
-        targets = torch.as_tensor(np.searchsorted(classes, labels))
+        head = torch.nn.Linear(EMBEDDING_DIMENSIONS, len(classes)).to(self.device)
+        targets = torch.as_tensor(np.searchsorted(classes, labels), device=self.device)
         self._train(tuned, head, features, targets, desc)
         self._tuned = tuned.eval()
         return self
@@ -95,11 +105,11 @@ class TypeNetwork:
         optimiser = torch.optim.AdamW(
             [{"params": tuned.parameters(), "lr": self.learning_rate},
              {"params": head.parameters(), "lr": 10 * self.learning_rate}], weight_decay=self.weight_decay)
-        generator = torch.Generator().manual_seed(self.seed)
+        generator = torch.Generator().manual_seed(self.seed)  # on the host: the order is the same anywhere
         for _ in tqdm(range(self.epochs), desc=desc, unit="epoch", disable=desc is None):
             order = torch.randperm(len(targets), generator=generator)
             for start in range(0, len(order), self.batch_size):
-                batch = order[start : start + self.batch_size]
+                batch = order[start : start + self.batch_size].to(self.device)
                 if len(batch) < 2:  # batch norm needs two
                     continue
                 logits = head(tuned(features[batch]).mean(dim=(2, 3)))
@@ -116,8 +126,8 @@ class TypeNetwork:
         with torch.inference_mode():
             parts = [self._tuned(features[i : i + 128]).mean(dim=(2, 3))
                      for i in range(0, len(features), 128)]
-            pooled = torch.cat(parts) if parts else torch.zeros(0, EMBEDDING_DIMENSIONS)
-            return F.normalize(pooled, dim=1).numpy().astype(np.float32)
+            pooled = torch.cat(parts) if parts else torch.zeros(0, EMBEDDING_DIMENSIONS, device=self.device)
+            return F.normalize(pooled, dim=1).cpu().numpy().astype(np.float32)
 
     def _blocks(self):
         """(frozen blocks, a fresh copy of the blocks to tune), from the backbone's weights;
@@ -126,14 +136,14 @@ class TypeNetwork:
 
         if getattr(self, "_frozen", None) is None:
             features = load_backbone(BACKBONE, self.weights).features
-            self._frozen = features[: TUNED_BLOCKS[0]].eval()
+            self._frozen = features[: TUNED_BLOCKS[0]].eval().to(self.device)
             self._start = {k: v.clone() for k, v in features[slice(*TUNED_BLOCKS)].state_dict().items()}
         tuned = load_backbone(BACKBONE, None).features[slice(*TUNED_BLOCKS)]
         tuned.load_state_dict(self._start)
-        return self._frozen, tuned
+        return self._frozen, tuned.to(self.device)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        return {f"block.{k}": v.detach().numpy() for k, v in self._tuned.state_dict().items()}
+        return {f"block.{k}": v.detach().cpu().numpy() for k, v in self._tuned.state_dict().items()}
 
     @classmethod
     def from_arrays(cls, params: dict, arrays: dict[str, np.ndarray]) -> Self:

@@ -191,7 +191,7 @@ def _fit_types(data_dir: Path, encoder: PooledEncoder, scorer: Scorer, kind: str
     views = options.views if across == down else min(options.views, SHAPE_KEEPING_VIEWS)  # no quarter turns
     if kind == TUNED:
         check_backbone(encoder.config.backbone)
-        network = TypeNetwork(epochs=options.fine_tune, weights=encoder.config.weights)
+        network = TypeNetwork(epochs=options.fine_tune, weights=encoder.config.weights).to(encoder.device)
         return fit_tuned_types(encoder, scorer, good_descriptors, items, options.classifier, network, views,
                                options.drop_suspects, progress)
     # the hot cells are read as they are by the head, which learns its own space

@@ -45,7 +45,8 @@ def fit_tuned_types(encoder: PooledEncoder, scorer: Scorer, good_peaks: np.ndarr
 
     def fold_latents(fit_rows: np.ndarray) -> np.ndarray:
         desc = f"fine-tuning, calibration fold {next(count)}/{folds}" if progress else None
-        fold = TypeNetwork(**network.get_params()).fit_trunk(trunk[fit_rows], examples.labels[fit_rows], desc)
+        fold = TypeNetwork(**network.get_params()).to(network.device)
+        fold.fit_trunk(trunk[fit_rows], examples.labels[fit_rows], desc)
         return fold.embed_trunk(trunk)
 
     network.fit_trunk(trunk, examples.labels, "fine-tuning the type network" if progress else None)

@@ -66,3 +66,16 @@ def test_fine_tuning_is_refused_where_it_cannot_read_its_descriptor():
         TypeOptions(fine_tune=2, classifier="patch-head").resolved_descriptor(make_scorer())
     with pytest.raises(UserInputError, match="fine-tun"):
         TypeOptions(descriptor="tuned").resolved_descriptor(make_scorer())
+
+
+def test_the_worker_path_names_the_anomalous_parts_of_a_batch(tuned_bundle, typed_dir):
+    from models.encoding.images import decode_image
+
+    inspector = Inspector(tuned_bundle, device="cpu")
+    inspector.warm_up()
+    paths = [i.path for i in list_images(typed_dir, "test") if i.label in ("good", "copper")][::4]
+    batch = np.stack([inspector.prepare(decode_image(p.read_bytes())) for p in paths])
+    assessment = inspector.infer(batch).assessment
+    named = [(latent, kind) for latent, kind in zip(assessment.type_latents, assessment.types) if kind]
+    assert named, "some copper defects are anomalous"
+    assert all(split(latent[None])[1].shape == (1, EMBEDDING_DIMENSIONS) for latent, _ in named)
