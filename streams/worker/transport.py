@@ -22,12 +22,15 @@ the watchdog (streams/worker/liveness.py) sees answers beyond a committed offset
 move, and exits so a new consumer reads from that offset again.
 """
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterable
 
 import faust
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer, Transport
 from faust.types import TP
+
+log = logging.getLogger(__name__)
 
 
 class _ConsumerThread(AIOKafkaConsumerThread):
@@ -87,6 +90,20 @@ class _Consumer(Consumer):
             self._unacked_messages.discard(message)
             return False
         return super().ack(message)
+
+    async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
+        """Faust takes a jump in the offsets it reads for a gap of the log and later counts the
+        skipped offsets as acked: the one path by which it commits offsets nobody acked.
+        latentline's topics have no gaps (not compacted; a single transaction marker is still
+        stepped over, a run of aborted records is not), so a jump means records were skipped,
+        for instance records of the ended generation still in the fetch loop after a
+        rebalance's seek, which move the read offset past the records read again from there.
+        ``latentline chaos --seed 6`` lost 72 of 800 events that no worker answered, in runs of
+        30 and 42 offsets, every partition committed to its end. Not counted, the commit waits
+        below them and the blocked-commit exit (streams/worker/liveness.py) has a new consumer
+        read them again."""
+        log.warning("read offset of %s jumped from %d to %d: not taken as a gap of the log",
+                    tp, offset_from - 1, offset_to)
 
     async def on_partitions_revoked(self, revoked) -> None:
         for tp in revoked:  # Faust forgets their acks here too; the next owner starts afresh

@@ -108,6 +108,22 @@ def test_acks_while_a_rebalance_suspends_the_flow_do_not_count(tmp_path):
     assert asyncio.run(run()) == (False, None, 11)
 
 
+def test_a_jump_in_read_offsets_is_not_taken_for_a_gap_of_the_log(tmp_path):
+    """Faust records offsets 11-13 as a gap when its read offset jumps from 10 to 14, and counts
+    them as acked at the next commit: 15 would be committed with 10-13 unanswered."""
+    tp = TP("camera.events", 0)
+
+    async def run():
+        consumer = await acking_consumer(tmp_path, tp.topic)
+        consumer._committed_offset[tp] = 10
+        (later,) = await fetched(consumer, tp, [14])
+        await consumer._add_gap(tp, 11, 14)
+        consumer.ack(later)
+        return consumer._new_offset(tp), len(consumer._gap[tp])
+
+    assert asyncio.run(run()) == (None, 0)
+
+
 def test_offsets_never_fetched_are_gaps_of_the_log_and_do_not_hold_the_commit(tmp_path):
     """A transaction marker or a compacted record at offset 10: 11 and 12 commit as before."""
     tp = TP("camera.events", 0)
