@@ -470,7 +470,7 @@ def run_chaos(options: ChaosOptions, base: Settings, bundle_dir: Path | None = N
 
 # What a worker log says about rebalances, commits and exits: what explains a lost part.
 NOTABLE = ("--- latentline worker", "rebalance complete", "CRITICAL", "ERROR] partition",
-           "exception performing seek", "Worker ready", "Heartbeat failed")
+           "exception performing seek", "Worker ready", "Heartbeat failed", "jumped from")
 
 
 def notable_log_lines(log_path: Path, limit: int = 60) -> list[str]:
