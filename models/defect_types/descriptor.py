@@ -112,12 +112,18 @@ def pooled(kind: str, type_latents: np.ndarray) -> np.ndarray:
     cells only), ``tuned``'s ``peak`` part, the other kinds as they are. What novelty clusters
     (models/online)."""
     if kind == "tuned":
-        return np.asarray(type_latents)[:, :-EMBEDDING_DIMENSIONS]
+        return split_tuned(type_latents)[0]
     if kind != "cells":
         return type_latents
     features, excess = split_cells(type_latents)
     weights = pooling_weights(excess, DESCRIPTORS["peak"]).astype(np.float32)
     return np.einsum("nkc,nk->nc", features, weights).astype(np.float32)
+
+
+def split_tuned(latents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A ``tuned`` type latent's two parts: the frozen ``peak`` descriptor, the tuned embedding."""
+    latents = np.asarray(latents, np.float32)
+    return latents[:, :-EMBEDDING_DIMENSIONS], latents[:, -EMBEDDING_DIMENSIONS:]
 
 
 def anomaly_weighted(maps: np.ndarray, anomaly_maps: np.ndarray, power: float = 1.0) -> np.ndarray:

@@ -20,8 +20,9 @@ from typing import Self
 
 import numpy as np
 
+from models.defect_types.descriptor import split_tuned as split
 from models.defect_types.open_set import OpenSetClassifier, TypeDecision
-from models.defect_types.type_network import EMBEDDING_DIMENSIONS, TypeNetwork
+from models.defect_types.type_network import TypeNetwork
 from schemas.verdict import TypeStatus
 
 DESCRIPTOR = "tuned"
@@ -80,12 +81,6 @@ class TunedOpenSet:
         return cls(OpenSetClassifier.from_arrays(spec["named"], part("named_")),
                    OpenSetClassifier.from_arrays(spec["witness"], part("witness_")),
                    TypeNetwork.from_arrays(spec["network"], part("network_")))
-
-
-def split(latents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A ``tuned`` type latent's two parts: the frozen ``peak`` descriptor, the tuned embedding."""
-    latents = np.asarray(latents, np.float32)
-    return latents[:, :-EMBEDDING_DIMENSIONS], latents[:, -EMBEDDING_DIMENSIONS:]
 
 
 def _combined(named: TypeDecision, witness: TypeDecision) -> TypeDecision:
