@@ -35,7 +35,7 @@ def fit_tuned_types(encoder: PooledEncoder, scorer: Scorer, good_peaks: np.ndarr
                                items, views, progress)
     witness = OpenSetClassifier(make_classifier(classifier), views=views, descriptor="peak")
     fitted, kept = fit_encoded(witness, good_peaks, examples, items, drop_suspects)
-    examples = examples.without(set(np.unique(examples.groups[~kept]).tolist()))
+    examples = examples.take(kept)
     trunk = network.trunk(np.concatenate(windows)[kept])
     named = OpenSetClassifier(make_classifier(classifier), DeviationSpace(n_components=0), views=views,
                               descriptor=DESCRIPTOR)

@@ -36,8 +36,10 @@ class LabelledLatents:
     originals: np.ndarray  # bool: the row is the image as taken
 
     def without(self, groups: set[int]) -> "LabelledLatents":
-        keep = ~np.isin(self.groups, list(groups))
-        return LabelledLatents(self.latents[keep], self.labels[keep], self.groups[keep], self.originals[keep])
+        return self.take(~np.isin(self.groups, list(groups)))
+
+    def take(self, rows: np.ndarray) -> "LabelledLatents":
+        return LabelledLatents(self.latents[rows], self.labels[rows], self.groups[rows], self.originals[rows])
 
 
 @dataclass(frozen=True)
