@@ -43,10 +43,12 @@ def typed_dir(tmp_path_factory, pcb_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def typed_bundle(typed_dir):
-    """Pretrained features at 96 px, two views per example: quick, and the types still separate."""
+    """Pretrained features at 96 px, two views per example: quick, and the types still separate.
+    The frozen ``peak`` path (``fine_tune=0``): tests/models/training/test_fine_tune.py and the
+    integration bundle fit the default, fine-tuned one."""
     from models.encoding.config import EncoderConfig
     from models.training.fit import TypeOptions, fit_bundle
 
     with threadpool_limits(limits=1):  # see tests/models/training/test_bundle_and_fit.py
         return fit_bundle(typed_dir, EncoderConfig(image_size=96), device="cpu", progress=False,
-                          types=TypeOptions(views=2))
+                          types=TypeOptions(views=2, fine_tune=0))

@@ -15,6 +15,7 @@ from models.defect_types.open_set import OpenSetClassifier
 from models.defect_types.patch_head import PatchHeadClassifier
 from models.defect_types.registry import DEFAULT_CLASSIFIER, make_classifier
 from models.defect_types.tuned import DESCRIPTOR as TUNED
+from models.defect_types.type_network import BACKBONE, DEFAULT_EPOCHS as DEFAULT_FINE_TUNE
 from models.defect_types.type_network import TypeNetwork, check_backbone
 from models.deviation_space import DeviationSpace
 from models.encoding.config import EncoderConfig
@@ -46,20 +47,31 @@ class TypeOptions:
     # where the scorer has patch features, the centre view where it has none (autoencoders), and
     # the hot cells for the classifier that pools them itself (the patch head)
     descriptor: str = "auto"
-    # epochs of fine-tuning the encoder's later blocks on the labelled defects (0: none, the
-    # default, fast to fit); models/defect_types/tuned.py
-    fine_tune: int = 0
+    # epochs of fine-tuning the encoder's later blocks on the labelled defects
+    # (models/defect_types/tuned.py); None: DEFAULT_FINE_TUNE where the tuned descriptor can be
+    # read (descriptor auto, a classifier of vectors, a scorer with patch maps, the MobileNetV2
+    # backbone), else 0; 0: none, the frozen peak descriptor (a third of the fit time on a CPU)
+    fine_tune: int | None = None
 
-    def resolved_descriptor(self, scorer: Scorer) -> str:
+    def epochs(self, scorer: Scorer, backbone: str = BACKBONE) -> int:
+        """The fine-tuning epochs this fit runs (``fine_tune`` resolved)."""
+        if self.fine_tune is not None:
+            return self.fine_tune
+        tunable = (self.descriptor in ("auto", TUNED) and self.classifier != PatchHeadClassifier.name
+                   and scorer.needs_maps and backbone == BACKBONE)
+        return DEFAULT_FINE_TUNE if tunable else 0
+
+    def resolved_descriptor(self, scorer: Scorer, backbone: str = BACKBONE) -> str:
         head = self.classifier == PatchHeadClassifier.name
+        epochs = self.epochs(scorer, backbone)
         kind = self.descriptor
         if kind == "auto":
-            named = "cells" if head else TUNED if self.fine_tune else "peak"
+            named = "cells" if head else TUNED if epochs else "peak"
             kind = named if scorer.needs_maps else "centre"
         if (kind == "cells") != head:
             raise UserInputError("the patch-head classifier reads the cells descriptor (patch features, "
                                  "from a scorer with maps), and only it does")
-        if (kind == TUNED) != bool(self.fine_tune) or (self.fine_tune and head):
+        if (kind == TUNED) != bool(epochs) or (epochs and head):
             raise UserInputError("fine-tuning (--fine-tune EPOCHS) names types with the tuned descriptor, "
                                  "from a scorer with maps and a classifier of vectors, and only it does")
         return kind
@@ -99,7 +111,9 @@ def fit_bundle(
     thresholds = Thresholds.from_good_scores(held_back, target_fpr, review_fpr)
     created = datetime.now(UTC)
     data_fingerprint = fingerprint(paths)
-    kind = types.resolved_descriptor(scorer)
+    kind = types.resolved_descriptor(scorer, encoder_config.backbone)
+    if kind == TUNED and not (types.enabled and has_defect_types(data_dir)):
+        kind = "peak"  # no labelled defects to tune on: the frozen part of the tuned latent
     # a tuned bundle's good images are described by the frozen part of its type latent
     good_descriptors = _good_descriptors(scorer, views, "peak" if kind == TUNED else kind)
     fitted_types = _fit_types(data_dir, encoder, scorer, kind, good_descriptors, types, progress)
@@ -191,7 +205,9 @@ def _fit_types(data_dir: Path, encoder: PooledEncoder, scorer: Scorer, kind: str
     views = options.views if across == down else min(options.views, SHAPE_KEEPING_VIEWS)  # no quarter turns
     if kind == TUNED:
         check_backbone(encoder.config.backbone)
-        network = TypeNetwork(epochs=options.fine_tune, weights=encoder.config.weights).to(encoder.device)
+        epochs = options.epochs(scorer, encoder.config.backbone)
+        network = TypeNetwork(epochs=epochs, weights=encoder.config.weights, views=views)
+        network.to(encoder.device)
         return fit_tuned_types(encoder, scorer, good_descriptors, items, options.classifier, network, views,
                                options.drop_suspects, progress)
     # the hot cells are read as they are by the head, which learns its own space

@@ -49,10 +49,12 @@ def _add_fit(sub) -> None:
                      "the anomaly map, sharply (peak; auto, where the scorer has them) or evenly "
                      "(anomaly), the hottest patches unpooled (cells: for patch-head, auto with it), "
                      "or the image's centre (docs/defect-types.md); tuned comes with --fine-tune")
-    fit.add_argument("--fine-tune", type=int, default=0, metavar="EPOCHS",
-                     help="also train the encoder's later blocks on the labelled defects for this many "
-                     "epochs and name types in the space they learn (6 measured best; minutes per "
-                     "hundred examples on a CPU; default 0: off, docs/defect-types.md)")
+    fit.add_argument("--fine-tune", type=int, default=None, metavar="EPOCHS",
+                     help="epochs of training the encoder's later blocks on the labelled defects, "
+                     "types then named in the space they learn (default: 6 where the classifier "
+                     "and descriptor allow, about 2 min per network per 1,600 example views on a "
+                     "2-core CPU; 0: off, the frozen features, a third of the fit time; "
+                     "docs/defect-types.md)")
     fit.set_defaults(run=cmd_fit)
 
 

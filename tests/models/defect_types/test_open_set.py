@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from models.defect_types.logistic import LogisticClassifier
-from models.defect_types.open_set import OpenSetClassifier, confidence_for_accuracy, knn_distance
+from models.defect_types.open_set import OpenSetClassifier, confidence_for_accuracy, knn_distance, view_means
 from models.deviation_space import DeviationSpace
 from schemas import TypeStatus
 
@@ -92,3 +92,22 @@ def test_knn_distance_is_cosine_to_the_nearest():
     examples = np.eye(3, dtype=np.float32)
     distances = knn_distance(np.array([[1, 0, 0], [0.6, 0.8, 0]], np.float32), examples, 1)
     np.testing.assert_allclose(distances, [0.0, 0.2], atol=1e-6)
+
+
+def test_the_confidence_bar_is_set_by_the_parts_it_would_name(world, monkeypatch):
+    """Held-out predictions beyond the distance threshold become unknown, never named: their
+    errors must not push the rest to review."""
+    model = OpenSetClassifier(LogisticClassifier(), DeviationSpace(8), unknown_quantile=0.8)
+    distance = np.linspace(0, 1, 100)
+    correct = distance <= 0.8  # every error lies beyond the 0.8 quantile
+    monkeypatch.setattr(model, "_out_of_fold", lambda *a: (np.full(100, 0.9), correct, distance))
+    latents = np.concatenate([world["defects"](k, 10) for k in range(3)])
+    model.fit(world["good"], latents, np.repeat(["a", "b", "c"], 10))
+    assert model.confidence_threshold_ == 0.9  # on all 100 it would be above every confidence
+    assert model.calibration_["out_of_fold_auto_share"] == pytest.approx(0.8)
+
+
+def test_held_out_examples_are_judged_by_the_mean_of_their_views():
+    vectors = np.array([[1, 0], [0, 1], [1, 0], [1, 0]], np.float32)
+    means = view_means(vectors, groups=np.array([0, 0, 1, 1]), rows=np.array([0, 2]))
+    np.testing.assert_allclose(means, [[0.7071, 0.7071], [1, 0]], atol=1e-4)

@@ -83,7 +83,9 @@ def test_the_head_and_the_cells_go_together():
     with pytest.raises(UserInputError, match="patch-head"):
         TypeOptions(classifier="patch-head", descriptor="peak").resolved_descriptor(PatchCoreScorer())
     assert TypeOptions(classifier="patch-head").resolved_descriptor(PatchCoreScorer()) == "cells"
-    assert TypeOptions().resolved_descriptor(PatchCoreScorer()) == "peak"
+    assert TypeOptions().resolved_descriptor(PatchCoreScorer()) == "tuned"  # fine-tuned by default
+    assert TypeOptions(fine_tune=0).resolved_descriptor(PatchCoreScorer()) == "peak"
+    assert TypeOptions().resolved_descriptor(PatchCoreScorer(), backbone="resnet18") == "peak"
 
 
 def test_statuses_are_the_open_set_ones(test_latents):

@@ -82,6 +82,7 @@ def test_fit_bundle_contents(bundle, dataset):
     assert isinstance(bundle.scorer, PatchCoreScorer)
     assert bundle.scorer.bank_.shape[1] == 32 + 96  # features.6 and features.13 channels
     # novelty's directions follow the defect: the peak descriptor, in a space of good images' ones
+    # (no labelled defects here: nothing to fine-tune, so the frozen descriptor)
     assert bundle.reference.descriptor == bundle.descriptor == "peak"
     assert bundle.reference.space_.components_.shape[1] == 32 + 96
     assert bundle.training["n_held_back"] == N_IMAGES // 5

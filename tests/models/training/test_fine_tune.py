@@ -65,7 +65,8 @@ def test_fine_tuning_is_refused_where_it_cannot_read_its_descriptor():
     with pytest.raises(UserInputError, match="fine-tun"):
         TypeOptions(fine_tune=2, classifier="patch-head").resolved_descriptor(make_scorer())
     with pytest.raises(UserInputError, match="fine-tun"):
-        TypeOptions(descriptor="tuned").resolved_descriptor(make_scorer())
+        TypeOptions(descriptor="tuned", fine_tune=0).resolved_descriptor(make_scorer())
+    assert TypeOptions(descriptor="peak").resolved_descriptor(make_scorer()) == "peak"  # asked: frozen
 
 
 def test_the_worker_path_names_the_anomalous_parts_of_a_batch(tuned_bundle, typed_dir):
@@ -79,3 +80,12 @@ def test_the_worker_path_names_the_anomalous_parts_of_a_batch(tuned_bundle, type
     named = [(latent, kind) for latent, kind in zip(assessment.type_latents, assessment.types) if kind]
     assert named, "some copper defects are anomalous"
     assert all(split(latent[None])[1].shape == (1, EMBEDDING_DIMENSIONS) for latent, _ in named)
+
+
+def test_the_embedding_is_the_same_for_every_view_it_averages(tuned_bundle):
+    """Two views (the fixture's): the window and its mirror image, so a mirrored window embeds
+    alike; held-out examples are calibrated the same way."""
+    network = tuned_bundle.classifier.network
+    windows = np.random.default_rng(1).integers(0, 255, (2, 64, 64, 3), dtype=np.uint8)
+    assert network.views == 2 and tuned_bundle.classifier.named.view_mean
+    np.testing.assert_allclose(network.embed(windows[:, :, ::-1]), network.embed(windows), atol=1e-5)
