@@ -15,8 +15,8 @@ from models.defect_types.open_set import OpenSetClassifier
 from models.defect_types.patch_head import PatchHeadClassifier
 from models.defect_types.registry import DEFAULT_CLASSIFIER, make_classifier
 from models.defect_types.tuned import DESCRIPTOR as TUNED
-from models.defect_types.type_network import BACKBONE, DEFAULT_EPOCHS as DEFAULT_FINE_TUNE
-from models.defect_types.type_network import TypeNetwork, check_backbone
+from models.defect_types.type_network import BACKBONE, TypeNetwork, check_backbone
+from models.defect_types.type_network import DEFAULT_EPOCHS as DEFAULT_FINE_TUNE
 from models.deviation_space import DeviationSpace
 from models.encoding.config import EncoderConfig
 from models.encoding.encoder import PooledEncoder
