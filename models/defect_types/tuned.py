@@ -45,6 +45,11 @@ class TunedOpenSet:
         return self.named.classes
 
     @property
+    def labels_(self) -> np.ndarray:
+        """The labelled examples' labels, a row per view, as OpenSetClassifier's."""
+        return self.named.labels_
+
+    @property
     def calibration_(self) -> dict:
         return self.named.calibration_ | {"witness": self.witness.calibration_}
 

@@ -35,6 +35,7 @@ def test_the_bundle_keeps_its_tuned_network_and_both_calibrations(tuned_bundle):
     report = tuned_bundle.training["defect_types"]["calibration"]
     assert report["n_examples"] == 3 * 12 and report["witness"]["n_examples"] == 3 * 12
     assert 0 < report["distance_threshold"] and 0 < report["witness"]["distance_threshold"]
+    assert classifier.labels_.size == 3 * 12 * classifier.views  # what the worker's example sync counts
 
 
 def test_the_inspector_names_anomalous_parts_in_the_tuned_space(tuned_bundle, typed_dir):
