@@ -7,12 +7,14 @@ import pytest
 from models.encoding.config import EncoderConfig
 from models.evaluation.stream import StreamScript, evaluate_stream
 from models.inspector import Inspector
-from models.training.fit import fit_bundle
+from models.training.fit import TypeOptions, fit_bundle
 
 
 @pytest.fixture(scope="module")
 def inspector(pcb_dir):
-    bundle = fit_bundle(pcb_dir, EncoderConfig(image_size=96), max_images=200, progress=False)
+    # the frozen type path, as the scripted stream's figures were set on (and a quicker fit)
+    bundle = fit_bundle(pcb_dir, EncoderConfig(image_size=96), max_images=200, progress=False,
+                        types=TypeOptions(fine_tune=0))
     return Inspector(bundle, "cpu")
 
 
