@@ -44,8 +44,7 @@ class DeviationSpace:
         if self.n_components == 0:
             return np.asarray(latents, np.float32)
         projected = (np.asarray(latents, np.float64) - self.mean_) @ self.components_.T
-        unit = projected / np.maximum(np.linalg.norm(projected, axis=1, keepdims=True), 1e-12)
-        return unit.astype(np.float32)
+        return unit_rows(projected).astype(np.float32)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {"mean": self.mean_, "components": self.components_}
@@ -55,3 +54,8 @@ class DeviationSpace:
         space = cls(**params)
         space.mean_, space.components_ = arrays["mean"], arrays["components"]
         return space
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Each row scaled to unit length (an all-zero row stays zero)."""
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)

@@ -43,7 +43,7 @@ from sklearn.model_selection import GroupKFold
 
 from models.defect_types.base import TypeClassifier
 from models.defect_types.registry import classifiers
-from models.deviation_space import DeviationSpace
+from models.deviation_space import DeviationSpace, unit_rows
 from schemas.verdict import TypeStatus
 
 
@@ -245,7 +245,7 @@ def view_means(vectors: np.ndarray, groups: np.ndarray, rows: np.ndarray) -> np.
     """Unit mean of the vectors of each of ``rows``' groups (an example's flipped and turned views)."""
     means = np.stack([vectors[groups == groups[row]].mean(axis=0) for row in rows]) if len(rows) else \
         np.zeros((0, vectors.shape[1]), vectors.dtype)
-    return (means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)).astype(vectors.dtype)
+    return unit_rows(means).astype(vectors.dtype)
 
 
 def _fresh(classifier: TypeClassifier) -> TypeClassifier:

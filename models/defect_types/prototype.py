@@ -16,6 +16,7 @@ from typing import Self
 import numpy as np
 
 from models.defect_types.softmax import softmax
+from models.deviation_space import unit_rows
 
 
 class PrototypeClassifier:
@@ -36,13 +37,12 @@ class PrototypeClassifier:
             raise ValueError(f"need at least two defect types, got {list(self.classes_)}")
         vectors = np.asarray(vectors, np.float64)
         means = np.stack([vectors[labels == c].mean(axis=0) for c in self.classes_])
-        self.prototypes_ = means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+        self.prototypes_ = unit_rows(means)
         return self
 
     def predict_proba(self, vectors: np.ndarray) -> np.ndarray:
         vectors = np.asarray(vectors, np.float64)
-        unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        return softmax(unit @ self.prototypes_.T / self.temperature)
+        return softmax(unit_rows(vectors) @ self.prototypes_.T / self.temperature)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {"classes": self.classes_, "prototypes": self.prototypes_}

@@ -26,6 +26,7 @@ from typing import Self
 
 import numpy as np
 
+from models.deviation_space import unit_rows
 from models.errors import UserInputError
 
 TUNED_BLOCKS = (7, 14)  # features[7:14] of MobileNetV2: what is trained
@@ -89,7 +90,7 @@ class TypeNetwork:
         if len(windows) == 0:
             return np.zeros((0, EMBEDDING_DIMENSIONS), np.float32)
         mean = sum(self.embed_trunk(self.trunk(_view(windows, k))) for k in range(self.views))
-        return (mean / np.linalg.norm(mean, axis=1, keepdims=True)).astype(np.float32)
+        return unit_rows(mean).astype(np.float32)
 
     def fit_trunk(self, features, labels: np.ndarray, desc: str | None = None) -> Self:
         """Train the tuned blocks and a linear head on the frozen blocks' ``features``; ``desc``:
