@@ -168,19 +168,21 @@ class OpenSetClassifier:
         """[N, dim] unit vectors of type latents, where the distances to known types are measured."""
         return embedded(self.classifier, self.space.transform(latents))
 
-    def decide(self, latents: np.ndarray) -> list[TypeDecision]:
+    def decide(self, latents: np.ndarray, unjudged: frozenset[str] = frozenset()) -> list[TypeDecision]:
+        """``unjudged``: types whose distances this space cannot judge (taught after the space
+        was learned): a part named one of them is never unknown here, whatever its distance."""
         if len(latents) == 0:
             return []
         vectors = self.space.transform(latents)
         proba = self.classifier.predict_proba(vectors)
         distances = knn_distance(embedded(self.classifier, vectors), self.examples_, self.neighbours)
-        return [self._decision(p, float(d)) for p, d in zip(proba, distances)]
+        return [self._decision(p, float(d), unjudged) for p, d in zip(proba, distances)]
 
-    def _decision(self, proba: np.ndarray, distance: float) -> TypeDecision:
+    def _decision(self, proba: np.ndarray, distance: float, unjudged: frozenset[str]) -> TypeDecision:
         order = np.argsort(proba)[::-1][: self.top_k]
         top = {str(self.classifier.classes_[i]): round(float(proba[i]), 4) for i in order}
         label, confidence = str(self.classifier.classes_[order[0]]), float(proba[order[0]])
-        if distance > self.distance_threshold_:
+        if distance > self.distance_threshold_ and label not in unjudged:
             status = TypeStatus.UNKNOWN
             reason = (f"unlike every known type: distance {distance:.3f} to the nearest labelled "
                       f"examples exceeds {self.distance_threshold_:.3f}")

@@ -27,6 +27,7 @@ from typing import Self
 import numpy as np
 
 from models.deviation_space import unit_rows
+from models.encoding.images import dihedral_views
 from models.errors import UserInputError
 
 TUNED_BLOCKS = (7, 14)  # features[7:14] of MobileNetV2: what is trained
@@ -89,12 +90,18 @@ class TypeNetwork:
         ``views`` flipped and turned copies of each window."""
         if len(windows) == 0:
             return np.zeros((0, EMBEDDING_DIMENSIONS), np.float32)
-        mean = sum(self.embed_trunk(self.trunk(_view(windows, k))) for k in range(self.views))
-        return unit_rows(mean).astype(np.float32)
+        parts = []
+        for start in range(0, len(windows), 16):  # every view of 16 windows in one pass
+            chunk = windows[start : start + 16]
+            views = np.concatenate([dihedral_views(chunk, k) for k in range(self.views)])
+            parts.append(self.embed_trunk(self.trunk(views)).reshape(self.views, len(chunk), -1).sum(axis=0))
+        return unit_rows(np.concatenate(parts)).astype(np.float32)
 
-    def fit_trunk(self, features, labels: np.ndarray, desc: str | None = None) -> Self:
-        """Train the tuned blocks and a linear head on the frozen blocks' ``features``; ``desc``:
-        show the epochs' progress under that name."""
+    def fit_trunk(self, features, labels: np.ndarray, desc: str | None = None,
+                  steps: int | None = None) -> Self:
+        """Train the tuned blocks and a linear head on the frozen blocks' ``features``, for
+        ``steps`` optimiser steps (``steps_for`` their number by default); ``desc``: show the
+        progress under that name."""
         import torch
 
         labels = np.asarray(labels).astype(str)
@@ -106,11 +113,16 @@ class TypeNetwork:
         tuned = tuned.train()
         head = torch.nn.Linear(EMBEDDING_DIMENSIONS, len(classes)).to(self.device)
         targets = torch.as_tensor(np.searchsorted(classes, labels), device=self.device)
-        self._train(tuned, head, features, targets, desc)
+        steps = self.steps_for(len(labels)) if steps is None else steps
+        self._train(tuned, head, features, targets, steps, desc)
         self._tuned = tuned.eval()
         return self
 
-    def _train(self, tuned, head, features, targets, desc: str | None) -> None:
+    def steps_for(self, rows: int) -> int:
+        """Optimiser steps in ``epochs`` passes over ``rows`` examples (``_batches``' batches)."""
+        return self.epochs * (rows // self.batch_size + (rows % self.batch_size >= 2))
+
+    def _train(self, tuned, head, features, targets, steps: int, desc: str | None) -> None:
         import torch
         import torch.nn.functional as F
         from tqdm.auto import tqdm
@@ -120,19 +132,15 @@ class TypeNetwork:
         optimiser = torch.optim.AdamW(
             [{"params": tuned.parameters(), "lr": self.learning_rate},
              {"params": head.parameters(), "lr": 10 * self.learning_rate}], weight_decay=self.weight_decay)
-        generator = torch.Generator().manual_seed(self.seed)  # on the host: the order is the same anywhere
-        for _ in tqdm(range(self.epochs), desc=desc, unit="epoch", disable=desc is None):
-            order = torch.randperm(len(targets), generator=generator)
-            for start in range(0, len(order), self.batch_size):
-                batch = order[start : start + self.batch_size].to(self.device)
-                if len(batch) < 2:  # batch norm needs two
-                    continue
-                logits = head(tuned(features[batch]).mean(dim=(2, 3)))
-                loss = F.cross_entropy(logits, targets[batch], weight=balance,
-                                       label_smoothing=self.label_smoothing)
-                optimiser.zero_grad()
-                loss.backward()
-                optimiser.step()
+        for batch in tqdm(_batches(len(targets), self.batch_size, steps, self.seed), total=steps, desc=desc,
+                          unit="step", disable=desc is None):
+            batch = batch.to(self.device)
+            logits = head(tuned(features[batch]).mean(dim=(2, 3)))
+            loss = F.cross_entropy(logits, targets[batch], weight=balance,
+                                   label_smoothing=self.label_smoothing)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
 
     def embed_trunk(self, features) -> np.ndarray:
         import torch
@@ -177,15 +185,24 @@ def check_backbone(backbone: str) -> None:
         raise UserInputError(f"fine-tuning is built for {BACKBONE}'s blocks, not {backbone}'s")
 
 
-def _view(windows: np.ndarray, k: int) -> np.ndarray:
-    """The ``k``-th flipped or turned copy of square uint8 windows [N, size, size, 3]."""
-    from PIL import Image
+def _batches(rows: int, size: int, steps: int, seed: int):
+    """``steps`` batches of row indices, epoch after shuffled epoch; the last batch of an epoch
+    is dropped when it holds one row (batch norm needs two). The order is drawn on the host, so
+    it is the same on any device."""
+    import torch
 
-    from models.encoding.images import dihedral_view
-
-    if k == 0:
-        return windows
-    return np.stack([np.asarray(dihedral_view(Image.fromarray(w), k)) for w in windows])
+    generator = torch.Generator().manual_seed(seed)
+    done = 0
+    while done < steps:
+        order = torch.randperm(rows, generator=generator)
+        for start in range(0, rows, size):
+            batch = order[start : start + size]
+            if len(batch) < 2:
+                continue
+            yield batch
+            done += 1
+            if done == steps:
+                return
 
 
 def _normalised(windows: np.ndarray):

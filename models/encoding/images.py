@@ -90,3 +90,20 @@ SHAPE_KEEPING_VIEWS = 4
 
 def dihedral_view(image: Image.Image, k: int) -> Image.Image:
     return image if DIHEDRAL[k] is None else image.transpose(DIHEDRAL[k])
+
+
+def dihedral_views(images: np.ndarray, k: int) -> np.ndarray:
+    """``dihedral_view`` of each of ``images`` [N, H, W, ...] at once, a numpy view (no copy)."""
+    return _DIHEDRAL_ARRAYS[k](images)
+
+
+_DIHEDRAL_ARRAYS = (  # DIHEDRAL's transforms on the rows and columns axes, in its order
+    lambda a: a,
+    lambda a: a[:, :, ::-1],
+    lambda a: a[:, ::-1],
+    lambda a: a[:, ::-1, ::-1],
+    lambda a: np.rot90(a, 1, axes=(1, 2)),  # PIL turns counter-clockwise, as rot90 does
+    lambda a: np.rot90(a, 3, axes=(1, 2)),
+    lambda a: a.swapaxes(1, 2),
+    lambda a: a.swapaxes(1, 2)[:, ::-1, ::-1],
+)

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models.encoding.images import DecodeLimits, ImageError, decode_image
+from models.encoding.images import (
+    DIHEDRAL,
+    DecodeLimits,
+    ImageError,
+    decode_image,
+    dihedral_view,
+    dihedral_views,
+)
 from schemas import ErrorKind
 
 
@@ -153,3 +160,10 @@ def test_16_bit_grayscale_png_keeps_its_contrast():
         return
     decoded = np.asarray(image)[..., 0].astype(int)
     np.testing.assert_allclose(decoded, values >> 8, atol=1)
+
+
+@pytest.mark.parametrize("k", range(len(DIHEDRAL)))
+def test_the_array_views_of_a_batch_are_the_image_views(k):
+    batch = np.random.default_rng(k).integers(0, 255, (2, 5, 7, 3), dtype=np.uint8)  # not square
+    each = np.stack([np.asarray(dihedral_view(Image.fromarray(image), k)) for image in batch])
+    np.testing.assert_array_equal(dihedral_views(batch, k), each)

@@ -90,3 +90,35 @@ def test_the_embedding_is_the_same_for_every_view_it_averages(tuned_bundle):
     windows = np.random.default_rng(1).integers(0, 255, (2, 64, 64, 3), dtype=np.uint8)
     assert network.views == 2 and tuned_bundle.classifier.named.view_mean
     np.testing.assert_allclose(network.embed(windows[:, :, ::-1]), network.embed(windows), atol=1e-5)
+
+
+def test_a_type_taught_after_the_fit_is_judged_unknown_in_the_frozen_space_alone(tuned_bundle, typed_dir):
+    """The tuned space never learned to gather a taught type's examples: a part named it is not
+    unknown for its distance there, only for its distance in the frozen space."""
+    inspector = Inspector(tuned_bundle, device="cpu")
+    paths = [i.path for i in list_images(typed_dir, "test") if i.label == "spur"][:4]
+    type_latents = inspector.type_latents(inspector.encode_files(paths, progress=False))
+    fitted = tuned_bundle.classifier
+    classifier = TunedOpenSet.from_arrays(fitted.get_params(), fitted.to_arrays())
+    classifier.named.distance_threshold_ = 0.0  # every part beyond: unknown in the tuned space
+    learned = classifier.learn(type_latents, ["spur"] * len(type_latents))
+    assert learned.network_types == classifier.network_types == sorted(KNOWN_TYPES)
+    peak, embedding = split(type_latents)
+    decisions, frozen = learned.decide(type_latents), learned.witness.decide(peak)
+    assert [d.label for d in decisions] == ["spur"] * len(paths)  # its own examples
+    unknown = TypeStatus.UNKNOWN
+    assert [d.status is unknown for d in decisions] == [w.status is unknown for w in frozen]
+    assert all(d.status is unknown for d in learned.named.decide(embedding))  # the tuned test alone
+    again = TunedOpenSet.from_arrays(learned.get_params(), learned.to_arrays())
+    assert again.network_types == learned.network_types
+
+
+def test_training_takes_the_steps_asked_epoch_after_epoch():
+    """A calibration fold's network trains as many steps as the final one (fit_tuned.py)."""
+    from models.defect_types.type_network import _batches
+
+    assert TypeNetwork(epochs=2, batch_size=32).steps_for(33) == 2  # a batch of one is dropped
+    assert TypeNetwork(epochs=2, batch_size=32).steps_for(34) == 4
+    batches = list(_batches(rows=34, size=32, steps=5, seed=0))
+    assert [len(b) for b in batches] == [32, 2, 32, 2, 32]
+    assert sorted(np.concatenate([b.numpy() for b in batches[:2]])) == list(range(34))  # one epoch
