@@ -56,11 +56,14 @@ def fit_tuned_types(encoder: PooledEncoder, scorer: Scorer, good_peaks: np.ndarr
     named.space.fit(np.zeros((0, 0)))
     folds = min(named.folds, len(np.unique(examples.groups)))
     count = iter(range(1, folds + 1))
+    steps = network.steps_for(len(examples.labels))
 
     def fold_latents(fit_rows: np.ndarray) -> np.ndarray:
+        """A fold's network takes as many optimiser steps as the final one: as trained as it, on
+        fewer examples (with fewer, its held-out figures understate the final network's)."""
         desc = f"fine-tuning, calibration fold {next(count)}/{folds}" if progress else None
         fold = TypeNetwork(**network.get_params()).to(network.device)
-        fold.fit_trunk(trunk[fit_rows], examples.labels[fit_rows], desc)
+        fold.fit_trunk(trunk[fit_rows], examples.labels[fit_rows], desc, steps)
         return fold.embed_trunk(trunk)
 
     network.fit_trunk(trunk, examples.labels, "fine-tuning the type network" if progress else None)
