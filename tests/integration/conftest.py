@@ -36,9 +36,10 @@ def spots_dir(pcb_dir: Path, tmp_path_factory) -> Path:
 def bundle_dir(pcb_dir: Path, spots_dir: Path, tmp_path_factory) -> Path:
     # Fewer defect examples and views than a real fit: quicker, and spur stays unknown to it.
     # The frozen path (fine_tune=0): fine-tuned on 20 examples per type in 2 views, the held-out
-    # calibration asks confidence 0.997 for an automatic name, so nearly every part goes to review
-    # and a taught type is never named automatically (the label tests' last check). The tuned
-    # worker path, taught types included, is tested in tests/models/training/test_fine_tune.py.
+    # calibration asked confidence 0.997 for an automatic name (measured with folds of 6 epochs),
+    # so nearly every part went to review and the taught type was never named automatically (the
+    # label tests' last check). The tuned worker path, taught types included, is tested in
+    # tests/models/training/test_fine_tune.py.
     types = TypeOptions(views=2, max_per_type=20, fine_tune=0)
     bundle = fit_bundle(pcb_dir, max_images=300, progress=False, types=types)
     inspector = Inspector(bundle, device="cpu")
