@@ -44,8 +44,8 @@ def typed_dir(tmp_path_factory, pcb_dir) -> Path:
 @pytest.fixture(scope="session")
 def typed_bundle(typed_dir):
     """Pretrained features at 96 px, two views per example: quick, and the types still separate.
-    The frozen ``peak`` path (``fine_tune=0``): tests/models/training/test_fine_tune.py and the
-    integration bundle fit the default, fine-tuned one."""
+    The frozen ``peak`` path (``fine_tune=0``), as the integration bundle;
+    tests/models/training/test_fine_tune.py fits the default, fine-tuned one."""
     from models.encoding.config import EncoderConfig
     from models.training.fit import TypeOptions, fit_bundle
 

@@ -25,6 +25,7 @@ from models.inspector import Inspector
 from models.latents import Latents
 from models.scoring.base import patch_rows
 from models.scoring.search import SEARCHES, faiss_available, make_search
+from schemas import Decision
 from streams.lab.demo import DemoOptions, ensure_model, run_demo
 from streams.settings import Settings
 
@@ -52,8 +53,15 @@ def model_rates(inspector: Inspector, images: np.ndarray, batch_size: int) -> di
     # every 4th image: the same mix of good and defective parts as the batched run (the first
     # quarter of a folder-ordered set would be one defect type, all with maps and types to compute)
     unbatched = images_per_second(inspector.infer, images[::4], 1)
-    batched, cpu = rates(inspector.infer, images, batch_size)
+    anomalous: list[bool] = []
+
+    def infer(batch: np.ndarray) -> None:
+        anomalous.extend(d is not Decision.OK for d in inspector.infer(batch).assessment.decisions)
+
+    batched, cpu = rates(infer, images, batch_size)
     return {
+        # the defect types (the fine-tuned network above all) are computed for these parts only
+        "anomalous_share": float(np.mean(anomalous[-len(images):])),
         "bare_model_cpu_seconds_per_image": cpu,
         "encoder_only_images_per_second": encoder,
         "bare_model_unbatched_images_per_second": unbatched,
