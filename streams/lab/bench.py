@@ -9,6 +9,10 @@
 - the nearest-neighbour searches (models/scoring/search.py) on the bundle's real bank and
   patches: speed and recall against the exact search;
 - the bank-size sweep: scoring speed for the banks that 500, 1,500 and 5,000 good images give.
+
+``model_only`` leaves the pipeline out, and with it the broker, the object store and their
+clients: the model's figures alone, on a machine being sized (a GPU box) before the stack is
+installed on it.
 """
 
 import json
@@ -26,7 +30,7 @@ from models.latents import Latents
 from models.scoring.base import patch_rows
 from models.scoring.search import SEARCHES, faiss_available, make_search
 from schemas import Decision
-from streams.lab.demo import DemoOptions, ensure_model, run_demo
+from streams.lab.cached_model import ensure_model
 from streams.settings import Settings
 
 GOOD_IMAGE_COUNTS = (500, 1500, 5000)
@@ -113,7 +117,8 @@ def bank_sweep(scorer, fitted_images: int, maps: np.ndarray, batch_size: int, de
     return rows
 
 
-def run_bench(data_dir: Path, settings: Settings, events: int = 400, images: int = 256) -> dict:
+def run_bench(data_dir: Path, settings: Settings, events: int = 400, images: int = 256,
+              model_only: bool = False) -> dict:
     bundle = ModelBundle.load(ensure_model(data_dir, settings.cache_dir))
     inspector = Inspector(bundle, device=settings.device)
     passes = inspector.warm_up(settings.forward_batch, settings.batch_max_size)  # as the worker does
@@ -130,6 +135,8 @@ def run_bench(data_dir: Path, settings: Settings, events: int = 400, images: int
         result["searches"] = search_rows(bundle.scorer.bank_, patch_rows(maps), device)
         result["bank_sweep"] = bank_sweep(bundle.scorer, bundle.training["n_images"], maps,
                                           settings.batch_max_size, device)
+    if model_only:
+        return result
     result |= pipeline_rates(data_dir, settings, events, result["bare_model_batched_images_per_second"])
     if result["worker_cpu_seconds_per_event"]:  # the worker's own overhead, whatever shares its cores
         result["worker_cpu_over_bare_model_cpu"] = (result["worker_cpu_seconds_per_event"]
@@ -139,6 +146,8 @@ def run_bench(data_dir: Path, settings: Settings, events: int = 400, images: int
 
 def pipeline_rates(data_dir: Path, settings: Settings, events: int, bare: float) -> dict:
     """The demo path flat out, then at half that rate for the latency a steady line sees."""
+    from streams.lab.demo import DemoOptions, run_demo  # the stack's clients: not for --model-only
+
     flat_out = run_demo(DemoOptions(data_dir, events=events, staged=True), settings)
     half = flat_out.events_per_second / 2
     steady = run_demo(DemoOptions(data_dir, events=max(40, events // 2), rate=half, staged=True), settings)

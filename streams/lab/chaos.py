@@ -34,8 +34,8 @@ from models.dataset import list_images
 from schemas import CameraEvent, ErrorKind
 from streams.client import content_type_of
 from streams.lab.audit import audit_lost
+from streams.lab.cached_model import ensure_model
 from streams.lab.collector import Collector, Outcomes
-from streams.lab.demo import ensure_model
 from streams.lab.embedded import TANSU_SETTINGS, S3Server, WorkerProcess, free_port, tansu_broker
 from streams.settings import Settings, settings_env
 from streams.worker.producer import kafka_producer

@@ -17,10 +17,9 @@ from rich.table import Table
 from sklearn.metrics import roc_auc_score
 
 from models.bundle import ModelBundle
-from models.dataset import fingerprint, list_images
-from models.encoding.device import resolve_precision, select_device
-from models.training.fit import fit_bundle
+from models.dataset import list_images
 from schemas import Decision
+from streams.lab.cached_model import ensure_model
 from streams.lab.collector import Collector, Outcomes
 from streams.lab.embedded import TANSU_SETTINGS, free_port, s3_server, tansu_broker, worker_process
 from streams.settings import Settings, settings_env
@@ -63,27 +62,6 @@ class DemoOptions:
     # upload every image before the first event (producer.stage_paths): the bench's pipeline
     # figures then measure the inspection, not the simulated cameras' uploads on the same cores
     staged: bool = False
-
-
-def ensure_model(data_dir: Path, cache_dir: Path) -> Path:
-    """The cached bundle for this dataset, refitted when train/good changed or when it was
-    fitted at a precision this machine only emulates (a bf16 bundle on an AVX2 CPU)."""
-    target = cache_dir / "models" / f"{data_dir.resolve().name}"
-    train = [item.path for item in list_images(data_dir, "train", "good")]
-    if ModelBundle.is_bundle(target) and _still_fits(target, train):
-        console.print(f"model: cached bundle in {target}")
-        return target
-    console.print(f"fitting a model on {len(train)} good images of {data_dir}")
-    return fit_bundle(data_dir).save(target)
-
-
-def _still_fits(target: Path, train: list[Path]) -> bool:
-    try:
-        bundle = ModelBundle.load(target)
-    except (ValueError, KeyError, OSError):  # an older bundle format: refit
-        return False
-    native = resolve_precision(select_device("auto"), "auto")
-    return bundle.training.get("fingerprint") == fingerprint(train) and bundle.encoder.precision == native
 
 
 def plan_jobs(options: DemoOptions) -> list[tuple[Path, str, str]]:

@@ -1,0 +1,36 @@
+"""The lab commands' model: one bundle per dataset in the cache folder, fitted with the default
+``fit`` on first use and refitted when the dataset's good images or this machine's native
+precision changed. Apart from the demo, so that the bench can measure a model on a machine
+without the broker and object store installed (``latentline bench --model-only``)."""
+
+from pathlib import Path
+
+from rich.console import Console
+
+from models.bundle import ModelBundle
+from models.dataset import fingerprint, list_images
+from models.encoding.device import resolve_precision, select_device
+from models.training.fit import fit_bundle
+
+console = Console(stderr=True)
+
+
+def ensure_model(data_dir: Path, cache_dir: Path) -> Path:
+    """The cached bundle for this dataset, refitted when train/good changed or when it was
+    fitted at a precision this machine only emulates (a bf16 bundle on an AVX2 CPU)."""
+    target = cache_dir / "models" / f"{data_dir.resolve().name}"
+    train = [item.path for item in list_images(data_dir, "train", "good")]
+    if ModelBundle.is_bundle(target) and _still_fits(target, train):
+        console.print(f"model: cached bundle in {target}")
+        return target
+    console.print(f"fitting a model on {len(train)} good images of {data_dir}")
+    return fit_bundle(data_dir).save(target)
+
+
+def _still_fits(target: Path, train: list[Path]) -> bool:
+    try:
+        bundle = ModelBundle.load(target)
+    except (ValueError, KeyError, OSError):  # an older bundle format: refit
+        return False
+    native = resolve_precision(select_device("auto"), "auto")
+    return bundle.training.get("fingerprint") == fingerprint(train) and bundle.encoder.precision == native
