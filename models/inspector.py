@@ -72,13 +72,17 @@ class Inspector:
         """One blank part through the whole model before the first real one: the first forward
         pass allocates, and the search over the bank is built on first use (an HNSW index over
         a 9,408-row bank takes about a second on a 2-core CPU), which would otherwise land on
-        the first parts of a line. ``forward_batch``: images per encoder pass, 0 to measure the
+        the first parts of a line; the fine-tuned type network likewise, which runs on anomalous
+        parts alone. ``forward_batch``: images per encoder pass, 0 to measure the
         fastest for micro-batches of ``batch_size`` tiles on this machine (a tiled bundle's
         images take several: streams/worker/inspect.forward_passes), None to leave it as it is.
         Returns the images per encoder pass (``batch_size`` while passes take whole batches)."""
         size = self.encoder.config.input_size()
         blank = self.prepare(Image.new("RGB", size, (128, 128, 128)))
         self.infer(blank[None])
+        if isinstance(self.bundle.classifier, TunedOpenSet):  # a blank part is no anomaly: run it here
+            network = self.bundle.classifier.network
+            network.embed(np.zeros((1, network.input_size, network.input_size, 3), np.uint8))
         if forward_batch == 0:
             across, down = self.encoder.config.tiles or (1, 1)
             self.encoder.fastest_forward_batch(blank, max(1, batch_size // (across * down)),

@@ -34,6 +34,11 @@ TUNED_BLOCKS = (7, 14)  # features[7:14] of MobileNetV2: what is trained
 EMBEDDING_DIMENSIONS = 96  # channels out of features[13]: the width of the type embedding
 BACKBONE = "mobilenet_v2"
 DEFAULT_EPOCHS = 6  # epochs 4-6 score alike above (0.95, 0.92, 0.93); the product's figures are at 6
+# Windows embedded per pass (all their views together). On a GPU every pass is padded to it: each
+# new number of anomalous parts was a new input shape whose first pass cost far more than the
+# padding (a bench over 256 deeppcb images on an H200 ran 58-77 images/s on its first pass over
+# them and 334-383 on the next ones, one run).
+CHUNK = 16
 
 
 class TypeNetwork:
@@ -76,9 +81,9 @@ class TypeNetwork:
         ``fit_trunk`` and ``embed_trunk`` read, computed once for many fits."""
         import torch
 
-        frozen, _ = self._blocks()
+        frozen = self._frozen_blocks()
         with torch.inference_mode():
-            parts = [frozen(_normalised(windows[i : i + 64]).to(self.device))
+            parts = [frozen(_normalised(windows[i : i + 64], self.device))
                      for i in range(0, len(windows), 64)]
         return torch.cat(parts) if parts else torch.zeros(0, 32, 1, 1, device=self.device)
 
@@ -91,10 +96,14 @@ class TypeNetwork:
         if len(windows) == 0:
             return np.zeros((0, EMBEDDING_DIMENSIONS), np.float32)
         parts = []
-        for start in range(0, len(windows), 16):  # every view of 16 windows in one pass
-            chunk = windows[start : start + 16]
+        for start in range(0, len(windows), CHUNK):  # every view of CHUNK windows in one pass
+            chunk = windows[start : start + CHUNK]
+            count = len(chunk)
+            if self.device != "cpu":  # one input shape: a new one costs a GPU far more than the padding
+                chunk = np.concatenate([chunk, np.zeros((CHUNK - count, *chunk.shape[1:]), chunk.dtype)])
             views = np.concatenate([dihedral_views(chunk, k) for k in range(self.views)])
-            parts.append(self.embed_trunk(self.trunk(views)).reshape(self.views, len(chunk), -1).sum(axis=0))
+            embedded = self.embed_trunk(self.trunk(views)).reshape(self.views, len(chunk), -1)
+            parts.append(embedded[:, :count].sum(axis=0))
         return unit_rows(np.concatenate(parts)).astype(np.float32)
 
     def fit_trunk(self, features, labels: np.ndarray, desc: str | None = None,
@@ -152,18 +161,25 @@ class TypeNetwork:
             pooled = torch.cat(parts) if parts else torch.zeros(0, EMBEDDING_DIMENSIONS, device=self.device)
             return F.normalize(pooled, dim=1).cpu().numpy().astype(np.float32)
 
-    def _blocks(self):
-        """(frozen blocks, a fresh copy of the blocks to tune), from the backbone's weights;
-        the frozen ones are built once."""
+    def _frozen_blocks(self):
+        """The frozen blocks, built once from the backbone's weights (with the tuned blocks'
+        starting weights): running a fitted network builds nothing more."""
         from models.encoding.encoder import load_backbone
 
         if getattr(self, "_frozen", None) is None:
             features = load_backbone(BACKBONE, self.weights).features
             self._frozen = features[: TUNED_BLOCKS[0]].eval().to(self.device)
             self._start = {k: v.clone() for k, v in features[slice(*TUNED_BLOCKS)].state_dict().items()}
+        return self._frozen
+
+    def _blocks(self):
+        """(frozen blocks, a fresh copy of the blocks to tune at the backbone's weights)."""
+        from models.encoding.encoder import load_backbone
+
+        frozen = self._frozen_blocks()
         tuned = load_backbone(BACKBONE, None).features[slice(*TUNED_BLOCKS)]
         tuned.load_state_dict(self._start)
-        return self._frozen, tuned.to(self.device)
+        return frozen, tuned.to(self.device)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {f"block.{k}": v.detach().cpu().numpy() for k, v in self._tuned.state_dict().items()}
@@ -205,10 +221,13 @@ def _batches(rows: int, size: int, steps: int, seed: int):
                 return
 
 
-def _normalised(windows: np.ndarray):
+def _normalised(windows: np.ndarray, device: str = "cpu"):
+    """The windows as the backbone's input on ``device``: moved there as bytes (a quarter of the
+    float copy), converted there."""
     import torch
 
     from models.encoding.encoder import IMAGENET_MEAN, IMAGENET_STD
 
-    x = torch.from_numpy(np.ascontiguousarray(windows)).permute(0, 3, 1, 2).float() / 255
-    return (x - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    x = torch.from_numpy(np.ascontiguousarray(windows)).to(device).permute(0, 3, 1, 2).float() / 255
+    mean, std = (torch.tensor(v, device=device).view(1, 3, 1, 1) for v in (IMAGENET_MEAN, IMAGENET_STD))
+    return (x - mean) / std

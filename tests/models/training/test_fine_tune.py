@@ -8,7 +8,7 @@ from threadpoolctl import threadpool_limits
 from models.bundle import ModelBundle
 from models.dataset import list_images
 from models.defect_types.tuned import TunedOpenSet, split
-from models.defect_types.type_network import EMBEDDING_DIMENSIONS, TypeNetwork
+from models.defect_types.type_network import CHUNK, EMBEDDING_DIMENSIONS, TypeNetwork
 from models.encoding.config import EncoderConfig
 from models.errors import UserInputError
 from models.inspector import Inspector
@@ -81,6 +81,16 @@ def test_the_worker_path_names_the_anomalous_parts_of_a_batch(tuned_bundle, type
     named = [(latent, kind) for latent, kind in zip(assessment.type_latents, assessment.types) if kind]
     assert named, "some copper defects are anomalous"
     assert all(split(latent[None])[1].shape == (1, EMBEDDING_DIMENSIONS) for latent, _ in named)
+
+
+def test_padding_a_pass_to_one_shape_changes_no_embedding(tuned_bundle):
+    """On an accelerator every pass is padded to CHUNK windows (one input shape); a part's
+    embedding may not depend on the blank windows beside it. "cpu:0" takes that path here."""
+    network = tuned_bundle.classifier.network
+    windows = np.random.default_rng(2).integers(0, 255, (CHUNK + 3, 64, 64, 3), dtype=np.uint8)
+    alone = network.embed(windows)
+    padded = TypeNetwork.from_arrays(network.get_params(), network.to_arrays()).to("cpu:0")
+    np.testing.assert_allclose(padded.embed(windows), alone, atol=1e-5)
 
 
 def test_the_embedding_is_the_same_for_every_view_it_averages(tuned_bundle):
