@@ -70,6 +70,7 @@ class OpenSetClassifier:
         views: int = 8,
         descriptor: str = "centre",
         view_mean: bool = False,
+        review_quantile: float | None = None,
     ):
         self.classifier = classifier
         self.space = space or DeviationSpace(n_components=512)
@@ -85,6 +86,10 @@ class OpenSetClassifier:
         # a part's latent at decide time is the mean of its flipped and turned views (the tuned
         # path's embedding): held-out examples are then judged by the mean of their views too
         self.view_mean = view_mean
+        # a band below the unknown line: parts farther from the labelled examples than this
+        # quantile of the held-out ones go to review, not named, and ``unknown`` stays for the
+        # clearly unseen (None: no band, the unknown line alone)
+        self.review_quantile = review_quantile
 
     def get_params(self) -> dict:
         return {
@@ -98,6 +103,7 @@ class OpenSetClassifier:
             "views": self.views,
             "descriptor": self.descriptor,
             "view_mean": self.view_mean,
+            "review_quantile": self.review_quantile,
         }
 
     @property
@@ -124,7 +130,10 @@ class OpenSetClassifier:
         self.labels_ = labels
         confidence, correct, distance = self._out_of_fold(groups, originals, fold_latents)
         self.distance_threshold_ = float(np.quantile(distance, self.unknown_quantile))
-        near = distance <= self.distance_threshold_
+        self.review_distance_ = (self.distance_threshold_ if self.review_quantile is None
+                                 else min(self.distance_threshold_,
+                                          float(np.quantile(distance, self.review_quantile))))
+        near = distance <= self.review_distance_
         self.confidence_threshold_ = confidence_for_accuracy(confidence[near], correct[near],
                                                              self.target_accuracy)
         self.calibration_ = {
@@ -132,6 +141,7 @@ class OpenSetClassifier:
             "out_of_fold_auto_share": float((near & (confidence >= self.confidence_threshold_)).mean()),
             "confidence_threshold": self.confidence_threshold_,
             "distance_threshold": self.distance_threshold_,
+            "review_distance_threshold": self.review_distance_,
             "n_examples": int(originals.sum()),
             "n_rows": len(labels),
         }
@@ -182,10 +192,15 @@ class OpenSetClassifier:
         order = np.argsort(proba)[::-1][: self.top_k]
         top = {str(self.classifier.classes_[i]): round(float(proba[i]), 4) for i in order}
         label, confidence = str(self.classifier.classes_[order[0]]), float(proba[order[0]])
-        if distance > self.distance_threshold_ and label not in unjudged:
+        judged = label not in unjudged
+        if distance > self.distance_threshold_ and judged:
             status = TypeStatus.UNKNOWN
             reason = (f"unlike every known type: distance {distance:.3f} to the nearest labelled "
                       f"examples exceeds {self.distance_threshold_:.3f}")
+        elif distance > self.review_distance_ and judged:
+            status = TypeStatus.REVIEW
+            reason = (f"far from the labelled examples: distance {distance:.3f} exceeds "
+                      f"{self.review_distance_:.3f}, most likely {label} {confidence:.2f}")
         elif confidence < self.confidence_threshold_:
             status = TypeStatus.REVIEW
             reason = "ambiguous: " + ", ".join(f"{k} {v:.2f}" for k, v in top.items()) + (
@@ -197,7 +212,8 @@ class OpenSetClassifier:
     def to_arrays(self) -> dict[str, np.ndarray]:
         return (
             {"vectors": self.vectors_, "labels": self.labels_,
-             "thresholds": np.array([self.confidence_threshold_, self.distance_threshold_])}
+             "thresholds": np.array([self.confidence_threshold_, self.distance_threshold_,
+                                     self.review_distance_])}
             | {f"space_{k}": v for k, v in self.space.to_arrays().items()}
             | {f"classifier_{k}": v for k, v in self.classifier.to_arrays().items()}
         )
@@ -214,7 +230,9 @@ class OpenSetClassifier:
         model = cls(classifier, space, **options)
         model.vectors_ = arrays["vectors"].astype(np.float32)
         model.labels_ = arrays["labels"].astype(str)
-        model.confidence_threshold_, model.distance_threshold_ = map(float, arrays["thresholds"])
+        thresholds = [float(t) for t in arrays["thresholds"]]  # bundles before the band: two
+        model.confidence_threshold_, model.distance_threshold_ = thresholds[:2]
+        model.review_distance_ = thresholds[2] if len(thresholds) > 2 else model.distance_threshold_
         model.examples_ = embedded(model.classifier, model.vectors_)
         return model
 

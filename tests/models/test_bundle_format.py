@@ -57,7 +57,8 @@ def test_an_old_bundle_loads_and_answers_the_same(expected, probe):
 
 # parameters added since format 5, with the value that keeps an old bundle answering as it did
 ADDED_SINCE = {("classifier", "params", "descriptor"): "centre", ("reference", "params", "descriptor"): None,
-               ("classifier", "params", "view_mean"): False}
+               ("classifier", "params", "view_mean"): False,
+               ("classifier", "params", "review_quantile"): None}
 
 
 def test_an_old_bundle_saved_again_keeps_its_manifest(tmp_path):

@@ -111,3 +111,37 @@ def test_held_out_examples_are_judged_by_the_mean_of_their_views():
     vectors = np.array([[1, 0], [0, 1], [1, 0], [1, 0]], np.float32)
     means = view_means(vectors, groups=np.array([0, 0, 1, 1]), rows=np.array([0, 2]))
     np.testing.assert_allclose(means, [[0.7071, 0.7071], [1, 0]], atol=1e-4)
+
+
+def _banded(world, monkeypatch, review_quantile):
+    """Held-out distances 0..1, errors only beyond 0.8: the band's effect alone."""
+    model = OpenSetClassifier(LogisticClassifier(), DeviationSpace(8), unknown_quantile=0.95,
+                              review_quantile=review_quantile)
+    distance = np.linspace(0, 1, 101)
+    monkeypatch.setattr(model, "_out_of_fold", lambda *a: (np.full(101, 0.9), distance <= 0.8, distance))
+    latents = np.concatenate([world["defects"](k, 10) for k in range(3)])
+    return model.fit(world["good"], latents, np.repeat(["a", "b", "c"], 10))
+
+
+def test_a_review_band_keeps_unknown_for_the_clearly_unlike(world, monkeypatch):
+    """Beyond the review quantile a part is never named; up to the unknown quantile an operator
+    is asked to review it, beyond it it is unknown. Which parts are named is the band's line."""
+    model = _banded(world, monkeypatch, review_quantile=0.8)
+    assert model.review_distance_ == pytest.approx(0.8) and model.distance_threshold_ == pytest.approx(0.95)
+    assert model.confidence_threshold_ == 0.9  # set on the parts within the band's line
+    proba = np.array([0.95, 0.03, 0.02])
+    status = {d: model._decision(proba, d, frozenset()) for d in (0.5, 0.9, 0.99)}
+    assert [status[d].status for d in (0.5, 0.9, 0.99)] == [TypeStatus.KNOWN, TypeStatus.REVIEW,
+                                                           TypeStatus.UNKNOWN]
+    assert status[0.9].reason.startswith("far from the labelled examples") and "a 0.95" in status[0.9].reason
+    assert model._decision(proba, 0.9, frozenset({"a"})).status is TypeStatus.KNOWN  # a taught type
+
+
+def test_the_review_band_travels_with_the_model_and_old_models_have_none(world, monkeypatch):
+    model = _banded(world, monkeypatch, review_quantile=0.8)
+    again = OpenSetClassifier.from_arrays(model.get_params(), model.to_arrays())
+    assert again.review_distance_ == model.review_distance_ and again.review_quantile == 0.8
+    old = model.to_arrays() | {"thresholds": model.to_arrays()["thresholds"][:2]}
+    params = {k: v for k, v in model.get_params().items() if k != "review_quantile"}
+    before = OpenSetClassifier.from_arrays(params, old)
+    assert before.review_distance_ == before.distance_threshold_ and before.review_quantile is None
