@@ -34,10 +34,10 @@ TUNED_BLOCKS = (7, 14)  # features[7:14] of MobileNetV2: what is trained
 EMBEDDING_DIMENSIONS = 96  # channels out of features[13]: the width of the type embedding
 BACKBONE = "mobilenet_v2"
 DEFAULT_EPOCHS = 6  # epochs 4-6 score alike above (0.95, 0.92, 0.93); the product's figures are at 6
-# Windows embedded per pass (all their views together). On a GPU every pass is padded to it: each
-# new number of anomalous parts was a new input shape whose first pass cost far more than the
-# padding (a bench over 256 deeppcb images on an H200 ran 58-77 images/s on its first pass over
-# them and 334-383 on the next ones, one run).
+# Windows embedded per pass (all their views together). On a GPU every pass is padded to it, so
+# that the number of anomalous parts in a batch is never a new input shape, whose first pass a
+# GPU pays for: a bench over 256 deeppcb images on an H200 ran 58-77 images/s on its first pass
+# over them and 334-383 on the next ones (one run, before the padding; not re-measured since).
 CHUNK = 16
 
 
