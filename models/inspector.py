@@ -160,7 +160,7 @@ class Inspector:
         (models/defect_types/tuned.py): the network runs on the anomalous parts alone."""
         network = self.bundle.classifier.network
         tile = self.encoder.config.image_size
-        windows = defect_windows(latents.pixels, anomaly_maps, tile, network.input_size)
+        windows = defect_windows(latents.pixels, anomaly_maps, tile, network.input_size, network.centre)
         return np.concatenate([describe("peak", latents, anomaly_maps), network.embed(windows)], axis=1)
 
     def _types(self, type_latents: list[np.ndarray | None]) -> list[TypeDecision | None]:

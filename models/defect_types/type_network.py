@@ -45,12 +45,14 @@ class TypeNetwork:
     """``epochs``, ``learning_rate`` (tuned blocks; the head takes 10x), ``weight_decay``,
     ``batch_size``, ``label_smoothing``, ``seed``: the training; ``input_size``: the side the
     windows are resized to; ``views``: flipped and turned copies of a window whose embeddings are
-    averaged (models/encoding/images.DIHEDRAL, 1: the window alone); ``weights``: the backbone's
+    averaged (models/encoding/images.DIHEDRAL, 1: the window alone); ``centre``: where a window
+    is centred on the anomaly map (models/defect_types/windows.py); ``weights``: the backbone's
     (the bundle encoder's), for the frozen blocks and the tuned blocks' start."""
 
     def __init__(self, epochs: int = DEFAULT_EPOCHS, learning_rate: float = 3e-4, weight_decay: float = 1e-4,
                  batch_size: int = 32, label_smoothing: float = 0.1, input_size: int = 224,
-                 weights: str | None = "IMAGENET1K_V1", seed: int = 0, views: int = 8):
+                 weights: str | None = "IMAGENET1K_V1", seed: int = 0, views: int = 8,
+                 centre: str = "centroid"):
         self.epochs = epochs
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
@@ -60,13 +62,14 @@ class TypeNetwork:
         self.weights = weights
         self.seed = seed
         self.views = views
+        self.centre = centre
         self.device = "cpu"  # where it trains and runs (``to``): not a hyperparameter, not saved
 
     def get_params(self) -> dict:
         return {"epochs": self.epochs, "learning_rate": self.learning_rate, "weight_decay": self.weight_decay,
                 "batch_size": self.batch_size, "label_smoothing": self.label_smoothing,
                 "input_size": self.input_size, "weights": self.weights, "seed": self.seed,
-                "views": self.views}
+                "views": self.views, "centre": self.centre}
 
     def to(self, device) -> Self:
         """Train and run on ``device`` (the encoder's: a GPU where there is one)."""
@@ -188,7 +191,7 @@ class TypeNetwork:
     def from_arrays(cls, params: dict, arrays: dict[str, np.ndarray]) -> Self:
         import torch
 
-        network = cls(**params)
+        network = cls(**({"centre": "peak"} | params))  # bundles before ``centroid``: the peak
         _, tuned = network._blocks()
         tuned.load_state_dict({k.removeprefix("block."): torch.from_numpy(np.array(v))
                                for k, v in arrays.items() if k.startswith("block.")})

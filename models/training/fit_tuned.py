@@ -48,7 +48,7 @@ def fit_tuned_types(encoder: PooledEncoder, scorer: Scorer, good_peaks: np.ndarr
                     drop_suspects: bool = False, progress: bool = True) -> TypeFit:
     """``good_peaks``: ``peak`` descriptors of good images (the witness's deviation space)."""
     windows: list[np.ndarray] = []
-    examples = encode_labelled(_peaks_keeping_windows(encoder, scorer, network.input_size, windows),
+    examples = encode_labelled(_peaks_keeping_windows(encoder, scorer, network, windows),
                                items, views, progress)
     witness = OpenSetClassifier(make_classifier(classifier), views=views, descriptor="peak",
                                 unknown_quantile=WITNESS_UNKNOWN_QUANTILE)
@@ -78,7 +78,8 @@ def fit_tuned_types(encoder: PooledEncoder, scorer: Scorer, good_peaks: np.ndarr
     return TypeFit(TunedOpenSet(named, witness, network), fitted.suspects, fitted.dropped, items)
 
 
-def _peaks_keeping_windows(encoder: PooledEncoder, scorer: Scorer, size: int, windows: list[np.ndarray]):
+def _peaks_keeping_windows(encoder: PooledEncoder, scorer: Scorer, network: TypeNetwork,
+                           windows: list[np.ndarray]):
     """A DescribeFiles (models/training/fit_types.py) giving the ``peak`` descriptors of image files
     and appending the windows around their defects to ``windows``, in the same order."""
     tile = encoder.config.image_size
@@ -86,7 +87,7 @@ def _peaks_keeping_windows(encoder: PooledEncoder, scorer: Scorer, size: int, wi
     def describe_files(paths: list[Path], **options) -> np.ndarray:
         latents = encode_files(encoder, paths, maps=True, pixels=True, **options)
         anomaly_maps = scorer.anomaly_maps(latents)
-        windows.append(defect_windows(latents.pixels, anomaly_maps, tile, size))
+        windows.append(defect_windows(latents.pixels, anomaly_maps, tile, network.input_size, network.centre))
         return describe("peak", latents, anomaly_maps)
 
     return describe_files

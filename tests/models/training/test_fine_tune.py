@@ -83,6 +83,15 @@ def test_the_worker_path_names_the_anomalous_parts_of_a_batch(tuned_bundle, type
     assert all(split(latent[None])[1].shape == (1, EMBEDDING_DIMENSIONS) for latent, _ in named)
 
 
+def test_the_network_keeps_where_its_windows_are_centred(tuned_bundle):
+    """A fit centres the windows on the defect's mass; a bundle saved before that kept the
+    hottest cell, and its network must be shown windows cut as it was trained on them."""
+    network = tuned_bundle.classifier.network
+    assert network.centre == "centroid" and network.get_params()["centre"] == "centroid"
+    before = {k: v for k, v in network.get_params().items() if k != "centre"}
+    assert TypeNetwork.from_arrays(before, network.to_arrays()).centre == "peak"
+
+
 def test_padding_a_pass_to_one_shape_changes_no_embedding(tuned_bundle):
     """On an accelerator every pass is padded to CHUNK windows (one input shape); a part's
     embedding may not depend on the blank windows beside it. "cpu:0" takes that path here."""
