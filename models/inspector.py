@@ -12,7 +12,6 @@ from models.defect_types.descriptor import describe, needs_anomaly_maps, pooled
 from models.defect_types.open_set import OpenSetClassifier, TypeDecision
 from models.defect_types.tuned import DESCRIPTOR as TUNED
 from models.defect_types.tuned import TunedOpenSet
-from models.defect_types.windows import defect_windows
 from models.encoding.encoder import PooledEncoder
 from models.encoding.files import encode_files
 from models.encoding.images import dihedral_view
@@ -160,7 +159,7 @@ class Inspector:
         (models/defect_types/tuned.py): the network runs on the anomalous parts alone."""
         network = self.bundle.classifier.network
         tile = self.encoder.config.image_size
-        windows = defect_windows(latents.pixels, anomaly_maps, tile, network.input_size, network.centre)
+        windows = network.windows(latents.pixels, anomaly_maps, tile)
         return np.concatenate([describe("peak", latents, anomaly_maps), network.embed(windows)], axis=1)
 
     def _types(self, type_latents: list[np.ndarray | None]) -> list[TypeDecision | None]:

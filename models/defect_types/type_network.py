@@ -26,6 +26,7 @@ from typing import Self
 
 import numpy as np
 
+from models.defect_types.windows import defect_windows
 from models.deviation_space import unit_rows
 from models.encoding.images import dihedral_views
 from models.errors import UserInputError
@@ -78,6 +79,11 @@ class TypeNetwork:
             if blocks is not None:
                 blocks.to(self.device)
         return self
+
+    def windows(self, pixels: np.ndarray, anomaly_maps: np.ndarray, tile: int) -> np.ndarray:
+        """What this network reads of parts [N, H, W, 3] with anomaly maps [N, h, w]: a
+        ``tile``-pixel window around each defect, centred as in its training, at its input size."""
+        return defect_windows(pixels, anomaly_maps, tile, self.input_size, self.centre)
 
     def trunk(self, windows: np.ndarray):
         """The frozen blocks' output for uint8 [N, input_size, input_size, 3] windows: what

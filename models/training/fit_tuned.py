@@ -31,7 +31,6 @@ from models.defect_types.open_set import OpenSetClassifier
 from models.defect_types.registry import make_classifier
 from models.defect_types.tuned import DESCRIPTOR, TunedOpenSet
 from models.defect_types.type_network import TypeNetwork
-from models.defect_types.windows import defect_windows
 from models.deviation_space import DeviationSpace
 from models.encoding.encoder import PooledEncoder
 from models.encoding.files import encode_files
@@ -87,7 +86,7 @@ def _peaks_keeping_windows(encoder: PooledEncoder, scorer: Scorer, network: Type
     def describe_files(paths: list[Path], **options) -> np.ndarray:
         latents = encode_files(encoder, paths, maps=True, pixels=True, **options)
         anomaly_maps = scorer.anomaly_maps(latents)
-        windows.append(defect_windows(latents.pixels, anomaly_maps, tile, network.input_size, network.centre))
+        windows.append(network.windows(latents.pixels, anomaly_maps, tile))
         return describe("peak", latents, anomaly_maps)
 
     return describe_files
