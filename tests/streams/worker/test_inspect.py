@@ -169,7 +169,11 @@ def test_a_store_outage_pauses_the_batch_until_the_store_is_back(bundle, setting
 
     async def outage_then_back():
         task = asyncio.create_task(processor.process([Incoming(event.to_bytes(), "camera.events", 0, 0)]))
-        await asyncio.sleep(1.5)
+        retries = processor.metrics.retries.labels("store")
+        for _ in range(300):  # at least two failed fetches, however slow a loaded machine makes each
+            if retries._value.get() >= 2:
+                break
+            await asyncio.sleep(0.1)
         assert not task.done() and not publisher.sent
         assert processor.metrics.paused.labels("store")._value.get() == 1
         await asyncio.to_thread(server.start)
