@@ -61,13 +61,14 @@ def window_centre(anomaly_map: np.ndarray, tile_cells: tuple[float, float],
     if centre not in CENTRES:
         raise ValueError(f"unknown window centre {centre!r}: one of {', '.join(CENTRES)}")
     row, column = np.unravel_index(int(np.argmax(anomaly_map)), anomaly_map.shape)
+    peak = float(row) + 0.5, float(column) + 0.5
     if centre == "peak":
-        return float(row) + 0.5, float(column) + 0.5
+        return peak
     rows, columns = np.mgrid[0 : anomaly_map.shape[0], 0 : anomaly_map.shape[1]] + 0.5
-    near = (abs(rows - row - 0.5) <= tile_cells[0] / 2) & (abs(columns - column - 0.5) <= tile_cells[1] / 2)
+    near = (abs(rows - peak[0]) <= tile_cells[0] / 2) & (abs(columns - peak[1]) <= tile_cells[1] / 2)
     weight = np.maximum(anomaly_map - anomaly_map.mean(), 0.0) * near
     if weight.sum() <= 0:  # a flat map: no excess anywhere
-        return float(row) + 0.5, float(column) + 0.5
+        return peak
     return float((rows * weight).sum() / weight.sum()), float((columns * weight).sum() / weight.sum())
 
 
