@@ -44,10 +44,12 @@ class BatchResult:
 class Inspector:
     def __init__(self, bundle: ModelBundle, device: str = "auto"):
         self.bundle = bundle
-        self.encoder = PooledEncoder(bundle.encoder, device=device)
+        network = bundle.classifier.network if isinstance(bundle.classifier, TunedOpenSet) else None
+        self.encoder = PooledEncoder(bundle.encoder, device=device,
+                                     trunk_layer=network.trunk_layer if network else None)
         place(bundle.scorer, self.encoder.device)  # the bank is searched where the encoder runs
-        if isinstance(bundle.classifier, TunedOpenSet):  # and the type network runs there
-            bundle.classifier.network.to(self.encoder.device)
+        if network:  # and the type network runs there, on the encoder's trunk at its precision
+            network.to(self.encoder.device, self.encoder.config.precision)
         # Replaced whole (never mutated) when operators' labels arrive: a batch in flight keeps
         # the classifier it started with.
         self.classifier: OpenSetClassifier | TunedOpenSet | None = bundle.classifier
@@ -55,16 +57,15 @@ class Inspector:
 
     @property
     def encoder_inputs(self) -> dict[str, bool]:
-        """What the encoder keeps of a batch: the scorer's needs, and the pixels for a type
-        network's windows around the defects (a fine-tuned bundle)."""
-        tuned = isinstance(self.bundle.classifier, TunedOpenSet)
-        return encoder_inputs(self.bundle.scorer) | ({"pixels": True} if tuned else {})
+        """What the encoder keeps of a batch: the scorer's needs, and the trunk map that a type
+        network cuts its windows around the defects from (a fine-tuned bundle)."""
+        return encoder_inputs(self.bundle.scorer) | {"trunk": self.encoder.trunk_layer is not None}
 
     @property
     def maps_on_device(self) -> bool:
-        """Leave the patch maps on an accelerator between the encoder and a scorer that
-        searches there: only the anomalous parts' maps then cross to the host (for their
-        type latents). On a CPU the host is the device, and numpy shares the tensor's memory."""
+        """Leave the patch maps and the trunk on an accelerator between the encoder and a scorer
+        that searches there (and the type network): only the numbers of the verdicts then cross
+        to the host. On a CPU the host is the device, and numpy shares the tensor's memory."""
         return self.encoder.device.type != "cpu" and getattr(self.bundle.scorer, "reads_device_maps", False)
 
     def warm_up(self, forward_batch: int | None = None, batch_size: int = 16) -> int:
@@ -80,8 +81,7 @@ class Inspector:
         blank = self.prepare(Image.new("RGB", size, (128, 128, 128)))
         self.infer(blank[None])
         if isinstance(self.bundle.classifier, TunedOpenSet):  # a blank part is no anomaly: run it here
-            network = self.bundle.classifier.network
-            network.embed(np.zeros((1, network.input_size, network.input_size, 3), np.uint8))
+            self.bundle.classifier.network.warm_up()
         if forward_batch == 0:
             across, down = self.encoder.config.tiles or (1, 1)
             self.encoder.fastest_forward_batch(blank, max(1, batch_size // (across * down)),
@@ -155,11 +155,11 @@ class Inspector:
         return describe(kind, latents, anomaly_maps)
 
     def _tuned_latents(self, latents: Latents, anomaly_maps: np.ndarray) -> np.ndarray:
-        """``peak`` and the type network's embedding of the window around each defect
-        (models/defect_types/tuned.py): the network runs on the anomalous parts alone."""
+        """``peak`` and the type network's embedding of the window around each defect, cut from
+        the encoder's trunk (models/defect_types/tuned.py): the network runs on the anomalous
+        parts alone, all of a batch's at once."""
         network = self.bundle.classifier.network
-        tile = self.encoder.config.image_size
-        windows = network.windows(latents.pixels, anomaly_maps, tile)
+        windows = network.windows(latents.trunk, anomaly_maps, self.encoder.config.tiles or (1, 1))
         return np.concatenate([describe("peak", latents, anomaly_maps), network.embed(windows)], axis=1)
 
     def _types(self, type_latents: list[np.ndarray | None]) -> list[TypeDecision | None]:

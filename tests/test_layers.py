@@ -55,6 +55,9 @@ TORCH_MODULES = {
     "models.scoring.coreset",
     "models.scoring.search",
     "models.scoring.patchcore",  # searches and reduces on the device (maps left there on a GPU)
+    "models.scoring.maps",  # smoothing and image scores of a batch's maps, where they are
+    "models.defect_types.windows",  # the type network's windows, cut from the trunk on the device
+    "models.defect_types.views",
     "models.scoring.faiss_search",
     "models.scoring.autoencoder.networks",
     "models.scoring.autoencoder.ae",

@@ -1,84 +1,84 @@
 """The window around a part's defect that the fine-tuned type network reads
-(models/defect_types/type_network.py).
+(models/defect_types/type_network.py), cut from the encoder's own feature map on the device.
 
-One tile of the encoder's input (``image_size`` pixels square) around the defect, shifted inside
-the image where the defect is near an edge: on a one-tile bundle the whole image, on a tiled one
-(off-centre mosaics, line-scan strips) the defect's neighbourhood at the resolution the scorer
-saw it. A fixed window rather than one cut to the defect's extent, so that its scale says how
-big the defect is, as it does for the frozen descriptor.
+The encoder's pass has already computed the frozen blocks' output of every image (its
+``trunk``, ``Latents.trunk``): the window is one tile of that map (``image_size`` pixels of the
+input, a tile's cells) around the defect, moved inside the map where the defect is near an
+edge, and area-resampled to the ``cells`` the network reads. On a one-tile bundle the window is
+the whole map; on a tiled one (off-centre mosaics, line-scan strips) the defect's neighbourhood
+at the resolution the scorer saw it. A fixed window rather than one cut to the defect's extent,
+so that its scale says how big the defect is, as it does for the frozen descriptor. Nothing is
+re-encoded and nothing leaves the device: the anomaly map gives the centre, an index gathers the
+window.
 
 Where it is centred (``centre``):
 
-- ``centroid`` (the default since it was measured): the centroid of the anomaly map's excess
-  over its mean within one tile around the map's highest cell. The hottest cell is one edge or
-  corner of a defect as often as its middle; the centroid follows the defect's mass.
-- ``peak``: the highest cell itself (bundles fitted before ``centroid``).
+- ``centroid``: the centroid of the anomaly map's excess over its mean within one tile around
+  the map's highest cell. The hottest cell is one edge or corner of a defect as often as its
+  middle; the centroid follows the defect's mass.
+- ``peak``: the highest cell itself.
 
-Measured on the 3x3 mosaics of deeppcb-patches (docs/images.md), whose defects sit at the centre
-of their tile, with the anomaly maps of the default bundle's test run: the window's centre lies
-a median 8.0 px (of a 64 px window) from the defect's with ``peak``, 4.8 px with ``centroid``;
-more than 16 px for 18 % and 6 % of the 360 defects. A type network trained and tested on
-windows placed with those offsets (one run each, 6 epochs, 8 views, windows cut from the
-mosaics): test accuracy 0.863 with ``peak``, 0.883 with ``centroid``, 0.947 centred exactly on
-the defect; AUROC of the tuned distance, the unseen type (spur) against the known ones, 0.803,
-0.845 and 0.913. With the tuned path's whole calibration in the same study (five fold networks,
-the review band, no witness), ``peak`` against ``centroid``: accuracy 0.857 / 0.900, automatic
-labels right 0.967 / 0.987, review 0.500 / 0.470, unseen type kept out 0.800 / 0.900 (the study's
-review runs higher than a whole fit's; only the comparison is read from it). A window with half
-as much context again around the defect did worse (0.933 / 0.887 centred exactly).
-
->>> pixels = np.zeros((1, 60, 90, 3), np.uint8); pixels[0, 20:40, 60:90] = 255
->>> maps = np.zeros((1, 6, 9)); maps[0, 3, 8] = 1.0  # the peak at the right edge
->>> window = defect_windows(pixels, maps, tile=30, size=30)
->>> window.shape, int(window[0, 10:20, 10:30].min())  # the bright area, shifted inside
-((1, 30, 30, 3), 255)
->>> blob = np.zeros((12, 12)); blob[4:7, 4:7] = 1.0; blob[4, 4] = 1.5  # hottest at a corner
->>> window_centre(blob, tile_cells=(6, 6), centre="peak")
-(4.5, 4.5)
->>> [round(v, 2) for v in window_centre(blob, tile_cells=(6, 6), centre="centroid")]  # the middle
+>>> import torch
+>>> blob = torch.zeros(1, 12, 12); blob[0, 4:7, 4:7] = 1.0; blob[0, 4, 4] = 1.5  # hottest at a corner
+>>> window_centres(blob, tile_cells=(6, 6), centre="peak").tolist()
+[[4.5, 4.5]]
+>>> [round(v, 2) for v in window_centres(blob, tile_cells=(6, 6), centre="centroid")[0].tolist()]
 [5.44, 5.44]
+>>> trunk = torch.zeros(1, 1, 6, 9); trunk[0, 0, 2:4, 6:9] = 1.0  # a bright area at the right edge
+>>> hot = torch.zeros(1, 6, 9); hot[0, 3, 8] = 1.0
+>>> window = defect_windows(trunk, hot, tiles=(3, 1), cells=3, centre="peak")
+>>> window.shape, float(window[0, 0, 1].min())  # moved inside the map: the area kept whole
+(torch.Size([1, 1, 3, 3]), 1.0)
 """
 
-import numpy as np
-from PIL import Image
+import torch
+import torch.nn.functional as F
 
 CENTRES = ("centroid", "peak")
 
 
-def defect_windows(pixels: np.ndarray, anomaly_maps: np.ndarray, tile: int, size: int,
-                   centre: str = "centroid") -> np.ndarray:
-    """uint8 [N, size, size, 3]: for each of ``pixels`` [N, H, W, 3] a ``tile``-pixel square
-    around the defect its anomaly map [N, h, w] shows (``centre``), resized to ``size``."""
-    windows = [_window(image, anomaly_map, tile, size, centre)
-               for image, anomaly_map in zip(pixels, anomaly_maps)]
-    return np.stack(windows) if windows else np.zeros((0, size, size, 3), np.uint8)
+def defect_windows(trunk: torch.Tensor, anomaly_maps: torch.Tensor, tiles: tuple[int, int], cells: int,
+                   centre: str = "centroid") -> torch.Tensor:
+    """[N, C, cells, cells]: for each part's trunk map [N, C, H, W] the tile around the defect its
+    anomaly map [N, h, w] shows (``centre``), resampled to ``cells``; ``tiles``: (across, down)
+    tiles of the encoder's input, so one tile is (H / down, W / across) cells of the trunk."""
+    n, channels, height, width = trunk.shape
+    across, down = tiles
+    side = (height // down, width // across)
+    maps = torch.as_tensor(anomaly_maps, device=trunk.device).float()
+    map_cells = (maps.shape[1] / down, maps.shape[2] / across)
+    centres = window_centres(maps, map_cells, centre)
+    scale = torch.tensor([height / maps.shape[1], width / maps.shape[2]], device=trunk.device)
+    corners = torch.round(centres * scale - torch.tensor(side, device=trunk.device) / 2).long()
+    top = corners[:, 0].clamp(0, height - side[0])
+    left = corners[:, 1].clamp(0, width - side[1])
+    rows = top[:, None] + torch.arange(side[0], device=trunk.device)  # [N, side_h]
+    columns = left[:, None] + torch.arange(side[1], device=trunk.device)  # [N, side_w]
+    parts = torch.arange(n, device=trunk.device)[:, None, None]
+    windows = trunk.permute(0, 2, 3, 1)[parts, rows[:, :, None], columns[:, None, :]]  # [N, h, w, C]
+    windows = windows.permute(0, 3, 1, 2)
+    if windows.shape[2:] != (cells, cells):
+        windows = F.adaptive_avg_pool2d(windows, cells)
+    return windows.contiguous(memory_format=torch.channels_last)
 
 
-def window_centre(anomaly_map: np.ndarray, tile_cells: tuple[float, float],
-                  centre: str) -> tuple[float, float]:
-    """(row, column) of the window's centre in map cells (a cell's middle is at +0.5);
-    ``tile_cells``: the window's side in cells, (rows, columns)."""
+def window_centres(anomaly_maps: torch.Tensor, tile_cells: tuple[float, float], centre: str) -> torch.Tensor:
+    """[N, 2] (row, column) of each window's centre in map cells (a cell's middle is at +0.5);
+    ``tile_cells``: the window's side in cells of the map, (rows, columns)."""
     if centre not in CENTRES:
         raise ValueError(f"unknown window centre {centre!r}: one of {', '.join(CENTRES)}")
-    row, column = np.unravel_index(int(np.argmax(anomaly_map)), anomaly_map.shape)
-    peak = float(row) + 0.5, float(column) + 0.5
-    if centre == "peak":
+    n, height, width = anomaly_maps.shape
+    hottest = anomaly_maps.reshape(n, -1).argmax(dim=1)
+    peak = torch.stack([hottest // width, hottest % width], dim=1).float() + 0.5
+    if centre == "peak" or n == 0:
         return peak
-    rows, columns = np.mgrid[0 : anomaly_map.shape[0], 0 : anomaly_map.shape[1]] + 0.5
-    near = (abs(rows - peak[0]) <= tile_cells[0] / 2) & (abs(columns - peak[1]) <= tile_cells[1] / 2)
-    weight = np.maximum(anomaly_map - anomaly_map.mean(), 0.0) * near
-    if weight.sum() <= 0:  # a flat map: no excess anywhere
-        return peak
-    return float((rows * weight).sum() / weight.sum()), float((columns * weight).sum() / weight.sum())
-
-
-def _window(image: np.ndarray, anomaly_map: np.ndarray, tile: int, size: int, centre: str) -> np.ndarray:
-    height, width = image.shape[:2]
-    cells_y, cells_x = anomaly_map.shape[0] / height, anomaly_map.shape[1] / width
-    row, column = window_centre(anomaly_map, (tile * cells_y, tile * cells_x), centre)
-    centre_y, centre_x = row / cells_y, column / cells_x
-    side_y, side_x = min(tile, height), min(tile, width)
-    top = int(np.clip(round(centre_y - side_y / 2), 0, height - side_y))
-    left = int(np.clip(round(centre_x - side_x / 2), 0, width - side_x))
-    crop = Image.fromarray(image[top : top + side_y, left : left + side_x])
-    return np.asarray(crop.resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
+    rows = torch.arange(height, device=anomaly_maps.device).float() + 0.5
+    columns = torch.arange(width, device=anomaly_maps.device).float() + 0.5
+    near = (((rows[None, :, None] - peak[:, 0, None, None]).abs() <= tile_cells[0] / 2)
+            & ((columns[None, None, :] - peak[:, 1, None, None]).abs() <= tile_cells[1] / 2))
+    weight = (anomaly_maps - anomaly_maps.mean(dim=(1, 2), keepdim=True)).clamp_min(0) * near
+    total = weight.sum(dim=(1, 2))
+    centroid = torch.stack([(weight * rows[None, :, None]).sum(dim=(1, 2)),
+                            (weight * columns[None, None, :]).sum(dim=(1, 2))], dim=1)
+    flat = total <= 0  # no excess anywhere: the peak
+    return torch.where(flat[:, None], peak, centroid / total.clamp_min(1e-30)[:, None])

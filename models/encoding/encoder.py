@@ -43,7 +43,7 @@ class PooledEncoder:
     """
 
     def __init__(self, config: EncoderConfig = EncoderConfig(), device: str = "auto",
-                 forward_batch: int | None = None):
+                 forward_batch: int | None = None, trunk_layer: str | None = None):
         self.device = select_device(device)
         # images per forward pass (None: the whole batch); ``fastest_forward_batch`` measures it
         self.forward_batch = forward_batch
@@ -54,7 +54,9 @@ class PooledEncoder:
         model = load_backbone(config.backbone, config.weights)
         self._layers = config.resolved_layers()
         self._map_layers = config.resolved_map_layers()
-        nodes = list(dict.fromkeys(self._layers + self._map_layers))
+        # a layer whose whole map a later stage reads as it is (the type network's frozen trunk)
+        self.trunk_layer = trunk_layer
+        nodes = list(dict.fromkeys(self._layers + self._map_layers + ((trunk_layer,) if trunk_layer else ())))
         self._net = create_feature_extractor(model.eval(), return_nodes=nodes)
         self._net = self._net.to(self.device, memory_format=torch.channels_last)
         self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1) * 255
@@ -77,22 +79,25 @@ class PooledEncoder:
 
     @torch.inference_mode()
     def encode_views(self, batch: np.ndarray, maps: bool = False, pixels: bool = False,
-                     maps_on_device: bool = False) -> Latents:
+                     maps_on_device: bool = False, trunk: bool = False) -> Latents:
         """The pooled views of ``batch``, in forward passes of at most ``forward_batch`` images;
         the feature maps and the input pixels too when asked (a scorer's ``needs_maps`` /
-        ``needs_pixels``). ``maps_on_device``: the maps stay a tensor on the device, for a
-        scorer that searches there."""
+        ``needs_pixels``), and the ``trunk_layer``'s map (``trunk``). ``maps_on_device``: the
+        maps and the trunk stay tensors on the device, for the stages that compute there."""
+        if trunk and self.trunk_layer is None:
+            raise ValueError("this encoder was built without a trunk layer")
         step = self.forward_batch or max(1, len(batch))
-        passes = [self._forward(batch[i : i + step], maps) for i in range(0, len(batch), step)]
-        full, centre, patches = (None if part[0] is None else torch.cat(part)
-                                 for part in zip(*passes or [self._forward(batch, maps)]))
-        if patches is not None and not maps_on_device:
-            patches = patches.cpu().numpy()
+        passes = [self._forward(batch[i : i + step], maps, trunk) for i in range(0, len(batch), step)]
+        full, centre, patches, trunks = (None if part[0] is None else torch.cat(part)
+                                         for part in zip(*passes or [self._forward(batch, maps, trunk)]))
+        if not maps_on_device:
+            patches, trunks = (None if t is None else t.cpu().numpy() for t in (patches, trunks))
         return Latents(full.cpu().numpy(), centre.cpu().numpy(), patches,
-                       np.ascontiguousarray(batch) if pixels else None)
+                       np.ascontiguousarray(batch) if pixels else None, trunks)
 
-    def _forward(self, batch: np.ndarray, maps: bool) -> tuple:
-        """One forward pass: the pooled full and centre views, and the patch maps when asked."""
+    def _forward(self, batch: np.ndarray, maps: bool, trunk: bool = False) -> tuple:
+        """One forward pass: the pooled full and centre views, the patch maps and the trunk map
+        when asked."""
         x = self._to_device(batch)
         with autocast(self.device, self.config.precision):
             features = self._net(x)
@@ -100,7 +105,8 @@ class PooledEncoder:
             centre = torch.cat([self._centre(features[name].float()).mean(dim=(2, 3))
                                 for name in self._layers], dim=1)
             patches = self._patches(features, x.shape[2:]) if maps else None
-        return full, centre, patches
+            trunks = features[self.trunk_layer].float() if trunk else None
+        return full, centre, patches, trunks
 
     def fastest_forward_batch(self, image: np.ndarray, up_to: int, rounds: int = 2, **options) -> int:
         """Set and return the forward-pass size (a power of two up to ``up_to``) that encodes

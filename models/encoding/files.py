@@ -16,13 +16,14 @@ from models.latents import Latents
 def encode_files(
     encoder: PooledEncoder, paths: list[Path], batch_size: int = 32, progress: bool = True,
     transform: Callable[[Image.Image], Image.Image] | None = None, desc: str = "encoding",
-    maps: bool = False, pixels: bool = False,
+    maps: bool = False, pixels: bool = False, trunk: bool = False,
 ) -> Latents:
     """Latents for image files, decoding the next batch in threads while this one encodes.
 
     ``transform``: applied to each decoded image first (a simulated lighting change, the
-    flips and rotations that multiply few labelled examples). ``maps``, ``pixels``: keep the
-    feature maps and input pixels too (what the scorer needs).
+    flips and rotations that multiply few labelled examples). ``maps``, ``pixels``, ``trunk``:
+    keep the feature maps, input pixels and trunk map too (what the scorer and the type network
+    need).
     """
     def prepare(path: Path) -> np.ndarray:
         image = decode_image(path.read_bytes())
@@ -38,6 +39,6 @@ def encode_files(
             batch = np.stack(pending.result())
             if index + 1 < len(chunks):
                 pending = pool.submit(lambda c: list(map(prepare, c)), chunks[index + 1])
-            latents.append(encoder.encode_views(batch, maps, pixels))
+            latents.append(encoder.encode_views(batch, maps, pixels, trunk=trunk))
             bar.update(len(batch))
     return Latents.concat(latents)

@@ -34,6 +34,7 @@ import torch
 from models.latents import Latents, host
 from models.scoring.base import Scored, patch_rows, smooth_maps, top_mean
 from models.scoring.coreset import greedy_coreset
+from models.scoring.maps import gaussian_smooth, top_cells_mean
 from models.scoring.search import make_search, resolve_search
 
 
@@ -103,26 +104,27 @@ class PatchCoreScorer:
         latents: each patch minus its nearest good patch, averaged over the image. The board
         around a defect cancels (its patches have close neighbours in the bank), what the defect
         adds remains: the latent that a defect's size is measured in (models/metrology)."""
-        n, channels, h, w = latents.maps.shape
         if torch.is_tensor(latents.maps) and hasattr(self.index_, "search_on_device"):
-            distances, residuals = self._search_on_device(latents.maps)
-        else:
-            patches = patch_rows(host(latents.maps))
-            distances, rows = self.index_.search(patches)
-            residuals = (patches - self.bank_[rows]).reshape(n, h * w, channels).mean(axis=1)
+            return self._score_on_device(latents.maps)
+        n, channels, h, w = latents.maps.shape
+        patches = patch_rows(host(latents.maps))
+        distances, rows = self.index_.search(patches)
+        residuals = (patches - self.bank_[rows]).reshape(n, h * w, channels).mean(axis=1)
         maps = distances.reshape(n, h, w)
-        smoothed = smooth_maps(maps, self.map_sigma)
-        return Scored(top_mean(maps, self.top_fraction), smoothed, {"defect": residuals})
+        return Scored(top_mean(maps, self.top_fraction), smooth_maps(maps, self.map_sigma), {"defect": residuals})
 
     @torch.inference_mode()
-    def _search_on_device(self, maps) -> tuple[np.ndarray, np.ndarray]:
-        """Patches, search and residuals where the maps are (the GPU): the batch's [N * h * w]
-        distances and [N, channels] residuals are all that comes back to the host."""
+    def _score_on_device(self, maps) -> Scored:
+        """Patches, search, residuals, maps, smoothing and scores where the maps are (the GPU),
+        for the whole batch: the scores, the smoothed maps and the [N, channels] residuals are
+        all that comes back to the host."""
         n, channels, h, w = maps.shape
         patches = maps.float().permute(0, 2, 3, 1).reshape(-1, channels)
         distances, rows = self.index_.search_on_device(patches)
         residuals = (patches - self.index_.bank[rows]).reshape(n, h * w, channels).mean(dim=1)
-        return host(distances), host(residuals)
+        raw = distances.reshape(n, h, w)
+        smoothed = gaussian_smooth(raw, self.map_sigma)
+        return Scored(host(top_cells_mean(raw, self.top_fraction)), host(smoothed), {"defect": host(residuals)})
 
     def score(self, latents: Latents) -> np.ndarray:
         return self.score_batch(latents).scores

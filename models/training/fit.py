@@ -1,5 +1,6 @@
 """Fit a model bundle on the good training images of a dataset folder."""
 
+import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -102,18 +103,19 @@ def fit_bundle(
     if len(paths) < MIN_GOOD_IMAGES:
         raise UserInputError(f"need at least {MIN_GOOD_IMAGES} good training images in "
                              f"{data_dir}/train/good, found {len(paths)}")
+    started = time.perf_counter()
     scorer = scorer or make_scorer()
+    kind = types.resolved_descriptor(scorer, encoder_config.backbone)
+    if kind == TUNED and not (types.enabled and has_defect_types(data_dir)):
+        kind = "peak"  # no labelled defects to tune on: the frozen part of the tuned latent
     config, tiling_report = _tiling(data_dir, encoder_config, scorer, paths, tiling, device, progress)
-    encoder = PooledEncoder(config, device=device)
+    encoder = PooledEncoder(config, device=device, trunk_layer=TypeNetwork.trunk_layer if kind == TUNED else None)
     views = encode_files(encoder, paths, progress=progress, **encoder_inputs(scorer))
     latents = views.full
     held_back = held_back_scores(scorer, views, holdout, progress=progress)
     thresholds = Thresholds.from_good_scores(held_back, target_fpr, review_fpr)
     created = datetime.now(UTC)
     data_fingerprint = fingerprint(paths)
-    kind = types.resolved_descriptor(scorer, encoder_config.backbone)
-    if kind == TUNED and not (types.enabled and has_defect_types(data_dir)):
-        kind = "peak"  # no labelled defects to tune on: the frozen part of the tuned latent
     # a tuned bundle's good images are described by the frozen part of its type latent
     good_descriptors = _good_descriptors(scorer, views, "peak" if kind == TUNED else kind)
     fitted_types = _fit_types(data_dir, encoder, scorer, kind, good_descriptors, types, progress)
@@ -131,6 +133,7 @@ def fit_bundle(
                                 pooled("peak" if kind == TUNED else kind, good_descriptors)),
         classifier=fitted_types.classifier if fitted_types else None,
         training=_types_report(fitted_types) | tiling_report | {
+            "fit_seconds": round(time.perf_counter() - started, 1),
             "n_images": len(paths),
             "fingerprint": data_fingerprint,
             "dataset": Path(data_dir).name,
@@ -206,8 +209,8 @@ def _fit_types(data_dir: Path, encoder: PooledEncoder, scorer: Scorer, kind: str
     if kind == TUNED:
         check_backbone(encoder.config.backbone)
         epochs = options.epochs(scorer, encoder.config.backbone)
-        network = TypeNetwork(epochs=epochs, weights=encoder.config.weights, views=views)
-        network.to(encoder.device)
+        network = TypeNetwork(epochs=epochs, weights=encoder.config.weights)
+        network.to(encoder.device, encoder.config.precision)
         return fit_tuned_types(encoder, scorer, good_descriptors, items, options.classifier, network, views,
                                options.drop_suspects, progress)
     # the hot cells are read as they are by the head, which learns its own space

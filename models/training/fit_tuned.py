@@ -2,10 +2,9 @@
 models/defect_types/tuned.py says what is fitted and why.
 
 The labelled examples are encoded once, as the default fit encodes them (flipped and turned
-copies, the frozen ``peak`` descriptor), keeping the window around each one's anomaly peak. The
-frozen blocks' output of the windows is computed once too; then the tuned blocks are trained
-once per calibration fold and once on every example, each a few minutes on a 2-core CPU for a
-few hundred examples.
+copies, the frozen ``peak`` descriptor), keeping the window around each one's defect cut from
+the encoder's trunk (the frozen blocks' output, as the worker cuts it); then the tuned blocks
+are trained on those windows once per calibration fold and once on every example.
 
 The operating point (measured on deeppcb-patches with spur unseen, one run, docs/defect-types.md):
 the distance in the tuned space is the better test for an unseen type (AUROC spur vs known
@@ -46,18 +45,20 @@ def fit_tuned_types(encoder: PooledEncoder, scorer: Scorer, good_peaks: np.ndarr
                     items: list[LabelledImage], classifier: str, network: TypeNetwork, views: int,
                     drop_suspects: bool = False, progress: bool = True) -> TypeFit:
     """``good_peaks``: ``peak`` descriptors of good images (the witness's deviation space)."""
-    windows: list[np.ndarray] = []
+    import torch
+
+    windows: list = []
     examples = encode_labelled(_peaks_keeping_windows(encoder, scorer, network, windows),
                                items, views, progress)
     witness = OpenSetClassifier(make_classifier(classifier), views=views, descriptor="peak",
                                 unknown_quantile=WITNESS_UNKNOWN_QUANTILE)
     fitted, kept = fit_encoded(witness, good_peaks, examples, items, drop_suspects)
     examples = examples.take(kept)
-    trunk = network.trunk(np.concatenate(windows)[kept])
+    trunk = torch.cat(windows)[torch.from_numpy(kept)]
     named = OpenSetClassifier(make_classifier(classifier), DeviationSpace(n_components=0), views=views,
                               descriptor=DESCRIPTOR, unknown_quantile=NAMED_UNKNOWN_QUANTILE,
                               review_quantile=NAMED_REVIEW_QUANTILE,
-                              view_mean=network.views > 1)
+                              view_mean=False)
     named.space.fit(np.zeros((0, 0)))
     folds = min(named.folds, len(np.unique(examples.groups)))
     count = iter(range(1, folds + 1))
@@ -69,10 +70,10 @@ def fit_tuned_types(encoder: PooledEncoder, scorer: Scorer, good_peaks: np.ndarr
         desc = f"fine-tuning, calibration fold {next(count)}/{folds}" if progress else None
         fold = TypeNetwork(**network.get_params()).to(network.device)
         fold.fit_trunk(trunk[fit_rows], examples.labels[fit_rows], desc, steps)
-        return fold.embed_trunk(trunk)
+        return fold.embed(trunk)
 
     network.fit_trunk(trunk, examples.labels, "fine-tuning the type network" if progress else None)
-    named.fit_examples(network.embed_trunk(trunk), examples.labels, examples.groups, examples.originals,
+    named.fit_examples(network.embed(trunk), examples.labels, examples.groups, examples.originals,
                        fold_latents)
     return TypeFit(TunedOpenSet(named, witness, network), fitted.suspects, fitted.dropped, items)
 
@@ -80,13 +81,14 @@ def fit_tuned_types(encoder: PooledEncoder, scorer: Scorer, good_peaks: np.ndarr
 def _peaks_keeping_windows(encoder: PooledEncoder, scorer: Scorer, network: TypeNetwork,
                            windows: list[np.ndarray]):
     """A DescribeFiles (models/training/fit_types.py) giving the ``peak`` descriptors of image files
-    and appending the windows around their defects to ``windows``, in the same order."""
-    tile = encoder.config.image_size
+    and appending the windows around their defects, cut from the encoder's trunk as the
+    Inspector cuts them, to ``windows``, in the same order."""
+    tiles = encoder.config.tiles or (1, 1)
 
     def describe_files(paths: list[Path], **options) -> np.ndarray:
-        latents = encode_files(encoder, paths, maps=True, pixels=True, **options)
+        latents = encode_files(encoder, paths, maps=True, trunk=True, **options)
         anomaly_maps = scorer.anomaly_maps(latents)
-        windows.append(network.windows(latents.pixels, anomaly_maps, tile))
+        windows.append(network.windows(latents.trunk, anomaly_maps, tiles))
         return describe("peak", latents, anomaly_maps)
 
     return describe_files

@@ -171,7 +171,8 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
     bundle = fit_bundle(args.data_dir, config, scorer, target_fpr=args.target_fpr, device=settings.device,
                         types=types, tiling=TilingSearch() if args.tiles == "auto" else None)
     bundle.save(args.out)
-    print(f"model {bundle.version} -> {args.out} (threshold {bundle.thresholds.threshold:.4g})")
+    print(f"model {bundle.version} -> {args.out} (threshold {bundle.thresholds.threshold:.4g}; "
+          f"fitted in {bundle.training['fit_seconds']:.0f} s)")
     if report := bundle.training.get("defect_types"):
         print(f"defect types {', '.join(report['types'])} from {report['examples']} examples; "
               f"{len(report['suspects'])} suspect examples{' dropped' if report['dropped'] else ''} "

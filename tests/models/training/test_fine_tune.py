@@ -8,7 +8,7 @@ from threadpoolctl import threadpool_limits
 from models.bundle import ModelBundle
 from models.dataset import list_images
 from models.defect_types.tuned import TunedOpenSet, split
-from models.defect_types.type_network import CHUNK, EMBEDDING_DIMENSIONS, TypeNetwork
+from models.defect_types.type_network import CHUNK, EMBEDDING_DIMENSIONS, TRUNK_CHANNELS, TypeNetwork
 from models.encoding.config import EncoderConfig
 from models.errors import UserInputError
 from models.inspector import Inspector
@@ -40,7 +40,7 @@ def test_the_bundle_keeps_its_tuned_network_and_both_calibrations(tuned_bundle):
 
 def test_the_inspector_names_anomalous_parts_in_the_tuned_space(tuned_bundle, typed_dir):
     inspector = Inspector(tuned_bundle, device="cpu")
-    assert inspector.encoder_inputs["pixels"]  # the windows are cut from the input
+    assert inspector.encoder_inputs["trunk"] and not inspector.encoder_inputs["pixels"]  # one pass
     paths = [i.path for i in list_images(typed_dir, "test") if i.label in ("short", "spur")][:6]
     latents = inspector.encode_files(paths, progress=False)
     type_latents = inspector.type_latents(latents)
@@ -53,11 +53,46 @@ def test_the_inspector_names_anomalous_parts_in_the_tuned_space(tuned_bundle, ty
     assert "spur" in learned.classes and learned.network is inspector.classifier.network
 
 
+def windows_of(network: TypeNetwork, count: int, seed: int = 0):
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(count, TRUNK_CHANNELS, network.cells, network.cells, generator=generator)
+
+
 def test_a_saved_network_embeds_as_it_did(tuned_bundle, tmp_path):
     network = tuned_bundle.classifier.network
-    windows = np.random.default_rng(0).integers(0, 255, (3, 64, 64, 3), dtype=np.uint8)
+    windows = windows_of(network, 3)
     again = TypeNetwork.from_arrays(network.get_params(), network.to_arrays())
     np.testing.assert_allclose(again.embed(windows), network.embed(windows), atol=1e-5)
+
+
+def test_a_bundle_whose_network_read_pixel_windows_is_refused_with_what_to_do(tuned_bundle):
+    network = tuned_bundle.classifier.network
+    before = {k: v for k, v in network.get_params().items() if k != "cells"} | {"input_size": 224}
+    with pytest.raises(UserInputError, match="refit"):
+        TypeNetwork.from_arrays(before, network.to_arrays())
+
+
+def test_the_worker_reads_the_same_embedding_as_the_straightforward_path(tuned_bundle, typed_dir):
+    """The batch path (one encoder pass, windows cut from its trunk on the device, the whole
+    batch's anomalous parts through the tuned blocks at once) against a reference written
+    plainly: each part encoded alone, its window cut by slicing, embedded alone."""
+    import torch
+
+    from models.encoding.images import decode_image
+
+    inspector = Inspector(tuned_bundle, device="cpu")
+    network = tuned_bundle.classifier.network
+    paths = [i.path for i in list_images(typed_dir, "test") if i.label in ("short", "spur")][:5]
+    batch = np.stack([inspector.prepare(decode_image(p.read_bytes())) for p in paths])
+    latents = inspector.encoder.encode_views(batch, **inspector.encoder_inputs)
+    maps = tuned_bundle.scorer.anomaly_maps(latents)
+    batched = split(inspector.type_latents(latents, maps))[1]
+    for index, image in enumerate(batch):
+        alone = inspector.encoder.encode_views(image[None], trunk=True).trunk  # [1, C, H, W]
+        window = torch.nn.functional.adaptive_avg_pool2d(torch.as_tensor(alone), network.cells)  # one tile
+        np.testing.assert_allclose(network.embed(window)[0], batched[index], atol=1e-4)
 
 
 def test_fine_tuning_is_refused_where_it_cannot_read_its_descriptor():
@@ -84,15 +119,11 @@ def test_the_worker_path_names_the_anomalous_parts_of_a_batch(tuned_bundle, type
 
 
 def test_the_network_keeps_where_its_windows_are_centred_and_how_it_pools(tuned_bundle):
-    """A fit centres the windows on the defect's mass and pools the maximum; a bundle saved
-    before that kept the hottest cell and the mean, and its network must be run as it was
-    trained."""
+    """A fit centres the windows on the defect's mass and pools the maximum; the bundle keeps
+    both, so the worker cuts and pools as the fit did."""
     network = tuned_bundle.classifier.network
     assert (network.centre, network.pool) == ("centroid", "max")
     assert {"centre": "centroid", "pool": "max"}.items() <= network.get_params().items()
-    before = {k: v for k, v in network.get_params().items() if k not in ("centre", "pool", "shift")}
-    old = TypeNetwork.from_arrays(before, network.to_arrays())
-    assert (old.centre, old.pool, old.shift) == ("peak", "mean", 0)
     with pytest.raises(ValueError, match="pooling"):
         TypeNetwork(pool="sum")
 
@@ -117,19 +148,18 @@ def test_padding_a_pass_to_one_shape_changes_no_embedding(tuned_bundle):
     """On an accelerator every pass is padded to CHUNK windows (one input shape); a part's
     embedding may not depend on the blank windows beside it. "cpu:0" takes that path here."""
     network = tuned_bundle.classifier.network
-    windows = np.random.default_rng(2).integers(0, 255, (CHUNK + 3, 64, 64, 3), dtype=np.uint8)
+    windows = windows_of(network, CHUNK + 3, seed=2)
     alone = network.embed(windows)
     padded = TypeNetwork.from_arrays(network.get_params(), network.to_arrays()).to("cpu:0")
     np.testing.assert_allclose(padded.embed(windows), alone, atol=1e-5)
 
 
-def test_the_embedding_is_the_same_for_every_view_it_averages(tuned_bundle):
-    """Two views (the fixture's): the window and its mirror image, so a mirrored window embeds
-    alike; held-out examples are calibrated the same way."""
+def test_views_average_the_flipped_windows_so_a_mirrored_one_embeds_alike(tuned_bundle):
     network = tuned_bundle.classifier.network
-    windows = np.random.default_rng(1).integers(0, 255, (2, 64, 64, 3), dtype=np.uint8)
-    assert network.views == 2 and tuned_bundle.classifier.named.view_mean
-    np.testing.assert_allclose(network.embed(windows[:, :, ::-1]), network.embed(windows), atol=1e-5)
+    two = TypeNetwork.from_arrays(network.get_params() | {"views": 2}, network.to_arrays())
+    windows = windows_of(network, 2, seed=1)
+    np.testing.assert_allclose(two.embed(windows.flip(3)), two.embed(windows), atol=1e-5)
+    assert not tuned_bundle.classifier.named.view_mean  # one view at inference: calibrated alike
 
 
 def test_a_type_taught_after_the_fit_is_judged_unknown_in_the_frozen_space_alone(tuned_bundle, typed_dir):
