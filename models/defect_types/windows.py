@@ -68,7 +68,7 @@ def window_centres(anomaly_maps: torch.Tensor, tile_cells: tuple[float, float], 
     if centre not in CENTRES:
         raise ValueError(f"unknown window centre {centre!r}: one of {', '.join(CENTRES)}")
     n, height, width = anomaly_maps.shape
-    hottest = anomaly_maps.reshape(n, -1).argmax(dim=1)
+    hottest = anomaly_maps.reshape(n, height * width).argmax(dim=1)
     peak = torch.stack([hottest // width, hottest % width], dim=1).float() + 0.5
     if centre == "peak" or n == 0:
         return peak

@@ -60,6 +60,9 @@ def _add_bench(sub) -> None:
     bench.add_argument("--data", type=Path, help="dataset folder (default: ELPV mono cells)")
     bench.add_argument("--events", type=int, default=400)
     bench.add_argument("--out", type=Path, default=Path("var/bench.json"))
+    bench.add_argument("--model", type=Path, metavar="MODEL_DIR",
+                       help="the bundle to measure (default: the lab's cached model of the dataset, "
+                            "fitted with the present defaults)")
     bench.add_argument("--model-only", action="store_true",
                        help="the model's figures alone: no broker, object store or worker")
     bench.set_defaults(run=cmd_bench)
@@ -108,7 +111,8 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from streams.lab.elpv import layout
 
     data_dir = args.data or layout(settings.cache_dir / "data", "mono")
-    result = run_bench(data_dir, settings, events=args.events, model_only=args.model_only)
+    result = run_bench(data_dir, settings, events=args.events, model_only=args.model_only,
+                       model_dir=args.model)
     write_bench(result, args.out)
     print(json.dumps({k: v for k, v in result.items() if k != "pipeline"}, indent=2))
     return 0

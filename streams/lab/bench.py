@@ -2,10 +2,11 @@
 
 - bare model vs encoder: ``Inspector.infer`` (encode, score, maps, types, measurements) against
   the encoder's forward pass alone, at the worker's batch size and forward-pass size (measured
-  at warm-up as the worker does, ``forward_batch``);
-- batched vs unbatched: the bare model at batch 1 and at the worker's batch size;
+  at warm-up as the worker does, ``forward_batch``), at each defect share of DEFECT_SHARES;
+- batched vs unbatched: the bare model at batch 1 and at the worker's batch size (share 0.2);
 - pipeline vs bare model: events per second through broker, object store and worker (the demo
-  path) against the bare model, and the latency from capture to verdict at half that rate;
+  path, share 0.2) against the bare model, and the latency from capture to verdict at half
+  that rate;
 - the nearest-neighbour searches (models/scoring/search.py) on the bundle's real bank and
   patches: speed and recall against the exact search;
 - the bank-size sweep: scoring speed for the banks that 500, 1,500 and 5,000 good images give.
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from models.bundle import ModelBundle
-from models.dataset import list_images
+from models.dataset import at_defect_share, list_images
 from models.encoding.images import decode_image
 from models.inspector import Inspector
 from models.latents import Latents
@@ -34,6 +35,10 @@ from streams.lab.cached_model import ensure_model
 from streams.settings import Settings
 
 GOOD_IMAGE_COUNTS = (500, 1500, 5000)
+# defective parts among the images: a good line, a line with trouble, a burst where every part is
+# defective (the defect types, above all the fine-tuned network, run on those parts alone)
+DEFECT_SHARES = (0.02, 0.2, 1.0)
+LINE_SHARE = 0.2  # the share batching, the CPU per image and the pipeline are measured at
 
 
 def images_per_second(step, images: np.ndarray, batch_size: int) -> float:
@@ -52,11 +57,10 @@ def rates(step, images: np.ndarray, batch_size: int) -> tuple[float, float]:
 
 
 def model_rates(inspector: Inspector, images: np.ndarray, batch_size: int) -> dict:
+    """The bare model against the encoder on ``images`` (one defect share), each measured right
+    after the other, so that their ratio comes from the same minute of a shared machine."""
     inputs = inspector.encoder_inputs
     encoder = images_per_second(lambda b: inspector.encoder.encode_views(b, **inputs), images, batch_size)
-    # every 4th image: the same mix of good and defective parts as the batched run (the first
-    # quarter of a folder-ordered set would be one defect type, all with maps and types to compute)
-    unbatched = images_per_second(inspector.infer, images[::4], 1)
     anomalous: list[bool] = []
 
     def infer(batch: np.ndarray) -> None:
@@ -68,11 +72,38 @@ def model_rates(inspector: Inspector, images: np.ndarray, batch_size: int) -> di
         "anomalous_share": float(np.mean(anomalous[-len(images):])),
         "bare_model_cpu_seconds_per_image": cpu,
         "encoder_only_images_per_second": encoder,
-        "bare_model_unbatched_images_per_second": unbatched,
         "bare_model_batched_images_per_second": batched,
-        "batched_over_unbatched": batched / unbatched,
         "bare_model_over_encoder": batched / encoder,
     }
+
+
+def rates_by_share(inspector: Inspector, data_dir: Path, count: int, batch_size: int) -> dict:
+    """``model_rates`` at each of DEFECT_SHARES, and batched over unbatched at the line's share
+    (LINE_SHARE): the work per batch must not grow with its slowest part."""
+    items = list_images(data_dir, "test")
+    by_share = {}
+    for share in DEFECT_SHARES:
+        images = prepared(inspector, at_defect_share(items, share, count))
+        by_share[str(share)] = model_rates(inspector, images, batch_size)
+        if share == LINE_SHARE:
+            unbatched = images_per_second(inspector.infer, images[: max(batch_size, count // 4)], 1)
+            by_share[str(share)]["bare_model_unbatched_images_per_second"] = unbatched
+    line = by_share[str(LINE_SHARE)]
+    return {
+        "defect_shares": by_share,
+        "bare_model_over_encoder_by_share": {k: v["bare_model_over_encoder"] for k, v in by_share.items()},
+        "line_share": LINE_SHARE,
+        "encoder_only_images_per_second": line["encoder_only_images_per_second"],
+        "bare_model_batched_images_per_second": line["bare_model_batched_images_per_second"],
+        "bare_model_unbatched_images_per_second": line["bare_model_unbatched_images_per_second"],
+        "batched_over_unbatched": (line["bare_model_batched_images_per_second"]
+                                   / line["bare_model_unbatched_images_per_second"]),
+        "bare_model_cpu_seconds_per_image": line["bare_model_cpu_seconds_per_image"],
+    }
+
+
+def prepared(inspector: Inspector, items) -> np.ndarray:
+    return np.stack([inspector.prepare(decode_image(i.path.read_bytes())) for i in items])
 
 
 def search_rows(bank: np.ndarray, queries: np.ndarray, device) -> list[dict]:
@@ -118,19 +149,21 @@ def bank_sweep(scorer, fitted_images: int, maps: np.ndarray, batch_size: int, de
 
 
 def run_bench(data_dir: Path, settings: Settings, events: int = 400, images: int = 256,
-              model_only: bool = False) -> dict:
-    bundle = ModelBundle.load(ensure_model(data_dir, settings.cache_dir))
+              model_only: bool = False, model_dir: Path | None = None) -> dict:
+    """Every figure of one run; ``model_dir``: the bundle to measure (the lab's cached model of
+    ``data_dir`` by default, fitted with the present defaults when missing or stale)."""
+    bundle = ModelBundle.load(model_dir or ensure_model(data_dir, settings.cache_dir))
     inspector = Inspector(bundle, device=settings.device)
     passes = inspector.warm_up(settings.forward_batch, settings.batch_max_size)  # as the worker does
-    paths = [item.path for item in list_images(data_dir, "test")][:images]
-    batch = np.stack([inspector.prepare(decode_image(p.read_bytes())) for p in paths])
-    result = {"device": str(inspector.encoder.device), "precision": bundle.encoder.precision,
+    result = provenance() | {
+              "device": str(inspector.encoder.device), "precision": bundle.encoder.precision,
               "model_version": bundle.version, "batch_size": settings.batch_max_size,
               "forward_batch": passes,
               "scorer": bundle.scorer.get_params()}
-    result |= model_rates(inspector, batch, settings.batch_max_size)
+    result |= rates_by_share(inspector, data_dir, images, settings.batch_max_size)
     if hasattr(bundle.scorer, "bank_"):
-        maps = inspector.encoder.encode_views(batch[:64], maps=True).maps
+        batch = prepared(inspector, list_images(data_dir, "test")[::8][:64])
+        maps = inspector.encoder.encode_views(batch, maps=True).maps
         device = inspector.encoder.device
         result["searches"] = search_rows(bundle.scorer.bank_, patch_rows(maps), device)
         result["bank_sweep"] = bank_sweep(bundle.scorer, bundle.training["n_images"], maps,
@@ -148,9 +181,10 @@ def pipeline_rates(data_dir: Path, settings: Settings, events: int, bare: float)
     """The demo path flat out, then at half that rate for the latency a steady line sees."""
     from streams.lab.demo import DemoOptions, run_demo  # the stack's clients: not for --model-only
 
-    flat_out = run_demo(DemoOptions(data_dir, events=events, staged=True), settings)
+    flat_out = run_demo(DemoOptions(data_dir, events=events, staged=True, defect_share=LINE_SHARE), settings)
     half = flat_out.events_per_second / 2
-    steady = run_demo(DemoOptions(data_dir, events=max(40, events // 2), rate=half, staged=True), settings)
+    steady = run_demo(DemoOptions(data_dir, events=max(40, events // 2), rate=half, staged=True,
+                                  defect_share=LINE_SHARE), settings)
     return {
         "pipeline_events_per_second": flat_out.events_per_second,
         "pipeline_over_bare_model": flat_out.events_per_second / bare,
@@ -163,6 +197,26 @@ def pipeline_rates(data_dir: Path, settings: Settings, events: int, bare: float)
         "pipeline": asdict(flat_out),
         "steady": asdict(steady),
     }
+
+
+def provenance() -> dict:
+    """Which code, machine and command made the figures (the benchmark pages print them)."""
+    import os
+    import platform
+    import subprocess
+    import sys
+
+    import torch
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                timeout=5, cwd=Path(__file__).parent).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {"commit": commit, "command": " ".join(["latentline", *sys.argv[1:]]),
+            "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+                        "python": platform.python_version(), "torch": torch.__version__,
+                        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}}
 
 
 def write_bench(result: dict, out: Path) -> None:

@@ -17,7 +17,7 @@ from rich.table import Table
 from sklearn.metrics import roc_auc_score
 
 from models.bundle import ModelBundle
-from models.dataset import list_images
+from models.dataset import at_defect_share, list_images
 from schemas import Decision
 from streams.lab.cached_model import ensure_model
 from streams.lab.collector import Collector, Outcomes
@@ -62,6 +62,8 @@ class DemoOptions:
     # upload every image before the first event (producer.stage_paths): the bench's pipeline
     # figures then measure the inspection, not the simulated cameras' uploads on the same cores
     staged: bool = False
+    # share of defective parts among the events (None: the test set's own mix)
+    defect_share: float | None = None
 
 
 def plan_jobs(options: DemoOptions) -> list[tuple[Path, str, str]]:
@@ -69,6 +71,8 @@ def plan_jobs(options: DemoOptions) -> list[tuple[Path, str, str]]:
     images = list_images(options.data_dir, "test")
     random.Random(options.seed).shuffle(images)
     count = options.events or len(images)
+    if options.defect_share is not None:
+        images = at_defect_share(images, options.defect_share, count, options.seed)
     return [
         (images[i % len(images)].path, f"cam-{i % options.cameras + 1}", images[i % len(images)].label)
         for i in range(count)

@@ -171,3 +171,30 @@ def test_mahalanobis_is_identity_distance_for_white_data():
     scorer = MahalanobisScorer().fit(Latents(x, x, maps))
     probe = np.array([[0.0, 0.0, 0.0], [3.0, 0.0, 0.0], [0.0, 4.0, 0.0]])
     np.testing.assert_allclose(scorer.score(Latents(probe, probe, maps[:3])), [0.0, 3.0, 4.0], atol=0.1)
+
+
+@pytest.mark.parametrize("sigma", [0.5, 1.0, 2.0])
+def test_maps_are_smoothed_as_scipy_smooths_them(sigma):
+    """The batch's maps smoothed as one convolution (models/scoring/maps.py) against SciPy's
+    Gaussian filter, the reference, edges repeated: within float32 rounding."""
+    from scipy.ndimage import gaussian_filter
+
+    from models.scoring.base import smooth_maps
+
+    maps = np.random.default_rng(0).random((3, 28, 40)).astype(np.float32)
+    np.testing.assert_allclose(smooth_maps(maps, sigma), gaussian_filter(maps, (0, sigma, sigma), mode="nearest"),
+                               atol=1e-6)
+    narrow = maps[:, :3]  # narrower than the kernel
+    np.testing.assert_allclose(smooth_maps(narrow, sigma), gaussian_filter(narrow, (0, sigma, sigma), mode="nearest"),
+                               atol=1e-6)
+
+
+def test_the_top_cells_mean_of_tensors_is_top_mean():
+    import torch
+
+    from models.scoring.maps import top_cells_mean
+
+    maps = np.random.default_rng(1).random((4, 28, 84)).astype(np.float32)
+    for fraction in (0.0, 0.02, 0.1):
+        np.testing.assert_allclose(top_cells_mean(torch.from_numpy(maps), fraction).numpy(), top_mean(maps, fraction),
+                                   rtol=1e-6)
