@@ -77,8 +77,7 @@ class Inspector:
         fastest for micro-batches of ``batch_size`` tiles on this machine (a tiled bundle's
         images take several: streams/worker/inspect.forward_passes), None to leave it as it is.
         Returns the images per encoder pass (``batch_size`` while passes take whole batches)."""
-        size = self.encoder.config.input_size()
-        blank = self.prepare(Image.new("RGB", size, (128, 128, 128)))
+        blank = self.encoder.blank()
         self.infer(blank[None])
         if isinstance(self.bundle.classifier, TunedOpenSet):  # a blank part is no anomaly: run it here
             self.bundle.classifier.network.warm_up()

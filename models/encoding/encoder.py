@@ -108,6 +108,10 @@ class PooledEncoder:
             trunks = features[self.trunk_layer].float() if trunk else None
         return full, centre, patches, trunks
 
+    def blank(self) -> np.ndarray:
+        """A grey image at the input size, as ``prepare`` makes it: what warm-ups run."""
+        return self.prepare(Image.new("RGB", self.config.input_size(), (128, 128, 128)))
+
     def fastest_forward_batch(self, image: np.ndarray, up_to: int, rounds: int = 2, **options) -> int:
         """Set and return the forward-pass size (a power of two up to ``up_to``) that encodes
         ``up_to`` copies of ``image`` fastest: each size's best time over ``rounds`` interleaved

@@ -191,6 +191,7 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from models.inspector import Inspector
 
     inspector = Inspector(ModelBundle.load(args.model_dir), device=settings.device)
+    inspector.warm_up(forward_batch=0)  # the fastest encoder pass on this machine
     metrics = evaluate(inspector, args.data_dir, args.out)
     if args.tile_model:
         from models.evaluation.hard_cases import one_by_one
