@@ -36,6 +36,10 @@ from models.encoding.files import encode_files
 from models.scoring.base import Scorer
 from models.training.fit_types import TypeFit, encode_labelled, fit_encoded
 
+# Calibration folds of the tuned space: a network is trained per fold, so that the held-out
+# examples' distances come from a network that never saw them. Each fold costs a whole training
+# (most of a fit's time on a CPU); the classifiers themselves keep their own folds.
+CALIBRATION_FOLDS = 3
 NAMED_REVIEW_QUANTILE = 0.8
 NAMED_UNKNOWN_QUANTILE = 0.95
 WITNESS_UNKNOWN_QUANTILE = 0.99
@@ -57,6 +61,7 @@ def fit_tuned_types(encoder: PooledEncoder, scorer: Scorer, good_peaks: np.ndarr
     trunk = torch.cat(windows)[torch.from_numpy(kept)]
     named = OpenSetClassifier(make_classifier(classifier), DeviationSpace(n_components=0), views=views,
                               descriptor=DESCRIPTOR, unknown_quantile=NAMED_UNKNOWN_QUANTILE,
+                              folds=CALIBRATION_FOLDS,
                               review_quantile=NAMED_REVIEW_QUANTILE,
                               view_mean=False)
     named.space.fit(np.zeros((0, 0)))

@@ -61,3 +61,22 @@ def test_the_model_is_measured_at_each_defect_share_a_line_sees(typed_bundle, ty
 def _saved(bundle, tmp_path):
     bundle.save(tmp_path / "bundle")
     return tmp_path / "bundle"
+
+
+def test_the_speed_page_is_written_from_the_bench_json(tmp_path):
+    """docs/bench/speed.md is generated: every share's row and the provenance come from the JSON."""
+    import json
+
+    from streams.lab.bench_page import main
+
+    result = {"commit": "abc1234", "command": "latentline bench --data X", "machine": {"cpus": 2, "gpu": None},
+              "device": "cpu", "precision": "fp32", "batch_size": 16, "forward_batch": 2,
+              "bare_model_over_encoder_by_share": {"0.02": 0.91, "0.2": 0.8, "1.0": 0.62},
+              "defect_shares": {share: {"anomalous_share": float(share), "bare_model_batched_images_per_second": 30.0}
+                                for share in ("0.02", "0.2", "1.0")},
+              "batched_over_unbatched": 1.7, "worker_peak_rss_bytes": 900_000_000}
+    (tmp_path / "bench.json").write_text(json.dumps(result))
+    assert main([str(tmp_path / "bench.json"), str(tmp_path / "page" / "speed.md")]) == 0
+    page = (tmp_path / "page" / "speed.md").read_text()
+    assert "abc1234" in page and "latentline bench --data X" in page
+    assert "| 1.0 | 1.00 | 30.0 | 0.62 |" in page and "| batched_over_unbatched | 1.7 |" in page
