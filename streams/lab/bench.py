@@ -170,21 +170,25 @@ def run_bench(data_dir: Path, settings: Settings, events: int = 400, images: int
                                           settings.batch_max_size, device)
     if model_only:
         return result
-    result |= pipeline_rates(data_dir, settings, events, result["bare_model_batched_images_per_second"])
+    result |= pipeline_rates(data_dir, settings, events, result["bare_model_batched_images_per_second"],
+                             model_dir)
     if result["worker_cpu_seconds_per_event"]:  # the worker's own overhead, whatever shares its cores
         result["worker_cpu_over_bare_model_cpu"] = (result["worker_cpu_seconds_per_event"]
                                                      / result["bare_model_cpu_seconds_per_image"])
     return result
 
 
-def pipeline_rates(data_dir: Path, settings: Settings, events: int, bare: float) -> dict:
+def pipeline_rates(data_dir: Path, settings: Settings, events: int, bare: float,
+                   model_dir: Path | None = None) -> dict:
     """The demo path flat out, then at half that rate for the latency a steady line sees."""
     from streams.lab.demo import DemoOptions, run_demo  # the stack's clients: not for --model-only
 
-    flat_out = run_demo(DemoOptions(data_dir, events=events, staged=True, defect_share=LINE_SHARE), settings)
+    def options(**more) -> DemoOptions:
+        return DemoOptions(data_dir, staged=True, defect_share=LINE_SHARE, model_dir=model_dir, **more)
+
+    flat_out = run_demo(options(events=events), settings)
     half = flat_out.events_per_second / 2
-    steady = run_demo(DemoOptions(data_dir, events=max(40, events // 2), rate=half, staged=True,
-                                  defect_share=LINE_SHARE), settings)
+    steady = run_demo(options(events=max(40, events // 2), rate=half), settings)
     return {
         "pipeline_events_per_second": flat_out.events_per_second,
         "pipeline_over_bare_model": flat_out.events_per_second / bare,
@@ -213,10 +217,16 @@ def provenance() -> dict:
                                 timeout=5, cwd=Path(__file__).parent).stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         commit = None
-    return {"commit": commit, "command": " ".join(["latentline", *sys.argv[1:]]),
+    return {"commit": commit, "command": " ".join(["latentline", *map(_portable, sys.argv[1:])]),
             "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
                         "python": platform.python_version(), "torch": torch.__version__,
                         "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}}
+
+
+def _portable(argument: str) -> str:
+    """A command's argument as the page may show it: an absolute path by its last part, which
+    says which dataset or bundle without naming a machine's folders."""
+    return Path(argument).name if Path(argument).is_absolute() else argument
 
 
 def write_bench(result: dict, out: Path) -> None:

@@ -64,6 +64,7 @@ class DemoOptions:
     staged: bool = False
     # share of defective parts among the events (None: the test set's own mix)
     defect_share: float | None = None
+    model_dir: Path | None = None  # the bundle the worker runs (None: the lab's cached model)
 
 
 def plan_jobs(options: DemoOptions) -> list[tuple[Path, str, str]]:
@@ -160,7 +161,7 @@ async def stream_events(settings: Settings, options: DemoOptions, alive) -> tupl
 
 
 def run_demo(options: DemoOptions, base: Settings) -> DemoSummary:
-    bundle_dir = ensure_model(options.data_dir, base.cache_dir)
+    bundle_dir = options.model_dir or ensure_model(options.data_dir, base.cache_dir)
     version = ModelBundle.load(bundle_dir).version
     with tempfile.TemporaryDirectory(prefix="latentline-demo-") as work, \
             tansu_broker(Path(work) / "broker.log") as broker_url, s3_server() as store_url:

@@ -196,3 +196,22 @@ def test_training_takes_the_steps_asked_epoch_after_epoch():
     batches = list(_batches(rows=34, size=32, steps=5, seed=0))
     assert [len(b) for b in batches] == [32, 2, 32, 2, 32]
     assert sorted(np.concatenate([b.numpy() for b in batches[:2]])) == list(range(34))  # one epoch
+
+
+def test_the_trunk_kept_on_the_device_gives_the_host_paths_types(tuned_bundle, typed_dir):
+    """What a GPU worker runs (maps and trunk left as device tensors), on the CPU: the same type
+    latents and names as the host path."""
+    from models.encoding.images import decode_image
+    from tests.models.test_inspector_device import DeviceMapsInspector
+
+    host, device = Inspector(tuned_bundle, device="cpu"), DeviceMapsInspector(tuned_bundle, "cpu")
+    paths = [i.path for i in list_images(typed_dir, "test") if i.label in ("good", "short", "spur")][::3]
+    batch = np.stack([host.prepare(decode_image(p.read_bytes())) for p in paths])
+    with threadpool_limits(limits=1):
+        expected, got = host.infer(batch).assessment, device.infer(batch).assessment
+    assert got.decisions == expected.decisions and any(t is not None for t in got.type_latents)
+    for a, b in zip(got.type_latents, expected.type_latents):
+        assert (a is None) == (b is None)
+        if a is not None:
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert [t and (t.label, t.status) for t in got.types] == [t and (t.label, t.status) for t in expected.types]
