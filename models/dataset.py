@@ -7,7 +7,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.errors import UserInputError
+from latentline.models.errors import UserInputError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 GOOD = "good"
@@ -50,12 +50,14 @@ def evenly_spaced(paths: list[Path], limit: int | None) -> list[Path]:
     return [paths[round(i * step)] for i in range(limit)]
 
 
-def at_defect_share(items: list[LabelledImage], share: float, count: int, seed: int = 0) -> list[LabelledImage]:
+def at_defect_share(items: list[LabelledImage], share: float, count: int,
+                    seed: int = 0) -> list[LabelledImage]:
     """``count`` of ``items`` in a shuffled order of which ``share`` are defects (the rest good),
     each drawn in turn from its own shuffled cycle: a line's stream at a chosen defect share (a
     good line at 0.02, a burst of defects at 1.0).
 
-    >>> items = [LabelledImage(Path(f"{label}{i}.png"), "test", label) for label in ("good", "open") for i in range(5)]
+    >>> items = [LabelledImage(Path(f"{label}{i}.png"), "test", label)
+    ...          for label in ("good", "open") for i in range(5)]
     >>> [i.label for i in at_defect_share(items, 0.2, 10)].count("open")
     2
     """
@@ -66,10 +68,12 @@ def at_defect_share(items: list[LabelledImage], share: float, count: int, seed: 
     defects = [i for i in items if not i.is_good]
     wanted = round(count * share)
     if (wanted and not defects) or (wanted < count and not good):
-        raise ValueError(f"cannot make a defect share of {share} from {len(good)} good and {len(defects)} defective images")
+        raise ValueError(f"cannot make a defect share of {share} from {len(good)} good and "
+                         f"{len(defects)} defective images")
     for group in (good, defects):
         rng.shuffle(group)
-    chosen = [defects[i % len(defects)] for i in range(wanted)] + [good[i % len(good)] for i in range(count - wanted)]
+    chosen = ([defects[i % len(defects)] for i in range(wanted)]
+              + [good[i % len(good)] for i in range(count - wanted)])
     rng.shuffle(chosen)
     return chosen
 

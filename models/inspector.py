@@ -5,20 +5,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from latentline.models.bundle import ModelBundle
+from latentline.models.defect_types.descriptor import describe, needs_anomaly_maps, pooled
+from latentline.models.defect_types.open_set import OpenSetClassifier, TypeDecision
+from latentline.models.defect_types.tuned import DESCRIPTOR as TUNED
+from latentline.models.defect_types.tuned import TunedOpenSet
+from latentline.models.encoding.encoder import PooledEncoder
+from latentline.models.encoding.files import encode_files
+from latentline.models.encoding.images import dihedral_view
+from latentline.models.latents import Latents
+from latentline.models.metrology.measurement import measure
+from latentline.models.scoring.base import encoder_inputs, place, score_batch
+from latentline.schemas import Decision
 from PIL import Image
-
-from models.bundle import ModelBundle
-from models.defect_types.descriptor import describe, needs_anomaly_maps, pooled
-from models.defect_types.open_set import OpenSetClassifier, TypeDecision
-from models.defect_types.tuned import DESCRIPTOR as TUNED
-from models.defect_types.tuned import TunedOpenSet
-from models.encoding.encoder import PooledEncoder
-from models.encoding.files import encode_files
-from models.encoding.images import dihedral_view
-from models.latents import Latents
-from models.metrology.measurement import measure
-from models.scoring.base import encoder_inputs, place, score_batch
-from schemas import Decision
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from latentline.streams.settings import Settings
 
 from monitoring import queries as q
-from streams.settings import Settings
 
 RULES_FILE = Path(__file__).parent / "prometheus" / "alerts.yml"
 OPERATIONS_DOC = Path(__file__).resolve().parents[1] / "docs" / "operations.md"

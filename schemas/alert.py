@@ -3,9 +3,8 @@
 from enum import StrEnum
 from typing import Literal, Self
 
+from latentline.schemas.base import Identifier, Record
 from pydantic import AwareDatetime, Field, NonNegativeInt, model_validator
-
-from schemas.base import Identifier, Record
 
 
 class AlertKind(StrEnum):

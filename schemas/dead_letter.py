@@ -3,9 +3,8 @@
 from enum import StrEnum
 from typing import Literal
 
+from latentline.schemas.base import Record
 from pydantic import AwareDatetime, Field
-
-from schemas.base import Record
 
 
 class ErrorKind(StrEnum):

@@ -1,9 +1,9 @@
-"""Generate the checked-in JSON Schema files: ``python -m schemas.jsonschema``."""
+"""Generate the checked-in JSON Schema files: ``python -m latentline.schemas.jsonschema``."""
 
 import json
 from pathlib import Path
 
-from schemas.topics import TOPICS
+from latentline.schemas.topics import TOPICS
 
 SCHEMA_DIR = Path(__file__).parent / "json"
 

@@ -2,9 +2,8 @@
 
 from typing import Literal
 
+from latentline.schemas.base import Identifier, Record
 from pydantic import AwareDatetime, Field
-
-from schemas.base import Identifier, Record
 
 
 class Label(Record):

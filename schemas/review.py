@@ -8,10 +8,9 @@ on inspection.labels with the same event_id.
 from enum import StrEnum
 from typing import Literal
 
+from latentline.schemas.base import Identifier, Record
+from latentline.schemas.verdict import Classification, Decision
 from pydantic import AwareDatetime, Field
-
-from schemas.base import Identifier, Record
-from schemas.verdict import Classification, Decision
 
 
 class ReviewReason(StrEnum):

@@ -6,10 +6,9 @@ labels here, so the one owner of the novelty state sees both in a single ordered
 
 from typing import Literal, Self
 
+from latentline.schemas.base import Identifier, Record
+from latentline.schemas.label import Label
 from pydantic import AwareDatetime, Field, model_validator
-
-from schemas.base import Identifier, Record
-from schemas.label import Label
 
 
 class Sighting(Record):

@@ -2,14 +2,14 @@
 
 from dataclasses import dataclass
 
-from schemas.alert import Alert
-from schemas.base import Record
-from schemas.camera_event import CameraEvent
-from schemas.dead_letter import DeadLetter
-from schemas.label import Label
-from schemas.review import ReviewRequest
-from schemas.sighting import NoveltyInput
-from schemas.verdict import Verdict
+from latentline.schemas.alert import Alert
+from latentline.schemas.base import Record
+from latentline.schemas.camera_event import CameraEvent
+from latentline.schemas.dead_letter import DeadLetter
+from latentline.schemas.label import Label
+from latentline.schemas.review import ReviewRequest
+from latentline.schemas.sighting import NoveltyInput
+from latentline.schemas.verdict import Verdict
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,8 @@
 from enum import StrEnum
 from typing import Literal
 
+from latentline.schemas.base import Identifier, Record
 from pydantic import AwareDatetime, Field, NonNegativeFloat
-
-from schemas.base import Identifier, Record
 
 
 class Decision(StrEnum):

@@ -2,18 +2,15 @@
 
 Read from the environment with the prefix ``LATENTLINE_`` (``LATENTLINE_BROKER_URL`` sets
 ``broker_url``). The settings table of docs/settings.md is generated from this class
-(``python -m streams.settings``, ``make docs``).
+(``python -m latentline.streams.settings``, ``make docs``).
 """
 
 import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from models.encoding.images import DecodeLimits
-from models.online.defaults import (
+from latentline.models.encoding.images import DecodeLimits
+from latentline.models.online.defaults import (
     DRIFT_CLIP,
     DRIFT_CLOCK,
     DRIFT_DELTA,
@@ -24,6 +21,8 @@ from models.online.defaults import (
     NOVELTY_MIN_WEIGHT,
     NOVELTY_RADIUS,
 )
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):

@@ -46,8 +46,8 @@ def typed_bundle(typed_dir):
     """Pretrained features at 96 px, two views per example: quick, and the types still separate.
     The frozen ``peak`` path (``fine_tune=0``), as the integration bundle;
     tests/models/training/test_fine_tune.py fits the default, fine-tuned one."""
-    from models.encoding.config import EncoderConfig
-    from models.training.fit import TypeOptions, fit_bundle
+    from latentline.models.encoding.config import EncoderConfig
+    from latentline.models.training.fit import TypeOptions, fit_bundle
 
     with threadpool_limits(limits=1):  # see tests/models/training/test_bundle_and_fit.py
         return fit_bundle(typed_dir, EncoderConfig(image_size=96), device="cpu", progress=False,

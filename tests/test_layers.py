@@ -1,9 +1,15 @@
 """The house's layering, read from the code's own imports (ast: nothing is imported but in the
 last test). From the top down::
 
-    monitoring  >  streams.cli  >  streams.lab  >  streams.worker | streams.station  >  streams.client
+    latentline (the public face)  >  monitoring  >  streams.cli  >  streams.lab
+        >  streams.worker | streams.station  >  streams.client
         >  streams.settings  >  models.training | models.evaluation  >  the rest of models  >  schemas
 
+- the installed distribution has one import root, ``latentline``: the rooms below are its
+  subpackages (``latentline.models``, ...), every one of them named in pyproject.toml, and the
+  code imports them by that root; here each module is named by its room alone (``models.latents``
+  for ``latentline.models.latents``);
+- the root's ``__init__`` (the public API) loads its names on first use, never at import;
 - no module imports from a layer above its own, and models.training and models.evaluation, side
   by side, import nothing from each other (imports at any depth: a lazy import is still one); so
   the worker never imports the lab tools or the command, and the lab never imports the command;
@@ -30,9 +36,12 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("schemas", "models", "streams", "monitoring")
+ROOT = "latentline"  # the import root the rooms are installed under
+ROOMS = ("schemas", "models", "streams")
+PACKAGES = (*ROOMS, "monitoring", ROOT)
 # Longest prefix wins.
 LAYERS = {
+    ROOT: 10,  # the public API: names from every room, loaded on first use
     "monitoring": 9,
     "streams.cli": 8,  # the latentline command: drives the worker, the lab tools and the model jobs
     "streams.lab": 7,  # demo, chaos, bench, comparison, embedded stack: never imported by the worker
@@ -99,10 +108,10 @@ class _Imports(ast.NodeVisitor):
     visit_AsyncFunctionDef = visit_FunctionDef
 
     def visit_Import(self, node):
-        self.found += [(alias.name, self.depth == 0) for alias in node.names]
+        self.found += [(_room(alias.name), self.depth == 0) for alias in node.names]
 
     def visit_ImportFrom(self, node):
-        base = self._absolute(node)
+        base = _room(self._absolute(node))
         for alias in node.names:  # `from models.online import state`: the module models.online.state
             child = f"{base}.{alias.name}"
             self.found.append((child if child in MODULES else base, self.depth == 0))
@@ -112,6 +121,12 @@ class _Imports(ast.NodeVisitor):
             return node.module
         parent = self.package.rsplit(".", node.level - 1)[0] if node.level > 1 else self.package
         return f"{parent}.{node.module}" if node.module else parent
+
+
+def _room(imported: str) -> str:
+    """``latentline.models.latents`` as the module of the repository it is: ``models.latents``."""
+    head, _, rest = imported.partition(".")
+    return rest if head == ROOT and rest.split(".")[0] in ROOMS else imported
 
 
 def imports(name: str) -> list[tuple[str, bool]]:
@@ -144,6 +159,47 @@ def _edges(root: str = "") -> list[tuple[str, str, bool]]:
     """(importer, imported project module, at module level) for the importers under ``root``."""
     return [(name, target, top) for name, found in IMPORTS.items() if _prefixed(name, root) or not root
             for imported, top in found if (target := _project(imported)) and target != name]
+
+
+def test_the_code_imports_the_rooms_by_the_root_alone():
+    bare = [f"{name} -> {imported}" for name in MODULES
+            for imported in _raw_imports(name) if imported.split(".")[0] in ROOMS]
+    assert bare == []
+
+
+def _raw_imports(name: str) -> list[str]:
+    tree = ast.parse(MODULES[name].read_text())
+    plain = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+    return plain + [node.module for node in ast.walk(tree)
+                    if isinstance(node, ast.ImportFrom) and node.module and not node.level]
+
+
+def test_pyproject_names_every_package_under_the_root():
+    import tomllib
+
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {ROOT} | {f"{ROOT}.{name}" for name, path in MODULES.items()
+                        if path.name == "__init__.py" and name.split(".")[0] in ROOMS}
+    assert set(setuptools["packages"]) == folders
+    assert setuptools["package-dir"] == {ROOT: ROOT} | {f"{ROOT}.{room}": room for room in ROOMS}
+
+
+def test_the_public_api_loads_its_names_on_first_use():
+    assert [imported for imported, top in IMPORTS[ROOT] if top and imported.split(".")[0] in ROOMS] == []
+    code = ("import sys, latentline\n"
+            "print(sorted(m for m in ('torch', 'latentline.models', 'latentline.streams')\n"
+            "             if m in sys.modules))\n"
+            "print(sorted(n for n in latentline.__all__ if not hasattr(latentline, n)))\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO.parent, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["[]", "[]"]
+
+
+def test_the_installed_package_has_no_generic_top_level_names():
+    code = f"import importlib.util as u\nprint([n for n in {ROOMS!r} if u.find_spec(n)])"
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO.parent, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
 
 
 def test_the_modules_are_found():
@@ -240,7 +296,8 @@ def test_no_import_circle_inside(package):
 def test_light_modules_load_neither_torch_nor_matplotlib():
     code = ("import importlib, sys\n"
             f"for name in {LIGHT!r}:\n"
-            "    importlib.import_module(name)\n"
+            f"    rooted = name.split('.')[0] in {ROOMS!r}\n"
+            f"    importlib.import_module('{ROOT}.' + name if rooted else name)\n"
             "print(sorted(m for m in ('torch', 'torchvision', 'matplotlib') if m in sys.modules))\n")
     env = os.environ | {"PYTHONPATH": str(REPO)}
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
@@ -255,8 +312,10 @@ def test_the_camera_client_imports_only_the_contracts():
 
 
 def test_the_camera_client_loads_neither_the_worker_nor_the_models():
-    code = (f"import sys, {CAMERA_SIDE}\n"
-            f"print(sorted(m for m in {CAMERA_SIDE_NEVER_LOADS!r} if m in sys.modules))\n")
+    never = tuple(f"{ROOT}.{name}" if name.split(".")[0] in ROOMS else name
+                  for name in CAMERA_SIDE_NEVER_LOADS)
+    code = (f"import sys, {ROOT}.{CAMERA_SIDE}\n"
+            f"print(sorted(m for m in {never!r} if m in sys.modules))\n")
     env = os.environ | {"PYTHONPATH": str(REPO)}
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
                             text=True)

@@ -53,9 +53,8 @@ features hold what tells one defect from another.
 """
 
 import numpy as np
-
-from models.defect_types.type_network import EMBEDDING_DIMENSIONS
-from models.latents import Latents, host
+from latentline.models.defect_types.type_network import EMBEDDING_DIMENSIONS
+from latentline.models.latents import Latents, host
 
 # descriptor -> the power of the anomaly map's excess its weights use (None: no map)
 DESCRIPTORS = {"peak": 3, "anomaly": 1, "cells": 3, "tuned": 3, "centre": None}

@@ -14,9 +14,8 @@ cautious than the logistic default: accuracy 0.85 with 39 % to review (docs/defe
 from typing import Self
 
 import numpy as np
-
-from models.defect_types.softmax import softmax
-from models.deviation_space import unit_rows
+from latentline.models.defect_types.softmax import softmax
+from latentline.models.deviation_space import unit_rows
 
 
 class PrototypeClassifier:

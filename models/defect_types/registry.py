@@ -7,10 +7,10 @@
 {'temperature': 0.1}
 """
 
-from models.defect_types.base import TypeClassifier
-from models.defect_types.logistic import LogisticClassifier
-from models.defect_types.patch_head import PatchHeadClassifier
-from models.defect_types.prototype import PrototypeClassifier
+from latentline.models.defect_types.base import TypeClassifier
+from latentline.models.defect_types.logistic import LogisticClassifier
+from latentline.models.defect_types.patch_head import PatchHeadClassifier
+from latentline.models.defect_types.prototype import PrototypeClassifier
 
 DEFAULT_CLASSIFIER = "logistic"
 

@@ -25,11 +25,10 @@ from dataclasses import replace
 from typing import Self
 
 import numpy as np
-
-from models.defect_types.descriptor import split_tuned as split
-from models.defect_types.open_set import OpenSetClassifier, TypeDecision
-from models.defect_types.type_network import TypeNetwork
-from schemas.verdict import TypeStatus
+from latentline.models.defect_types.descriptor import split_tuned as split
+from latentline.models.defect_types.open_set import OpenSetClassifier, TypeDecision
+from latentline.models.defect_types.type_network import TypeNetwork
+from latentline.schemas.verdict import TypeStatus
 
 DESCRIPTOR = "tuned"
 

@@ -21,8 +21,7 @@ torch is imported where the network runs, so reading a bundle does not load it.
 """
 
 import numpy as np
-
-from models.errors import UserInputError
+from latentline.models.errors import UserInputError
 
 TUNED_BLOCKS = (7, 14)  # features[7:14] of MobileNetV2: what is trained
 TRUNK_LAYER = "features.6"  # the frozen blocks' output, which the encoder hands over
@@ -101,8 +100,7 @@ class TypeNetwork:
         [N, C, H, W] and anomaly maps [N, h, w] are given: the tile around each defect, centred as
         in its training, on the trunk's device."""
         import torch
-
-        from models.defect_types.windows import defect_windows
+        from latentline.models.defect_types.windows import defect_windows
 
         return defect_windows(torch.as_tensor(trunk), anomaly_maps, tiles, self.cells, self.centre)
 
@@ -160,7 +158,8 @@ class TypeNetwork:
             return np.zeros((0, EMBEDDING_DIMENSIONS), np.float32)
         with torch.inference_mode():
             windows = windows.to(self.device)
-            parts = [self._embed_chunk(windows[start : start + CHUNK]) for start in range(0, len(windows), CHUNK)]
+            parts = [self._embed_chunk(windows[start : start + CHUNK])
+                     for start in range(0, len(windows), CHUNK)]
             return torch.cat(parts).cpu().numpy()
 
     def warm_up(self) -> None:
@@ -173,9 +172,8 @@ class TypeNetwork:
     def _embed_chunk(self, chunk):
         import torch
         import torch.nn.functional as F
-
-        from models.defect_types.views import trunk_views
-        from models.encoding.device import autocast
+        from latentline.models.defect_types.views import trunk_views
+        from latentline.models.encoding.device import autocast
 
         count = len(chunk)
         if self.device != "cpu":
@@ -192,8 +190,7 @@ class TypeNetwork:
     def _fresh_blocks(self):
         """The blocks to tune, at the backbone's weights, on this network's device."""
         import torch
-
-        from models.encoding.encoder import load_backbone
+        from latentline.models.encoding.encoder import load_backbone
 
         blocks = load_backbone(BACKBONE, self.weights).features[slice(*TUNED_BLOCKS)]
         return blocks.to(self.device, memory_format=torch.channels_last)

@@ -5,12 +5,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from latentline.models.encoding.encoder import PooledEncoder
+from latentline.models.encoding.images import decode_image
+from latentline.models.latents import Latents
 from PIL import Image
 from tqdm.auto import tqdm
-
-from models.encoding.encoder import PooledEncoder
-from models.encoding.images import decode_image
-from models.latents import Latents
 
 
 def encode_files(

@@ -5,9 +5,8 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+from latentline.schemas import ErrorKind
 from PIL import Image
-
-from schemas import ErrorKind
 
 
 class ImageError(ValueError):

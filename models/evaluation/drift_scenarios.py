@@ -20,12 +20,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from latentline.models.dataset import GOOD, list_images
+from latentline.models.evaluation.scenarios import SCENARIOS, Scenario, other_material
+from latentline.models.online.drift import DriftMonitor
+from latentline.models.online.pixel_stats import pixel_statistics
 from PIL import Image
-
-from models.dataset import GOOD, list_images
-from models.evaluation.scenarios import SCENARIOS, Scenario, other_material
-from models.online.drift import DriftMonitor
-from models.online.pixel_stats import pixel_statistics
 
 
 @dataclass(frozen=True)
@@ -75,7 +74,9 @@ def evaluate_scenarios(
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "scenarios.json").write_text(json.dumps(report, indent=2) + "\n")
-    from models.evaluation.plots.scenarios import plot_scenarios  # matplotlib only when a report is written
+    from latentline.models.evaluation.plots.scenarios import (
+        plot_scenarios,  # matplotlib only when a report is written
+    )
 
     plot_scenarios(out_dir / "scenarios.png", report)
     return report

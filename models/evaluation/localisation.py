@@ -4,14 +4,13 @@ masks (when DATA_DIR/ground_truth has them) and the grid of test images with the
 from pathlib import Path
 
 import numpy as np
+from latentline.models.dataset import GOOD, LabelledImage, evenly_spaced
+from latentline.models.encoding.images import decode_image
+from latentline.models.evaluation.aupro import aupro
+from latentline.models.inspector import Inspector
+from latentline.models.latents import Latents
 from PIL import Image
 from sklearn.metrics import roc_auc_score
-
-from models.dataset import GOOD, LabelledImage, evenly_spaced
-from models.encoding.images import decode_image
-from models.evaluation.aupro import aupro
-from models.inspector import Inspector
-from models.latents import Latents
 
 # Masks and maps are compared with the image's longer side at this many pixels, its aspect kept:
 # MVTec-style benchmarks report pixel AUROC at 256 px, and full-size masks of large images would
@@ -86,8 +85,10 @@ def grid_examples(truth: np.ndarray, scores: np.ndarray, per_type: int = GRID_CO
 
 def anomaly_grid(path: Path, inspector: Inspector, latents: Latents, items: list[LabelledImage],
                  truth: np.ndarray, scores: np.ndarray) -> None:
-    from models.evaluation.plots import report as report_plots  # matplotlib only when a report is written
-    from models.overlay import overlay
+    from latentline.models.evaluation.plots import (
+        report as report_plots,  # matplotlib only when a report is written
+    )
+    from latentline.models.overlay import overlay
 
     chosen = grid_examples(truth, scores)
     maps = inspector.anomaly_maps(latents.take(chosen))

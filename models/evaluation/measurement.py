@@ -10,13 +10,12 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from latentline.models.dataset import VALUES_CSV, LabelledImage, read_values
+from latentline.models.inspector import Inspector
+from latentline.models.latents import Latents
+from latentline.models.metrology.measurement import features
+from latentline.models.metrology.quantity import QuantityScale
 from scipy.stats import spearmanr
-
-from models.dataset import VALUES_CSV, LabelledImage, read_values
-from models.inspector import Inspector
-from models.latents import Latents
-from models.metrology.measurement import features
-from models.metrology.quantity import QuantityScale
 
 
 def measured_folders(data_dir: Path, quantities: dict) -> dict[str, list[str]]:
@@ -44,7 +43,7 @@ def measurement_report(inspector: Inspector, data_dir: Path, items: list[Labelle
         position, measured = scale.position(latent), scale.measure(latent)
         report[name] = _metrics(scale, measured, truth) | {"folders": folders}
         if out_dir is not None:
-            from models.evaluation.plots import measurement as measurement_plots
+            from latentline.models.evaluation.plots import measurement as measurement_plots
 
             paths = [items[i].path for i in index]
             measurement_plots.write_all(out_dir, scale, measured, truth, position, paths, scorer)

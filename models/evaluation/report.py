@@ -10,6 +10,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+from latentline.models.dataset import GOOD, list_images
+from latentline.models.defect_types.open_set import OpenSetClassifier, TypeDecision
+from latentline.models.encoding.images import decode_image
+from latentline.models.evaluation.localisation import anomaly_grid, localisation
+from latentline.models.evaluation.measurement import measurement_report
+from latentline.models.evaluation.search_recall import search_recall
+from latentline.models.inspector import Assessment, Inspector
+from latentline.schemas import Decision, TypeStatus
 from sklearn.cluster import KMeans
 from sklearn.metrics import (
     adjusted_rand_score,
@@ -19,15 +27,6 @@ from sklearn.metrics import (
     roc_auc_score,
     silhouette_score,
 )
-
-from models.dataset import GOOD, list_images
-from models.defect_types.open_set import OpenSetClassifier, TypeDecision
-from models.encoding.images import decode_image
-from models.evaluation.localisation import anomaly_grid, localisation
-from models.evaluation.measurement import measurement_report
-from models.evaluation.search_recall import search_recall
-from models.inspector import Assessment, Inspector
-from schemas import Decision, TypeStatus
 
 NEW_TYPE_LABELS = 10  # operator labels given to each new type in the learning check
 
@@ -66,7 +65,9 @@ def evaluate(inspector: Inspector, data_dir: Path, out_dir: Path, progress: bool
     if inspector.bundle.quantities:
         metrics["measurements"] = measurement_report(inspector, data_dir, items, latents, out_dir)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    from models.evaluation.plots import report as report_plots  # matplotlib only when a report is written
+    from latentline.models.evaluation.plots import (
+        report as report_plots,  # matplotlib only when a report is written
+    )
 
     report_plots.write_all(out_dir, assessment, truth, inspector, type_latents, decisions, trained)
     anomaly_grid(out_dir / "anomaly_maps.png", inspector, latents, items, truth, assessment.scores)
@@ -80,7 +81,7 @@ def autoencoder_plots(out_dir: Path, inspector: Inspector, data_dir: Path, laten
     """The training loss curve, and Soukup and Pinetz's Table I (2018) as a figure: train,
     validation (good test) and defect score distributions, reconstruction and latent score side by
     side."""
-    from models.evaluation.plots import report as report_plots
+    from latentline.models.evaluation.plots import report as report_plots
 
     scorer = inspector.bundle.scorer
     report_plots.loss_curve(out_dir / "loss.png", scorer.history_)

@@ -9,10 +9,9 @@ deeppcb-patches' bundle (docs/speed.md): recall 0.99998.
 """
 
 import numpy as np
-
-from models.latents import Latents
-from models.scoring.base import patch_rows
-from models.scoring.search import make_search
+from latentline.models.latents import Latents
+from latentline.models.scoring.base import patch_rows
+from latentline.models.scoring.search import make_search
 
 
 def search_recall(scorer, latents: Latents, max_queries: int = 20_000, seed: int = 0) -> dict:

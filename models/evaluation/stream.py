@@ -22,14 +22,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from latentline.models.dataset import GOOD, list_images
+from latentline.models.encoding.images import decode_image
+from latentline.models.inspector import Inspector
+from latentline.models.online.drift import DriftMonitor, event_statistics
+from latentline.models.online.novelty import Anomaly, NoveltyDetector, is_unexplained
+from latentline.models.online.pixel_stats import pixel_statistics
 from PIL import Image, ImageEnhance
-
-from models.dataset import GOOD, list_images
-from models.encoding.images import decode_image
-from models.inspector import Inspector
-from models.online.drift import DriftMonitor, event_statistics
-from models.online.novelty import Anomaly, NoveltyDetector, is_unexplained
-from models.online.pixel_stats import pixel_statistics
 
 CAMERA = "replay-cam"
 
@@ -89,7 +88,9 @@ def evaluate_stream(inspector: Inspector, data_dir: Path, out_dir: Path, script:
     metrics = _metrics(script, stable, novelty, before, drift_run, novelty_run, new_pool)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    from models.evaluation.plots.stream import plot_stream  # matplotlib only when a report is written
+    from latentline.models.evaluation.plots.stream import (
+        plot_stream,  # matplotlib only when a report is written
+    )
 
     plot_stream(out_dir / "stream.png", stable, drifted, novelty, before, drift_run, novelty_run,
                 threshold=inspector.thresholds.threshold)

@@ -12,10 +12,9 @@ Three spaces, the first the bundle's scorer offers is the default:
 """
 
 import numpy as np
-
-from models.latents import Latents
-from models.metrology.quantity import QuantityScale
-from models.scoring.base import Scorer
+from latentline.models.latents import Latents
+from latentline.models.metrology.quantity import QuantityScale
+from latentline.models.scoring.base import Scorer
 
 SPACES = ("defect", "code", "pooled")
 

@@ -45,11 +45,10 @@ reaching DBSTREAM.
 from dataclasses import dataclass, field
 
 import numpy as np
+from latentline.models.online import state as st
+from latentline.models.online.defaults import NOVELTY_MIN_MEMBERS, NOVELTY_MIN_WEIGHT, NOVELTY_RADIUS
+from latentline.schemas import Decision, TypeStatus
 from river import cluster
-
-from models.online import state as st
-from models.online.defaults import NOVELTY_MIN_MEMBERS, NOVELTY_MIN_WEIGHT, NOVELTY_RADIUS
-from schemas import Decision, TypeStatus
 
 STATE_KIND, STATE_VERSION = "novelty-detector", 2
 READABLE_VERSIONS = (1, 2)  # a /1 record names no model: read as /2 with model_version None

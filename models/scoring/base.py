@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, Self
 
 import numpy as np
-
-from models.latents import Latents
+from latentline.models.latents import Latents
 
 
 class Scorer(Protocol):
@@ -109,8 +108,7 @@ def smooth_maps(maps: np.ndarray, sigma: float) -> np.ndarray:
     if sigma <= 0:
         return maps
     import torch  # only scorers that smooth pay for the import
-
-    from models.scoring.maps import gaussian_smooth
+    from latentline.models.scoring.maps import gaussian_smooth
 
     with torch.inference_mode():
         smoothed = gaussian_smooth(torch.from_numpy(np.ascontiguousarray(maps)), sigma)

@@ -17,7 +17,7 @@ it resolved 16 % of the test images cheaply with image AUROC 0.9994 against 0.99
 F1 0.992 against 0.993 for PatchCore alone; a band starting at 0.02 saved nothing.
 
 >>> import numpy as np
->>> from models.latents import Latents
+>>> from latentline.models.latents import Latents
 >>> rng = np.random.default_rng(0)
 >>> def latents(n, shift=0.0):
 ...     pooled, maps = rng.normal(shift, 1, (n, 8)), rng.normal(shift, 1, (n, 4, 3, 3))
@@ -32,11 +32,10 @@ F1 0.992 against 0.993 for PatchCore alone; a band starting at 0.02 saved nothin
 from typing import Self
 
 import numpy as np
-
-from models.latents import Latents
-from models.scoring.base import held_back_scores, place
-from models.scoring.registry import make_scorer, scorer_class
-from models.scoring.threshold import Thresholds
+from latentline.models.latents import Latents
+from latentline.models.scoring.base import held_back_scores, place
+from latentline.models.scoring.registry import make_scorer, scorer_class
+from latentline.models.scoring.threshold import Thresholds
 
 
 class CascadeScorer:

@@ -11,7 +11,7 @@ Measured on deeppcb-patches (docs/scoring.md): image AUROC 0.960, recall 0.27 an
 224 px. The default before PatchCore, and the cascade's cheap stage.
 
 >>> import numpy as np
->>> from models.latents import Latents
+>>> from latentline.models.latents import Latents
 >>> rng = np.random.default_rng(0)
 >>> def latents(n, shift=0.0):
 ...     pooled, maps = rng.normal(shift, 1, (n, 8)), rng.normal(shift, 1, (n, 4, 3, 3))
@@ -26,10 +26,9 @@ True
 from typing import Self
 
 import numpy as np
+from latentline.models.latents import Latents
+from latentline.models.scoring.base import patch_rows
 from sklearn.covariance import LedoitWolf, ShrunkCovariance
-
-from models.latents import Latents
-from models.scoring.base import patch_rows
 
 MAX_MAP_PATCHES = 100_000  # patches sampled to fit the map's Gaussian: plenty for ~200 dims
 

@@ -10,7 +10,7 @@ deeppcb-patches (docs/scoring.md; 200 good images, 224 px): image AUROC 0.911, w
 anomalib's PaDiM on the same images and backbone gave 0.679.
 
 >>> import numpy as np
->>> from models.latents import Latents
+>>> from latentline.models.latents import Latents
 >>> rng = np.random.default_rng(0)
 >>> def latents(maps):
 ...     return Latents(np.zeros((len(maps), 1)), np.zeros((len(maps), 1)), maps)
@@ -25,9 +25,8 @@ anomalib's PaDiM on the same images and backbone gave 0.679.
 from typing import Self
 
 import numpy as np
-
-from models.latents import Latents
-from models.scoring.base import smooth_maps, top_mean
+from latentline.models.latents import Latents
+from latentline.models.scoring.base import smooth_maps, top_mean
 
 
 class PadimScorer:

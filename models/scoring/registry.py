@@ -13,18 +13,18 @@ the table without an import circle; and reading a bundle loads only the scorer i
 
 import importlib
 
-from models.errors import UserInputError
-from models.scoring.base import Scorer
+from latentline.models.errors import UserInputError
+from latentline.models.scoring.base import Scorer
 
 DEFAULT_METHOD = "patchcore"
 
 _WHERE = {  # name -> "module:class"; a bundle's manifest stores the name
-    "mahalanobis": "models.scoring.mahalanobis:MahalanobisScorer",
-    "padim": "models.scoring.padim:PadimScorer",
-    "patchcore": "models.scoring.patchcore:PatchCoreScorer",
-    "cascade": "models.scoring.cascade:CascadeScorer",
-    "autoencoder": "models.scoring.autoencoder.ae:AutoencoderScorer",
-    "vae": "models.scoring.autoencoder.vae:VAEScorer",
+    "mahalanobis": "latentline.models.scoring.mahalanobis:MahalanobisScorer",
+    "padim": "latentline.models.scoring.padim:PadimScorer",
+    "patchcore": "latentline.models.scoring.patchcore:PatchCoreScorer",
+    "cascade": "latentline.models.scoring.cascade:CascadeScorer",
+    "autoencoder": "latentline.models.scoring.autoencoder.ae:AutoencoderScorer",
+    "vae": "latentline.models.scoring.autoencoder.vae:VAEScorer",
 }
 
 

@@ -75,7 +75,7 @@ def make_search(name: str, **params) -> Search:
     if name in ("faiss-flat", "faiss-ivf", "faiss-hnsw"):
         if not faiss_available():
             raise ValueError(f"search {name!r} needs FAISS: pip install faiss-cpu (or a GPU build)")
-        from models.scoring.faiss_search import FaissSearch
+        from latentline.models.scoring.faiss_search import FaissSearch
 
         return FaissSearch(name.removeprefix("faiss-"), **params)
     raise ValueError(f"unknown search {name!r}: choose one of auto, {', '.join(SEARCHES)}")

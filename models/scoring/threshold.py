@@ -14,8 +14,7 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
-
-from schemas import Decision
+from latentline.schemas import Decision
 
 THRESHOLD = 0.5  # the normalised score of the defect threshold
 GOOD_MEDIAN = 0.1  # the normalised score of the typical good part

@@ -5,11 +5,10 @@ scorer offers (models/metrology/measurement.py)."""
 from pathlib import Path
 
 import numpy as np
-
-from models.dataset import read_values
-from models.inspector import Inspector
-from models.metrology.measurement import default_space, features
-from models.metrology.quantity import QuantityScale
+from latentline.models.dataset import read_values
+from latentline.models.inspector import Inspector
+from latentline.models.metrology.measurement import default_space, features
+from latentline.models.metrology.quantity import QuantityScale
 
 
 def calibrate(inspector: Inspector, reference_dir: Path, name: str, unit: str, space: str | None = None,

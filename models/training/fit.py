@@ -6,33 +6,38 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from latentline.models.bundle import ModelBundle
+from latentline.models.dataset import GOOD, evenly_spaced, fingerprint, list_images
+from latentline.models.defect_types.descriptor import describe, needs_anomaly_maps, pooled
+from latentline.models.defect_types.open_set import OpenSetClassifier
+from latentline.models.defect_types.patch_head import PatchHeadClassifier
+from latentline.models.defect_types.registry import DEFAULT_CLASSIFIER, make_classifier
+from latentline.models.defect_types.tuned import DESCRIPTOR as TUNED
+from latentline.models.defect_types.type_network import BACKBONE, TypeNetwork, check_backbone
+from latentline.models.defect_types.type_network import DEFAULT_EPOCHS as DEFAULT_FINE_TUNE
+from latentline.models.deviation_space import DeviationSpace
+from latentline.models.encoding.config import EncoderConfig
+from latentline.models.encoding.encoder import PooledEncoder
+from latentline.models.encoding.files import encode_files
+from latentline.models.encoding.images import SHAPE_KEEPING_VIEWS
+from latentline.models.errors import UserInputError
+from latentline.models.latents import Latents
+from latentline.models.online.defaults import NOVELTY_COMPONENTS
+from latentline.models.online.latent_reference import LatentReference
+from latentline.models.scoring.base import Scorer, encoder_inputs, held_back_scores
+from latentline.models.scoring.registry import make_scorer
+from latentline.models.scoring.threshold import Thresholds
+from latentline.models.training.fit_tuned import fit_tuned_types
+from latentline.models.training.fit_types import (
+    DescribeFiles,
+    TypeFit,
+    fit_types,
+    has_defect_types,
+    labelled_defects,
+)
+from latentline.models.training.tiling import Tiles, TilingSearch
 from PIL import Image
 from sklearn.metrics import roc_auc_score
-
-from models.bundle import ModelBundle
-from models.dataset import GOOD, evenly_spaced, fingerprint, list_images
-from models.defect_types.descriptor import describe, needs_anomaly_maps, pooled
-from models.defect_types.open_set import OpenSetClassifier
-from models.defect_types.patch_head import PatchHeadClassifier
-from models.defect_types.registry import DEFAULT_CLASSIFIER, make_classifier
-from models.defect_types.tuned import DESCRIPTOR as TUNED
-from models.defect_types.type_network import BACKBONE, TypeNetwork, check_backbone
-from models.defect_types.type_network import DEFAULT_EPOCHS as DEFAULT_FINE_TUNE
-from models.deviation_space import DeviationSpace
-from models.encoding.config import EncoderConfig
-from models.encoding.encoder import PooledEncoder
-from models.encoding.files import encode_files
-from models.encoding.images import SHAPE_KEEPING_VIEWS
-from models.errors import UserInputError
-from models.latents import Latents
-from models.online.defaults import NOVELTY_COMPONENTS
-from models.online.latent_reference import LatentReference
-from models.scoring.base import Scorer, encoder_inputs, held_back_scores
-from models.scoring.registry import make_scorer
-from models.scoring.threshold import Thresholds
-from models.training.fit_tuned import fit_tuned_types
-from models.training.fit_types import DescribeFiles, TypeFit, fit_types, has_defect_types, labelled_defects
-from models.training.tiling import Tiles, TilingSearch
 
 
 @dataclass(frozen=True)

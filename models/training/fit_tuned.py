@@ -23,18 +23,17 @@ spur kept out; at 0.95 it cost 0.040 for 0.014.
 from pathlib import Path
 
 import numpy as np
-
-from models.dataset import LabelledImage
-from models.defect_types.descriptor import describe
-from models.defect_types.open_set import OpenSetClassifier
-from models.defect_types.registry import make_classifier
-from models.defect_types.tuned import DESCRIPTOR, TunedOpenSet
-from models.defect_types.type_network import TypeNetwork
-from models.deviation_space import DeviationSpace
-from models.encoding.encoder import PooledEncoder
-from models.encoding.files import encode_files
-from models.scoring.base import Scorer
-from models.training.fit_types import TypeFit, encode_labelled, fit_encoded
+from latentline.models.dataset import LabelledImage
+from latentline.models.defect_types.descriptor import describe
+from latentline.models.defect_types.open_set import OpenSetClassifier
+from latentline.models.defect_types.registry import make_classifier
+from latentline.models.defect_types.tuned import DESCRIPTOR, TunedOpenSet
+from latentline.models.defect_types.type_network import TypeNetwork
+from latentline.models.deviation_space import DeviationSpace
+from latentline.models.encoding.encoder import PooledEncoder
+from latentline.models.encoding.files import encode_files
+from latentline.models.scoring.base import Scorer
+from latentline.models.training.fit_types import TypeFit, encode_labelled, fit_encoded
 
 # Calibration folds of the tuned space: a network is trained per fold, so that the held-out
 # examples' distances come from a network that never saw them. Each fold costs a whole training

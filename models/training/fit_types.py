@@ -11,15 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from models.dataset import GOOD, LabelledImage, list_images
-from models.defect_types.descriptor import pooled
-from models.defect_types.hygiene import Hygiene, Suspect
-from models.defect_types.open_set import OpenSetClassifier
-from models.defect_types.registry import make_classifier
-from models.defect_types.tuned import TunedOpenSet
-from models.deviation_space import DeviationSpace
-from models.encoding.images import dihedral_view
+from latentline.models.dataset import GOOD, LabelledImage, list_images
+from latentline.models.defect_types.descriptor import pooled
+from latentline.models.defect_types.hygiene import Hygiene, Suspect
+from latentline.models.defect_types.open_set import OpenSetClassifier
+from latentline.models.defect_types.registry import make_classifier
+from latentline.models.defect_types.tuned import TunedOpenSet
+from latentline.models.deviation_space import DeviationSpace
+from latentline.models.encoding.images import dihedral_view
 
 log = logging.getLogger(__name__)
 

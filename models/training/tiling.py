@@ -28,7 +28,7 @@ no finer candidate and pay nothing for the search.
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from models.encoding.config import MAX_TILES
+from latentline.models.encoding.config import MAX_TILES
 
 Tiles = tuple[int, int]
 

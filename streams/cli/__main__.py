@@ -1,7 +1,7 @@
-"""``python -m streams.cli``: the same as the ``latentline`` command."""
+"""``python -m latentline.streams.cli``: the same as the ``latentline`` command."""
 
 import sys
 
-from streams.cli.main import main
+from latentline.streams.cli.main import main
 
 sys.exit(main())

@@ -4,7 +4,7 @@ import argparse
 import json
 from pathlib import Path
 
-from streams.settings import Settings
+from latentline.streams.settings import Settings
 
 
 def add_commands(sub) -> None:
@@ -69,8 +69,8 @@ def _add_bench(sub) -> None:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.lab.demo import DemoOptions, print_summary, run_demo
-    from streams.lab.elpv import layout
+    from latentline.streams.lab.demo import DemoOptions, print_summary, run_demo
+    from latentline.streams.lab.elpv import layout
 
     data_dir = args.data or layout(settings.cache_dir / "data", "mono")
     options = DemoOptions(data_dir, args.events, args.cameras, args.rate, args.timeout)
@@ -81,8 +81,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_chaos(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.lab.chaos import ChaosOptions, print_report, run_chaos
-    from streams.lab.elpv import layout
+    from latentline.streams.lab.chaos import ChaosOptions, print_report, run_chaos
+    from latentline.streams.lab.elpv import layout
 
     data_dir = args.data or layout(settings.cache_dir / "data", "mono")
     options = ChaosOptions(data_dir, workers=args.workers, kills=args.kills, events=args.events,
@@ -94,8 +94,8 @@ def cmd_chaos(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
-    from models.encoding.config import EncoderConfig
-    from streams.lab.compare import METHODS, compare, markdown, write_comparison
+    from latentline.models.encoding.config import EncoderConfig
+    from latentline.streams.lab.compare import METHODS, compare, markdown, write_comparison
 
     methods = args.methods.split(",") if args.methods else METHODS
     encoder = EncoderConfig(backbone=args.backbone, image_size=args.image_size)
@@ -107,8 +107,8 @@ def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.lab.bench import run_bench, write_bench
-    from streams.lab.elpv import layout
+    from latentline.streams.lab.bench import run_bench, write_bench
+    from latentline.streams.lab.elpv import layout
 
     data_dir = args.data or layout(settings.cache_dir / "data", "mono")
     result = run_bench(data_dir, settings, events=args.events, model_only=args.model_only,

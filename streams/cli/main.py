@@ -5,9 +5,9 @@ import argparse
 import logging
 import sys
 
-from models.errors import UserInputError
-from streams.cli import lab, model, run, station
-from streams.settings import Settings
+from latentline.models.errors import UserInputError
+from latentline.streams.cli import lab, model, run, station
+from latentline.streams.settings import Settings
 
 EXIT_USER_ERROR = 2  # as argparse exits on a bad command line
 
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 def user_error(exc: Exception) -> str | None:
     """One line for an error the user can fix (a folder, a file, a name, an unreachable service);
     None for a fault of the code, which keeps its traceback."""
-    from streams.client import PublishError
+    from latentline.streams.client import PublishError
 
     if isinstance(exc, UserInputError):
         return str(exc)
@@ -60,10 +60,9 @@ def user_error(exc: Exception) -> str | None:
 
 def unreachable_service(exc: Exception) -> str | None:
     from aiokafka.errors import KafkaConnectionError
+    from latentline.streams.client import BrokerUnavailable, UploadError
+    from latentline.streams.worker.store import StoreUnavailable
     from urllib3.exceptions import MaxRetryError
-
-    from streams.client import BrokerUnavailable, UploadError
-    from streams.worker.store import StoreUnavailable
 
     if isinstance(exc, KafkaConnectionError | BrokerUnavailable):
         return f"the Kafka broker cannot be reached: {exc}"

@@ -5,9 +5,9 @@ import argparse
 import json
 from pathlib import Path
 
-from models.defect_types.descriptor import DESCRIPTORS
-from models.defect_types.registry import DEFAULT_CLASSIFIER, classifiers
-from streams.settings import Settings
+from latentline.models.defect_types.descriptor import DESCRIPTORS
+from latentline.models.defect_types.registry import DEFAULT_CLASSIFIER, classifiers
+from latentline.streams.settings import Settings
 
 
 def add_commands(sub) -> None:
@@ -156,10 +156,10 @@ def _tiles(text: str) -> tuple[int, int] | str:
 
 
 def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
-    from models.encoding.config import EncoderConfig
-    from models.scoring.registry import DEFAULT_METHOD, make_scorer
-    from models.training.fit import TypeOptions, fit_bundle
-    from models.training.tiling import TilingSearch
+    from latentline.models.encoding.config import EncoderConfig
+    from latentline.models.scoring.registry import DEFAULT_METHOD, make_scorer
+    from latentline.models.training.fit import TypeOptions, fit_bundle
+    from latentline.models.training.tiling import TilingSearch
 
     weights = None if args.weights.lower() == "none" else args.weights
     tiles = None if isinstance(args.tiles, str) else args.tiles  # auto, shape: chosen at fit
@@ -178,7 +178,7 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
               f"{len(report['suspects'])} suspect examples{' dropped' if report['dropped'] else ''} "
               f"(manifest.json, training.defect_types)")
     if args.upload:
-        from streams.worker.store import ObjectStore
+        from latentline.streams.worker.store import ObjectStore
 
         ObjectStore(settings).upload_dir(args.out, args.upload)
         print(f"uploaded to {args.upload}; workers load it with LATENTLINE_MODEL_URI={args.upload}")
@@ -186,15 +186,15 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
-    from models.bundle import ModelBundle
-    from models.evaluation.report import evaluate
-    from models.inspector import Inspector
+    from latentline.models.bundle import ModelBundle
+    from latentline.models.evaluation.report import evaluate
+    from latentline.models.inspector import Inspector
 
     inspector = Inspector(ModelBundle.load(args.model_dir), device=settings.device)
     inspector.warm_up(forward_batch=0)  # the fastest encoder pass on this machine
     metrics = evaluate(inspector, args.data_dir, args.out)
     if args.tile_model:
-        from models.evaluation.hard_cases import one_by_one
+        from latentline.models.evaluation.hard_cases import one_by_one
 
         tile_inspector = Inspector(ModelBundle.load(args.tile_model), device=settings.device)
         metrics |= one_by_one(tile_inspector, args.data_dir)
@@ -205,9 +205,9 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
-    from models.bundle import ModelBundle
-    from models.inspector import Inspector
-    from models.training.calibrate import calibrate
+    from latentline.models.bundle import ModelBundle
+    from latentline.models.inspector import Inspector
+    from latentline.models.training.calibrate import calibrate
 
     bundle = ModelBundle.load(args.model_dir)
     inspector = Inspector(bundle, device=settings.device)
@@ -224,8 +224,8 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_make_reference(args: argparse.Namespace, settings: Settings) -> int:
-    from models.evaluation.reference_set import make_reference_set
-    from models.metrology.reference import ReferenceDefect
+    from latentline.models.evaluation.reference_set import make_reference_set
+    from latentline.models.metrology.reference import ReferenceDefect
 
     defect = ReferenceDefect(kind=args.kind, pixel_pitch_mm=args.pixel_pitch, min_mm=args.min_mm,
                              max_mm=args.max_mm)
@@ -238,7 +238,7 @@ def cmd_make_reference(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_make_hard_cases(args: argparse.Namespace, settings: Settings) -> int:
-    from models.evaluation.hard_cases import HardCases, make_hard_cases
+    from latentline.models.evaluation.hard_cases import HardCases, make_hard_cases
 
     plan = HardCases(kind=args.kind, tile=args.tile, grid=args.grid, length=args.length,
                      n_train_good=args.n_train_good, n_test_good=args.n_test_good,
@@ -249,9 +249,9 @@ def cmd_make_hard_cases(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_evaluate_stream(args: argparse.Namespace, settings: Settings) -> int:
-    from models.bundle import ModelBundle
-    from models.evaluation.stream import StreamScript, evaluate_stream
-    from models.inspector import Inspector
+    from latentline.models.bundle import ModelBundle
+    from latentline.models.evaluation.stream import StreamScript, evaluate_stream
+    from latentline.models.inspector import Inspector
 
     script = StreamScript(
         stable_events=args.stable_events, drift_events=args.drift_events,
@@ -266,10 +266,9 @@ def cmd_evaluate_stream(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_evaluate_scenarios(args: argparse.Namespace, settings: Settings) -> int:
+    from latentline.models.evaluation.drift_scenarios import ScenarioScript, evaluate_scenarios, good_pool
+    from latentline.models.online.drift import DriftMonitor
     from river import drift
-
-    from models.evaluation.drift_scenarios import ScenarioScript, evaluate_scenarios, good_pool
-    from models.online.drift import DriftMonitor
 
     def monitor() -> DriftMonitor:  # the worker's, from the same settings
         detector = drift.ADWIN(delta=settings.drift_delta, clock=settings.drift_clock)

@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from schemas import ErrorKind
-from streams.settings import Settings
+from latentline.schemas import ErrorKind
+from latentline.streams.settings import Settings
 
 
 def add_commands(sub) -> None:
@@ -46,11 +46,10 @@ def _add_redrive(sub) -> None:
 def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
     import time
 
+    from latentline.models.dataset import IMAGE_SUFFIXES
+    from latentline.streams.client import CameraClient
+    from latentline.streams.worker.topics import ensure_topics
     from tqdm import tqdm
-
-    from models.dataset import IMAGE_SUFFIXES
-    from streams.client import CameraClient
-    from streams.worker.topics import ensure_topics
 
     settings = settings.model_copy(update={
         k: v for k, v in (("broker_url", args.broker), ("store_url", args.store)) if v
@@ -76,7 +75,7 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.worker.worker import run_worker
+    from latentline.streams.worker.worker import run_worker
 
     run_worker(settings)
     return 0
@@ -85,7 +84,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_redrive(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import datetime
 
-    from streams.worker.redrive import RedriveFilter, redrive
+    from latentline.streams.worker.redrive import RedriveFilter, redrive
 
     chosen = RedriveFilter(
         kinds=frozenset(ErrorKind(k) for k in args.kind),

@@ -4,7 +4,7 @@ import argparse
 import getpass
 import sys
 
-from streams.settings import Settings
+from latentline.streams.settings import Settings
 
 
 def add_commands(sub) -> None:
@@ -18,7 +18,7 @@ def add_commands(sub) -> None:
 
 def cmd_station(args: argparse.Namespace, settings: Settings) -> int:
     if args.add_user:
-        from streams.station.auth import add_user
+        from latentline.streams.station.auth import add_user
 
         if sys.stdin.isatty():
             password = getpass.getpass(f"password for {args.add_user}: ")
@@ -30,7 +30,7 @@ def cmd_station(args: argparse.Namespace, settings: Settings) -> int:
         add_user(settings.station_users_file, args.add_user, password)
         print(f"{args.add_user} added to {settings.station_users_file}")
         return 0
-    from streams.station.server import run_station
+    from latentline.streams.station.server import run_station
 
     run_station(settings)
     return 0

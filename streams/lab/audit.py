@@ -15,10 +15,9 @@ the broker acknowledged its verdict, streams/worker/inspect.py):
 import json
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-
-from schemas import DeadLetter, Verdict
-from streams.settings import Settings
-from streams.worker.kafka_security import aiokafka_options
+from latentline.schemas import DeadLetter, Verdict
+from latentline.streams.settings import Settings
+from latentline.streams.worker.kafka_security import aiokafka_options
 
 LEDGER_TABLE = "answered-events"  # streams/worker/app.py: install_inspect_agent
 

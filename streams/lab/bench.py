@@ -22,17 +22,16 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-
-from models.bundle import ModelBundle
-from models.dataset import at_defect_share, list_images
-from models.encoding.images import decode_image
-from models.inspector import Inspector
-from models.latents import Latents
-from models.scoring.base import patch_rows
-from models.scoring.search import SEARCHES, faiss_available, make_search
-from schemas import Decision
-from streams.lab.cached_model import ensure_model
-from streams.settings import Settings
+from latentline.models.bundle import ModelBundle
+from latentline.models.dataset import at_defect_share, list_images
+from latentline.models.encoding.images import decode_image
+from latentline.models.inspector import Inspector
+from latentline.models.latents import Latents
+from latentline.models.scoring.base import patch_rows
+from latentline.models.scoring.search import SEARCHES, faiss_available, make_search
+from latentline.schemas import Decision
+from latentline.streams.lab.cached_model import ensure_model
+from latentline.streams.settings import Settings
 
 GOOD_IMAGE_COUNTS = (500, 1500, 5000)
 # defective parts among the images: a good line, a line with trouble, a burst where every part is
@@ -181,7 +180,7 @@ def run_bench(data_dir: Path, settings: Settings, events: int = 400, images: int
 def pipeline_rates(data_dir: Path, settings: Settings, events: int, bare: float,
                    model_dir: Path | None = None) -> dict:
     """The demo path flat out, then at half that rate for the latency a steady line sees."""
-    from streams.lab.demo import DemoOptions, run_demo  # the stack's clients: not for --model-only
+    from latentline.streams.lab.demo import DemoOptions, run_demo  # the stack's clients: not for --model-only
 
     def options(**more) -> DemoOptions:
         return DemoOptions(data_dir, staged=True, defect_share=LINE_SHARE, model_dir=model_dir, **more)

@@ -20,8 +20,9 @@ def speed_page(result: dict) -> str:
     lines = [
         "# Speed, as measured",
         "",
-        "Generated from one `latentline bench` run's JSON (`python -m streams.lab.bench_page BENCH.json "
-        "OUT.md`); [docs/speed.md](../speed.md) says what sets the line rate and why.",
+        "Generated from one `latentline bench` run's JSON "
+        "(`python -m latentline.streams.lab.bench_page BENCH.json OUT.md`); "
+        "[docs/speed.md](../speed.md) says what sets the line rate and why.",
         "",
         f"- commit `{result.get('commit')}`, command `{result.get('command')}`",
         f"- machine: {machine.get('cpus')} CPUs ({machine.get('processor')}), GPU {machine.get('gpu')}, "

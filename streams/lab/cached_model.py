@@ -1,22 +1,22 @@
 """The lab commands' model: one bundle per dataset in the cache folder, fitted with the default
 ``fit`` on first use and refitted when the dataset's good images, this machine's native
-precision or the fit's defaults changed. Apart from the demo, so that the bench can measure a model on a machine
-without the broker and object store installed (``latentline bench --model-only``)."""
+precision or the fit's defaults changed. Apart from the demo, so that the bench can measure a
+model on a machine without the broker and object store installed (``latentline bench
+--model-only``)."""
 
 import hashlib
 import json
 from dataclasses import asdict
 from pathlib import Path
 
+from latentline.models.bundle import ModelBundle
+from latentline.models.dataset import fingerprint, list_images
+from latentline.models.defect_types.type_network import TypeNetwork
+from latentline.models.encoding.config import EncoderConfig
+from latentline.models.encoding.device import resolve_precision, select_device
+from latentline.models.scoring.registry import make_scorer
+from latentline.models.training.fit import TypeOptions, fit_bundle
 from rich.console import Console
-
-from models.bundle import ModelBundle
-from models.dataset import fingerprint, list_images
-from models.encoding.device import resolve_precision, select_device
-from models.defect_types.type_network import TypeNetwork
-from models.encoding.config import EncoderConfig
-from models.scoring.registry import make_scorer
-from models.training.fit import TypeOptions, fit_bundle
 
 console = Console(stderr=True)
 

@@ -25,22 +25,21 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from latentline.models.bundle import ModelBundle
+from latentline.models.dataset import list_images
+from latentline.schemas import CameraEvent, ErrorKind
+from latentline.streams.client import content_type_of
+from latentline.streams.lab.audit import audit_lost
+from latentline.streams.lab.cached_model import ensure_model
+from latentline.streams.lab.collector import Collector, Outcomes
+from latentline.streams.lab.embedded import TANSU_SETTINGS, S3Server, WorkerProcess, free_port, tansu_broker
+from latentline.streams.settings import Settings, settings_env
+from latentline.streams.worker.producer import kafka_producer
+from latentline.streams.worker.store import ObjectStore, sha256_hex
+from latentline.streams.worker.topics import ensure_topics
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-
-from models.bundle import ModelBundle
-from models.dataset import list_images
-from schemas import CameraEvent, ErrorKind
-from streams.client import content_type_of
-from streams.lab.audit import audit_lost
-from streams.lab.cached_model import ensure_model
-from streams.lab.collector import Collector, Outcomes
-from streams.lab.embedded import TANSU_SETTINGS, S3Server, WorkerProcess, free_port, tansu_broker
-from streams.settings import Settings, settings_env
-from streams.worker.producer import kafka_producer
-from streams.worker.store import ObjectStore, sha256_hex
-from streams.worker.topics import ensure_topics
 
 console = Console(stderr=True)
 

@@ -5,10 +5,9 @@ import time
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-
-from schemas import Alert, DeadLetter, ReviewRequest, Verdict
-from streams.settings import Settings
-from streams.worker.kafka_security import aiokafka_options
+from latentline.schemas import Alert, DeadLetter, ReviewRequest, Verdict
+from latentline.streams.settings import Settings
+from latentline.streams.worker.kafka_security import aiokafka_options
 
 
 @dataclass

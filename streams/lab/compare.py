@@ -13,14 +13,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from models.dataset import list_images
-from models.encoding.config import EncoderConfig
-from models.encoding.images import decode_image
-from models.evaluation.report import evaluate
-from models.inspector import Inspector
-from models.scoring.registry import make_scorer
-from models.training.fit import TypeOptions, fit_bundle
+from latentline.models.dataset import list_images
+from latentline.models.encoding.config import EncoderConfig
+from latentline.models.encoding.images import decode_image
+from latentline.models.evaluation.report import evaluate
+from latentline.models.inspector import Inspector
+from latentline.models.scoring.registry import make_scorer
+from latentline.models.training.fit import TypeOptions, fit_bundle
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +66,7 @@ def bare_rate(inspector: Inspector, data_dir: Path, count: int) -> float:
 
 def peer_rows(data_dir: Path, image_size: int, max_train: int | None) -> list[dict]:
     try:
-        from streams.lab.peer import run_anomalib
+        from latentline.streams.lab.peer import run_anomalib
     except ImportError as exc:
         log.warning("anomalib comparison skipped: %s", exc)
         return []

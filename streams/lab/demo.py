@@ -11,21 +11,20 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from latentline.models.bundle import ModelBundle
+from latentline.models.dataset import at_defect_share, list_images
+from latentline.schemas import Decision
+from latentline.streams.lab.cached_model import ensure_model
+from latentline.streams.lab.collector import Collector, Outcomes
+from latentline.streams.lab.embedded import TANSU_SETTINGS, free_port, s3_server, tansu_broker, worker_process
+from latentline.streams.settings import Settings, settings_env
+from latentline.streams.worker.producer import CameraSimulator, kafka_producer, publish_paths, stage_paths
+from latentline.streams.worker.store import ObjectStore
+from latentline.streams.worker.topics import ensure_topics
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 from sklearn.metrics import roc_auc_score
-
-from models.bundle import ModelBundle
-from models.dataset import at_defect_share, list_images
-from schemas import Decision
-from streams.lab.cached_model import ensure_model
-from streams.lab.collector import Collector, Outcomes
-from streams.lab.embedded import TANSU_SETTINGS, free_port, s3_server, tansu_broker, worker_process
-from streams.settings import Settings, settings_env
-from streams.worker.producer import CameraSimulator, kafka_producer, publish_paths, stage_paths
-from streams.worker.store import ObjectStore
-from streams.worker.topics import ensure_topics
 
 console = Console(stderr=True)
 

@@ -190,7 +190,7 @@ class WorkerProcess:
             log.write(f"--- latentline worker, start {self.starts} ---\n".encode())
             log.flush()
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli.main", "worker"],
+                [sys.executable, "-m", "latentline.streams.cli.main", "worker"],
                 env=self.env, stdout=log, stderr=subprocess.STDOUT,
             )
         return self.process

@@ -3,7 +3,7 @@
 An optional extra for putting latentline next to the published state of the art in one table;
 never a runtime dependency and never run in CI. Install with
 ``pip install -c constraints.txt 'latentline[compare]'``, then
-``python -m streams.lab.peer --data DIR --out var/peer.json``.
+``python -m latentline.streams.lab.peer --data DIR --out var/peer.json``.
 
 The numbers come from anomalib's own algorithm code (``PadimModel``'s Gaussian fit and
 Mahalanobis map, ``PatchcoreModel``'s k-center-greedy coreset and nearest-neighbour score),
@@ -12,7 +12,7 @@ minutes of overhead and nothing to the result. Two things differ from anomalib's
 that the comparison is like for like and works offline:
 
 - backbone: torchvision's MobileNetV2 with ImageNet weights (the one checkpoint available
-  offline, seeded by ``python -m streams.lab.weights``), handed to anomalib as an ``nn.Module``
+  offline, seeded by ``python -m latentline.streams.lab.weights``), handed to anomalib as an ``nn.Module``
   (anomalib's timm weights cannot be downloaded here). Layers ``features.6`` and
   ``features.13`` (strides 8 and 16, 32 + 96 channels): latentline's mid-level map layers.
 - images: decoded and resized exactly as latentline does (``decode_image``, RGB, bilinear to a
@@ -25,10 +25,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from models.dataset import GOOD, evenly_spaced, list_images
-from models.encoding import compat  # noqa: F401  # makes torchvision importable before anomalib loads it
-from models.encoding.images import decode_image
+from latentline.models.dataset import GOOD, evenly_spaced, list_images
+from latentline.models.encoding import compat  # noqa: F401  # makes torchvision importable before anomalib loads it
+from latentline.models.encoding.images import decode_image
 
 BACKBONE = "mobilenet_v2"
 LAYERS = ["features.6", "features.13"]

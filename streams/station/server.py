@@ -4,16 +4,15 @@ and the web application under uvicorn."""
 import logging
 
 import uvicorn
-
-from models.errors import UserInputError
-from streams.settings import Settings
-from streams.station.app import create_app
-from streams.station.auth import Auth, read_users
-from streams.station.db import StationDB
-from streams.station.feed import Feed
-from streams.station.images import ImageStore
-from streams.station.outbox import Outbox
-from streams.station.web import StationConfig
+from latentline.models.errors import UserInputError
+from latentline.streams.settings import Settings
+from latentline.streams.station.app import create_app
+from latentline.streams.station.auth import Auth, read_users
+from latentline.streams.station.db import StationDB
+from latentline.streams.station.feed import Feed
+from latentline.streams.station.images import ImageStore
+from latentline.streams.station.outbox import Outbox
+from latentline.streams.station.web import StationConfig
 
 log = logging.getLogger(__name__)
 DB_FILE = "station.sqlite"

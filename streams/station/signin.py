@@ -2,9 +2,8 @@
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-
-from streams.station.auth import AuthError
-from streams.station.web import checked_form, redirect, render
+from latentline.streams.station.auth import AuthError
+from latentline.streams.station.web import checked_form, redirect, render
 
 router = APIRouter()
 

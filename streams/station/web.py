@@ -6,9 +6,8 @@ from dataclasses import dataclass
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-
-from streams.station import csrf
-from streams.station.auth import Auth, AuthError
+from latentline.streams.station import csrf
+from latentline.streams.station.auth import Auth, AuthError
 
 
 @dataclass(frozen=True)

@@ -11,22 +11,21 @@ from concurrent.futures import ThreadPoolExecutor
 import faust
 from aiokafka.errors import KafkaError
 from faust.streams import _current_event
+from latentline.schemas import Label, NoveltyInput
+from latentline.streams.settings import Settings
+from latentline.streams.worker.dead_letters import DeadLetterWriter, Incoming, rejection
+from latentline.streams.worker.examples import ExampleSync, LabelLearner
+from latentline.streams.worker.inspect import BatchProcessor
+from latentline.streams.worker.kafka_security import faust_credentials
+from latentline.streams.worker.ledger import TableLedger
+from latentline.streams.worker.liveness import Progress
+from latentline.streams.worker.metrics import WorkerMetrics
+from latentline.streams.worker.pipeline import Pipeline
+from latentline.streams.worker.quarantine import Quarantine
+from latentline.streams.worker.state_codecs import DRIFT_CODEC, NOVELTY_CODEC, Codec, StateRejected
+from latentline.streams.worker.transport import InspectionApp
+from latentline.streams.worker.watch import NoveltyWatch
 from pydantic import ValidationError
-
-from schemas import Label, NoveltyInput
-from streams.settings import Settings
-from streams.worker.dead_letters import DeadLetterWriter, Incoming, rejection
-from streams.worker.examples import ExampleSync, LabelLearner
-from streams.worker.inspect import BatchProcessor
-from streams.worker.kafka_security import faust_credentials
-from streams.worker.ledger import TableLedger
-from streams.worker.liveness import Progress
-from streams.worker.metrics import WorkerMetrics
-from streams.worker.pipeline import Pipeline
-from streams.worker.quarantine import Quarantine
-from streams.worker.state_codecs import DRIFT_CODEC, NOVELTY_CODEC, Codec, StateRejected
-from streams.worker.transport import InspectionApp
-from streams.worker.watch import NoveltyWatch
 
 log = logging.getLogger(__name__)
 

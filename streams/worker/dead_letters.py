@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from latentline.schemas import CameraEvent, DeadLetter, ErrorKind
+from latentline.streams.settings import Settings
+from latentline.streams.worker.metrics import WorkerMetrics
+from latentline.streams.worker.ports import Publisher
+from latentline.streams.worker.store import sha256_hex
 from pydantic import ValidationError
-
-from schemas import CameraEvent, DeadLetter, ErrorKind
-from streams.settings import Settings
-from streams.worker.metrics import WorkerMetrics
-from streams.worker.ports import Publisher
-from streams.worker.store import sha256_hex
 
 log = logging.getLogger(__name__)
 

@@ -17,15 +17,14 @@ import time
 from collections.abc import Awaitable
 
 import numpy as np
-
-from models.dataset import GOOD
-from models.encoding.images import ImageError, decode_image
-from models.inspector import Inspector
-from schemas import Decision, Label
-from streams.settings import Settings
-from streams.worker.metrics import WorkerMetrics
-from streams.worker.store import MissingObject, ObjectStore, StoreUnavailable
-from streams.worker.watch import Observation
+from latentline.models.dataset import GOOD
+from latentline.models.encoding.images import ImageError, decode_image
+from latentline.models.inspector import Inspector
+from latentline.schemas import Decision, Label
+from latentline.streams.settings import Settings
+from latentline.streams.worker.metrics import WorkerMetrics
+from latentline.streams.worker.store import MissingObject, ObjectStore, StoreUnavailable
+from latentline.streams.worker.watch import Observation
 
 log = logging.getLogger(__name__)
 

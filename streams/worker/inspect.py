@@ -18,21 +18,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
-from PIL import Image
-
-from models.encoding.device import is_out_of_memory, release_cached_memory
-from models.encoding.images import ImageError, decode_image
-from models.inspector import Inspector
-from models.online.pixel_stats import pixel_statistics
-from models.overlay import overlay_png
-from schemas import CameraEvent, ErrorKind, Measurement, StageTimings, Verdict
-from streams.settings import Settings
-from streams.worker.dead_letters import DeadLetterWriter, Incoming, Rejected, parse_event
-from streams.worker.metrics import WorkerMetrics
-from streams.worker.ports import Ledger, Publisher, Watcher
-from streams.worker.retry import Backoff, pause, until_clear
-from streams.worker.review import classification_of
-from streams.worker.store import (
+from latentline.models.encoding.device import is_out_of_memory, release_cached_memory
+from latentline.models.encoding.images import ImageError, decode_image
+from latentline.models.inspector import Inspector
+from latentline.models.online.pixel_stats import pixel_statistics
+from latentline.models.overlay import overlay_png
+from latentline.schemas import CameraEvent, ErrorKind, Measurement, StageTimings, Verdict
+from latentline.streams.settings import Settings
+from latentline.streams.worker.dead_letters import DeadLetterWriter, Incoming, Rejected, parse_event
+from latentline.streams.worker.metrics import WorkerMetrics
+from latentline.streams.worker.ports import Ledger, Publisher, Watcher
+from latentline.streams.worker.retry import Backoff, pause, until_clear
+from latentline.streams.worker.review import classification_of
+from latentline.streams.worker.store import (
     BadLocation,
     MissingObject,
     ObjectStore,
@@ -42,7 +40,8 @@ from streams.worker.store import (
     StoreUnavailable,
     sha256_hex,
 )
-from streams.worker.watch import Observation
+from latentline.streams.worker.watch import Observation
+from PIL import Image
 
 log = logging.getLogger(__name__)
 

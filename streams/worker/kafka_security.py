@@ -6,8 +6,7 @@ streams/client.py) reads the same settings in ``CameraClient.from_settings``."""
 import ssl
 
 from aiokafka.helpers import create_ssl_context
-
-from streams.settings import Settings
+from latentline.streams.settings import Settings
 
 
 def ssl_context(settings: Settings) -> ssl.SSLContext | None:

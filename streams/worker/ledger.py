@@ -8,7 +8,7 @@ the table, and the replay of its changelog on every start, stay bounded by the w
 
 import time
 
-from streams.worker.ports import StateTable
+from latentline.streams.worker.ports import StateTable
 
 
 class TableLedger:

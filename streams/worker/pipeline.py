@@ -17,9 +17,9 @@ the pipeline has drained, one message at a time as before.
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from streams.worker.dead_letters import Incoming
-from streams.worker.inspect import BatchProcessor, Loaded
-from streams.worker.quarantine import Plan, Quarantine
+from latentline.streams.worker.dead_letters import Incoming
+from latentline.streams.worker.inspect import BatchProcessor, Loaded
+from latentline.streams.worker.quarantine import Plan, Quarantine
 
 
 class Pipeline:

@@ -7,12 +7,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
-
-from schemas import CameraEvent
-from streams.client import content_type_of, new_event
-from streams.settings import Settings
-from streams.worker.kafka_security import aiokafka_options
-from streams.worker.store import ObjectStore
+from latentline.schemas import CameraEvent
+from latentline.streams.client import content_type_of, new_event
+from latentline.streams.settings import Settings
+from latentline.streams.worker.kafka_security import aiokafka_options
+from latentline.streams.worker.store import ObjectStore
 
 
 def kafka_producer(settings: Settings) -> AIOKafkaProducer:

@@ -21,8 +21,8 @@ them are suspects when the worker stops.
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from streams.worker.dead_letters import Incoming
-from streams.worker.ports import StateTable
+from latentline.streams.worker.dead_letters import Incoming
+from latentline.streams.worker.ports import StateTable
 
 
 @dataclass

@@ -16,12 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-
-from schemas import DeadLetter, ErrorKind
-from streams.settings import Settings
-from streams.worker.kafka_security import aiokafka_options
-from streams.worker.producer import kafka_producer
-from streams.worker.store import ObjectStore
+from latentline.schemas import DeadLetter, ErrorKind
+from latentline.streams.settings import Settings
+from latentline.streams.worker.kafka_security import aiokafka_options
+from latentline.streams.worker.producer import kafka_producer
+from latentline.streams.worker.store import ObjectStore
 
 log = logging.getLogger(__name__)
 

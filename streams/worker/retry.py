@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from streams.worker.metrics import WorkerMetrics
+from latentline.streams.worker.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

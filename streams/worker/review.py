@@ -3,12 +3,12 @@
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 
-from models.defect_types.open_set import TypeDecision
-from schemas import Classification, Decision, ReviewReason, ReviewRequest, TypeStatus
-from streams.settings import Settings
-from streams.worker.metrics import WorkerMetrics
-from streams.worker.ports import Publisher
-from streams.worker.watch import Observation
+from latentline.models.defect_types.open_set import TypeDecision
+from latentline.schemas import Classification, Decision, ReviewReason, ReviewRequest, TypeStatus
+from latentline.streams.settings import Settings
+from latentline.streams.worker.metrics import WorkerMetrics
+from latentline.streams.worker.ports import Publisher
+from latentline.streams.worker.watch import Observation
 
 REASON_OF_STATUS = {
     TypeStatus.REVIEW: ReviewReason.AMBIGUOUS_TYPE,

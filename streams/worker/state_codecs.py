@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from models.online import drift, novelty
-from models.online.state import StateError, dumps_state, loads_state
+from latentline.models.online import drift, novelty
+from latentline.models.online.state import StateError, dumps_state, loads_state
 
 StateRejected = StateError
 

@@ -4,9 +4,8 @@ import asyncio
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
-
-from streams.settings import Settings
-from streams.worker.kafka_security import aiokafka_options
+from latentline.streams.settings import Settings
+from latentline.streams.worker.kafka_security import aiokafka_options
 
 
 def topic_partitions(settings: Settings) -> dict[str, int]:

@@ -19,15 +19,13 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
-from river import drift
-
-from models.defect_types.open_set import TypeDecision
-from models.online.drift import SCORE_STATISTIC, DriftAlarm, DriftMonitor, event_statistics
-from models.online.latent_reference import LatentReference
-from models.online.novelty import Anomaly, Candidate, NoveltyDetector, is_unexplained
-from models.online.pixel_stats import STATISTICS as PIXEL_STATISTICS
-from models.online.pixel_stats import meaning
-from schemas import (
+from latentline.models.defect_types.open_set import TypeDecision
+from latentline.models.online.drift import SCORE_STATISTIC, DriftAlarm, DriftMonitor, event_statistics
+from latentline.models.online.latent_reference import LatentReference
+from latentline.models.online.novelty import Anomaly, Candidate, NoveltyDetector, is_unexplained
+from latentline.models.online.pixel_stats import STATISTICS as PIXEL_STATISTICS
+from latentline.models.online.pixel_stats import meaning
+from latentline.schemas import (
     Alert,
     AlertKind,
     AlertStatus,
@@ -39,10 +37,11 @@ from schemas import (
     NoveltyInput,
     Sighting,
 )
-from streams.settings import Settings
-from streams.worker.metrics import WorkerMetrics
-from streams.worker.ports import Publisher, StateTable
-from streams.worker.store import MissingObject, ObjectStore, StoreUnavailable
+from latentline.streams.settings import Settings
+from latentline.streams.worker.metrics import WorkerMetrics
+from latentline.streams.worker.ports import Publisher, StateTable
+from latentline.streams.worker.store import MissingObject, ObjectStore, StoreUnavailable
+from river import drift
 
 log = logging.getLogger(__name__)
 

@@ -6,19 +6,23 @@ import shutil
 from pathlib import Path
 
 import faust
-
-from models.bundle import ModelBundle
-from models.inspector import Inspector
-from streams.settings import Settings
-from streams.worker.app import create_app, install_example_sync, install_inspect_agent, install_novelty_agents
-from streams.worker.examples import ExampleSync, LabelLearner, LatentArchive
-from streams.worker.inspect import BatchProcessor
-from streams.worker.metrics import WorkerMetrics
-from streams.worker.retry import Backoff, wait_at_start
-from streams.worker.review import ReviewFeed
-from streams.worker.store import ObjectStore, S3Location, StoreUnavailable, check_allow_list
-from streams.worker.topics import ensure_topics
-from streams.worker.watch import DriftWatch, NoveltyWatch, SightingFeed
+from latentline.models.bundle import ModelBundle
+from latentline.models.inspector import Inspector
+from latentline.streams.settings import Settings
+from latentline.streams.worker.app import (
+    create_app,
+    install_example_sync,
+    install_inspect_agent,
+    install_novelty_agents,
+)
+from latentline.streams.worker.examples import ExampleSync, LabelLearner, LatentArchive
+from latentline.streams.worker.inspect import BatchProcessor
+from latentline.streams.worker.metrics import WorkerMetrics
+from latentline.streams.worker.retry import Backoff, wait_at_start
+from latentline.streams.worker.review import ReviewFeed
+from latentline.streams.worker.store import ObjectStore, S3Location, StoreUnavailable, check_allow_list
+from latentline.streams.worker.topics import ensure_topics
+from latentline.streams.worker.watch import DriftWatch, NoveltyWatch, SightingFeed
 
 log = logging.getLogger(__name__)
 

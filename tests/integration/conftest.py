@@ -9,17 +9,23 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
-
-from models.evaluation.reference_set import make_reference_set
-from models.inspector import Inspector
-from models.training.calibrate import calibrate
-from models.training.fit import TypeOptions, fit_bundle
-from streams.lab.collector import Collector, Outcomes
-from streams.lab.embedded import TANSU_SETTINGS, free_port, s3_server, scrape, tansu_broker, worker_process
-from streams.settings import Settings, settings_env
-from streams.worker.producer import CameraSimulator, kafka_producer
-from streams.worker.store import ObjectStore
-from streams.worker.topics import ensure_topics
+from latentline.models.evaluation.reference_set import make_reference_set
+from latentline.models.inspector import Inspector
+from latentline.models.training.calibrate import calibrate
+from latentline.models.training.fit import TypeOptions, fit_bundle
+from latentline.streams.lab.collector import Collector, Outcomes
+from latentline.streams.lab.embedded import (
+    TANSU_SETTINGS,
+    free_port,
+    s3_server,
+    scrape,
+    tansu_broker,
+    worker_process,
+)
+from latentline.streams.settings import Settings, settings_env
+from latentline.streams.worker.producer import CameraSimulator, kafka_producer
+from latentline.streams.worker.store import ObjectStore
+from latentline.streams.worker.topics import ensure_topics
 
 SPOT = "spot_diameter"  # the quantity the integration bundle measures
 

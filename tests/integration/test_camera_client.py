@@ -9,14 +9,13 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer
+from latentline.schemas import CameraEvent
+from latentline.streams.cli import main
+from latentline.streams.client import BrokerUnavailable, CameraClient, SendError
+from latentline.streams.lab.embedded import TANSU_SETTINGS, free_port, tansu_broker
+from latentline.streams.settings import Settings
+from latentline.streams.worker.topics import ensure_topics
 from minio import Minio
-
-from schemas import CameraEvent
-from streams.cli import main
-from streams.client import BrokerUnavailable, CameraClient, SendError
-from streams.lab.embedded import TANSU_SETTINGS, free_port, tansu_broker
-from streams.settings import Settings
-from streams.worker.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
 

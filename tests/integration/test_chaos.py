@@ -5,9 +5,8 @@ The short form of ``latentline chaos`` (streams/lab/chaos.py), the same harness 
 import uuid
 
 import pytest
-
-from streams.lab.chaos import ChaosOptions, ChaosReport, notable_log_lines, run_chaos
-from streams.settings import Settings
+from latentline.streams.lab.chaos import ChaosOptions, ChaosReport, notable_log_lines, run_chaos
+from latentline.streams.settings import Settings
 
 pytestmark = pytest.mark.integration
 

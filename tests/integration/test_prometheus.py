@@ -10,9 +10,9 @@ import urllib.parse
 import urllib.request
 
 import pytest
+from latentline.streams.lab.embedded import free_port, stop_process, wait_for_port
 
 from monitoring import dashboards, queries, rules
-from streams.lab.embedded import free_port, stop_process, wait_for_port
 from tests.integration.conftest import make_stack
 
 pytestmark = [

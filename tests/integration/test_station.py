@@ -21,15 +21,15 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from latentline.schemas import AlertKind, AlertStatus, Label, TypeStatus
+from latentline.streams.lab.embedded import TANSU_SETTINGS, free_port, stop_process
+from latentline.streams.settings import Settings, settings_env
+from latentline.streams.station.auth import add_user
+from latentline.streams.station.db import StationDB
+from latentline.streams.station.feed import Feed
+from latentline.streams.station.outbox import Outbox
+from latentline.streams.worker.topics import ensure_topics
 
-from schemas import AlertKind, AlertStatus, Label, TypeStatus
-from streams.lab.embedded import TANSU_SETTINGS, free_port, stop_process
-from streams.settings import Settings, settings_env
-from streams.station.auth import add_user
-from streams.station.db import StationDB
-from streams.station.feed import Feed
-from streams.station.outbox import Outbox
-from streams.worker.topics import ensure_topics
 from tests.integration.conftest import make_stack
 from tests.integration.test_label_learning import N_LABELS, assert_named_spur, publisher_of, wait_for_metric
 from tests.streams.station.records import candidate, label, request
@@ -63,7 +63,7 @@ def station(settings: Settings, workdir: Path, name: str = "station") -> Iterato
         "LATENTLINE_STATION_USERS_FILE": str(users), "LATENTLINE_STATION_UNDO_SECONDS": str(UNDO_SECONDS),
     }
     with open(workdir / f"{name}.log", "ab") as log:
-        process = subprocess.Popen([sys.executable, "-m", "streams.cli.main", "station"], env=env,
+        process = subprocess.Popen([sys.executable, "-m", "latentline.streams.cli.main", "station"], env=env,
                                    stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:

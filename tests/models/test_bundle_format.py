@@ -13,12 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from models.bundle import ModelBundle
-from models.defect_types.registry import classifiers
-from models.latents import Latents
-from models.metrology.measurement import measure
-from models.scoring.registry import names
+from latentline.models.bundle import ModelBundle
+from latentline.models.defect_types.registry import classifiers
+from latentline.models.latents import Latents
+from latentline.models.metrology.measurement import measure
+from latentline.models.scoring.registry import names
 
 OLD = Path(__file__).parent / "data" / "bundle-format-5"
 

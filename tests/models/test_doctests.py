@@ -23,7 +23,7 @@ ALGORITHMS = {
 
 @pytest.mark.parametrize("name", WITH_EXAMPLES)
 def test_examples(name):
-    module = importlib.import_module(name)
+    module = importlib.import_module(f"latentline.{name}")
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed (output above)"
 

@@ -5,9 +5,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from latentline.streams.settings import Settings
 
 from monitoring import dashboards, queries, rules
-from streams.settings import Settings
 
 PROMETHEUS_DIR = Path(rules.__file__).parent / "prometheus"
 needs_promtool = pytest.mark.skipif(shutil.which("promtool") is None,

@@ -3,9 +3,7 @@
 from datetime import UTC, datetime
 
 import pytest
-from pydantic import ValidationError
-
-from schemas import (
+from latentline.schemas import (
     Alert,
     AlertKind,
     AlertStatus,
@@ -15,6 +13,7 @@ from schemas import (
     NoveltyInput,
     Sighting,
 )
+from pydantic import ValidationError
 
 AT = datetime(2024, 5, 17, 8, 30, tzinfo=UTC)
 DRIFT = DriftDetails(

@@ -3,9 +3,8 @@
 import json
 
 import pytest
-
-from schemas import TOPICS
-from schemas.jsonschema import SCHEMA_DIR, rendered
+from latentline.schemas import TOPICS
+from latentline.schemas.jsonschema import SCHEMA_DIR, rendered
 
 REGENERATE = "run `python -m schemas.jsonschema` to regenerate schemas/json/"
 

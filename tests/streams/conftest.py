@@ -3,10 +3,9 @@
 import json
 
 import pytest
-
-from models.online.drift import DriftMonitor
-from models.online.novelty import NoveltyDetector
-from streams.worker.state_codecs import DRIFT_CODEC, NOVELTY_CODEC, Codec
+from latentline.models.online.drift import DriftMonitor
+from latentline.models.online.novelty import NoveltyDetector
+from latentline.streams.worker.state_codecs import DRIFT_CODEC, NOVELTY_CODEC, Codec
 
 JSON_CODEC = Codec(lambda value: json.dumps(value).encode(), json.loads)
 

@@ -1,4 +1,4 @@
-from streams.settings import SETTINGS_DOC, Settings, markdown_table, settings_env
+from latentline.streams.settings import SETTINGS_DOC, Settings, markdown_table, settings_env
 
 
 def test_environment_prefix_sets_fields(monkeypatch):

@@ -3,8 +3,7 @@
 from pathlib import Path
 
 import numpy as np
-
-from models.evaluation.plots.figure import plt, save_figure
+from latentline.models.evaluation.plots.figure import plt, save_figure
 
 
 def plot_stream(path: Path, stable, drifted, novelty, before, drift_run, novelty_run,

@@ -10,7 +10,7 @@ is the variational variant. Measured on deeppcb-patches: image AUROC 0.73 after 
 after 40, 0.87 after 60; 0.633 from only 200 images at 224 px (docs/scoring.md).
 
 >>> import numpy as np
->>> from models.latents import Latents
+>>> from latentline.models.latents import Latents
 >>> pixels = np.random.default_rng(0).integers(100, 130, (24, 16, 16, 3), dtype=np.uint8)
 >>> def latents(pixels):
 ...     return Latents(np.zeros((len(pixels), 1)), np.zeros((len(pixels), 1)), pixels=pixels)
@@ -29,11 +29,9 @@ from typing import ClassVar, Self
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.covariance import LedoitWolf
-
-from models.encoding.device import select_device
-from models.latents import Latents
-from models.scoring.autoencoder.networks import (
+from latentline.models.encoding.device import select_device
+from latentline.models.latents import Latents
+from latentline.models.scoring.autoencoder.networks import (
     PREPARE_CHUNK,
     ConvAutoencoder,
     check_image_size,
@@ -41,7 +39,8 @@ from models.scoring.autoencoder.networks import (
     seeded,
     train,
 )
-from models.scoring.base import top_mean
+from latentline.models.scoring.base import top_mean
+from sklearn.covariance import LedoitWolf
 
 SCORE_SOURCES = ("reconstruction", "latent")
 # Held out from training only to report over-fitting in ``history_``.

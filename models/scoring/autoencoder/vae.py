@@ -9,7 +9,7 @@ Measured on deeppcb-patches: see ``VAEScorer``; 0.621 image AUROC from only 200 
 (docs/scoring.md).
 
 >>> import numpy as np
->>> from models.latents import Latents
+>>> from latentline.models.latents import Latents
 >>> pixels = np.random.default_rng(0).integers(100, 130, (24, 16, 16, 3), dtype=np.uint8)
 >>> good = Latents(np.zeros((24, 1)), np.zeros((24, 1)), pixels=pixels)
 >>> scorer = VAEScorer(image_size=16, latent_dim=4, epochs=2, score_from="latent").fit(good)
@@ -21,9 +21,8 @@ import dataclasses
 
 import numpy as np
 import torch
-
-from models.scoring.autoencoder.ae import AutoencoderScorer
-from models.scoring.autoencoder.networks import ConvVAE, kl_divergence, split_posterior
+from latentline.models.scoring.autoencoder.ae import AutoencoderScorer
+from latentline.models.scoring.autoencoder.networks import ConvVAE, kl_divergence, split_posterior
 
 
 @dataclasses.dataclass(eq=False)

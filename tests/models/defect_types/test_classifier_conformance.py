@@ -4,8 +4,7 @@ import json
 
 import numpy as np
 import pytest
-
-from models.defect_types.registry import classifiers
+from latentline.models.defect_types.registry import classifiers
 
 CLASSIFIERS = classifiers()
 DIM = 16

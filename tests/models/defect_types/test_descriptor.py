@@ -2,9 +2,8 @@
 
 import numpy as np
 import pytest
-
-from models.defect_types.descriptor import DESCRIPTORS, describe, needs_anomaly_maps
-from models.latents import Latents
+from latentline.models.defect_types.descriptor import DESCRIPTORS, describe, needs_anomaly_maps
+from latentline.models.latents import Latents
 
 
 def part() -> tuple[Latents, np.ndarray]:
@@ -52,7 +51,7 @@ def test_an_unknown_descriptor_is_refused():
 def test_cells_keep_the_hottest_cells_in_order_and_pool_like_peak():
     """The patch head's type latent: the hottest cells' features, then their excesses; pooled
     (for novelty) it is the peak descriptor of those cells."""
-    from models.defect_types.descriptor import hot_cells, pooled, split_cells
+    from latentline.models.defect_types.descriptor import hot_cells, pooled, split_cells
 
     latents, anomaly = part()
     cells = describe("cells", latents, anomaly)

@@ -1,9 +1,8 @@
 """Data hygiene flags a mislabelled example and leaves clean ones alone."""
 
 import numpy as np
-
-from models.defect_types.hygiene import Hygiene
-from models.defect_types.logistic import LogisticClassifier
+from latentline.models.defect_types.hygiene import Hygiene
+from latentline.models.defect_types.logistic import LogisticClassifier
 
 
 def test_a_mislabelled_example_is_a_suspect():

@@ -4,11 +4,15 @@ import json
 
 import numpy as np
 import pytest
-
-from models.defect_types.logistic import LogisticClassifier
-from models.defect_types.open_set import OpenSetClassifier, confidence_for_accuracy, knn_distance, view_means
-from models.deviation_space import DeviationSpace
-from schemas import TypeStatus
+from latentline.models.defect_types.logistic import LogisticClassifier
+from latentline.models.defect_types.open_set import (
+    OpenSetClassifier,
+    confidence_for_accuracy,
+    knn_distance,
+    view_means,
+)
+from latentline.models.deviation_space import DeviationSpace
+from latentline.schemas import TypeStatus
 
 DIM = 12
 

@@ -4,17 +4,16 @@ new type from operators' labels."""
 
 import numpy as np
 import pytest
+from latentline.models.bundle import ModelBundle
+from latentline.models.dataset import list_images
+from latentline.models.defect_types.patch_head import PatchHeadClassifier
+from latentline.models.encoding.config import EncoderConfig
+from latentline.models.encoding.images import decode_image
+from latentline.models.errors import UserInputError
+from latentline.models.inspector import Inspector
+from latentline.models.training.fit import TypeOptions, fit_bundle
+from latentline.schemas.verdict import TypeStatus
 from threadpoolctl import threadpool_limits
-
-from models.bundle import ModelBundle
-from models.dataset import list_images
-from models.defect_types.patch_head import PatchHeadClassifier
-from models.encoding.config import EncoderConfig
-from models.encoding.images import decode_image
-from models.errors import UserInputError
-from models.inspector import Inspector
-from models.training.fit import TypeOptions, fit_bundle
-from schemas.verdict import TypeStatus
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +75,7 @@ def test_novelty_directions_come_from_the_pooled_cells(head_bundle, test_latents
 
 
 def test_the_head_and_the_cells_go_together():
-    from models.scoring.patchcore import PatchCoreScorer
+    from latentline.models.scoring.patchcore import PatchCoreScorer
 
     with pytest.raises(UserInputError, match="patch-head"):
         TypeOptions(classifier="logistic", descriptor="cells").resolved_descriptor(PatchCoreScorer())

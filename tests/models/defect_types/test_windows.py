@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from latentline.models.defect_types.windows import defect_windows, window_centres
 
-from models.defect_types.windows import defect_windows, window_centres
 
-
-def reference_centre(anomaly_map: np.ndarray, tile_cells: tuple[float, float], centre: str) -> tuple[float, float]:
+def reference_centre(anomaly_map: np.ndarray, tile_cells: tuple[float, float],
+                     centre: str) -> tuple[float, float]:
     row, column = np.unravel_index(int(np.argmax(anomaly_map)), anomaly_map.shape)
     peak = row + 0.5, column + 0.5
     if centre == "peak":
@@ -24,7 +24,8 @@ def reference_centre(anomaly_map: np.ndarray, tile_cells: tuple[float, float], c
     return peak if total <= 0 else (rows / total, columns / total)
 
 
-def reference_window(trunk: np.ndarray, anomaly_map: np.ndarray, tiles, cells: int, centre: str) -> np.ndarray:
+def reference_window(trunk: np.ndarray, anomaly_map: np.ndarray, tiles, cells: int,
+                     centre: str) -> np.ndarray:
     channels, height, width = trunk.shape
     side_y, side_x = height // tiles[1], width // tiles[0]
     map_h, map_w = anomaly_map.shape

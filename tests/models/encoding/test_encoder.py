@@ -3,11 +3,10 @@
 import numpy as np
 import pytest
 import torch
+from latentline.models.encoding.config import DEFAULT_LAYERS, EncoderConfig
+from latentline.models.encoding.device import autocast, resolve_precision, select_device
+from latentline.models.encoding.encoder import PooledEncoder
 from PIL import Image
-
-from models.encoding.config import DEFAULT_LAYERS, EncoderConfig
-from models.encoding.device import autocast, resolve_precision, select_device
-from models.encoding.encoder import PooledEncoder
 
 SIZE = 64
 MOBILENET_DIM = 32 + 96 + 1280  # features.6, features.13, features.18

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
-from models.encoding.images import (
+from latentline.models.encoding.images import (
     DIHEDRAL,
     DecodeLimits,
     ImageError,
@@ -17,7 +15,8 @@ from models.encoding.images import (
     dihedral_view,
     dihedral_views,
 )
-from schemas import ErrorKind
+from latentline.schemas import ErrorKind
+from PIL import Image
 
 
 @pytest.fixture(scope="module")

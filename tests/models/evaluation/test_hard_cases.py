@@ -4,11 +4,10 @@ import json
 
 import numpy as np
 import pytest
+from latentline.models.dataset import list_images
+from latentline.models.evaluation.hard_cases import HardCases, make_hard_cases
+from latentline.models.evaluation.localisation import mask_path
 from PIL import Image
-
-from models.dataset import list_images
-from models.evaluation.hard_cases import HardCases, make_hard_cases
-from models.evaluation.localisation import mask_path
 
 SMALL = dict(n_train_good=6, n_test_good=4, n_test_per_type=3)
 

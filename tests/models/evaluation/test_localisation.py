@@ -4,11 +4,10 @@ import shutil
 
 import numpy as np
 import pytest
+from latentline.models.dataset import list_images
+from latentline.models.evaluation.localisation import PIXEL_SIDE, grid_examples, localisation, mask_path
+from latentline.models.inspector import Inspector
 from PIL import Image
-
-from models.dataset import list_images
-from models.evaluation.localisation import PIXEL_SIDE, grid_examples, localisation, mask_path
-from models.inspector import Inspector
 
 
 @pytest.fixture(scope="module")

@@ -5,14 +5,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from latentline.models.bundle import CLASSIFIER_ARRAYS, ModelBundle
+from latentline.models.encoding.config import EncoderConfig
+from latentline.models.evaluation.report import evaluate
+from latentline.models.inspector import Inspector
+from latentline.models.training.fit import TypeOptions, fit_bundle
+from latentline.schemas import TypeStatus
 from threadpoolctl import threadpool_limits
-
-from models.bundle import CLASSIFIER_ARRAYS, ModelBundle
-from models.encoding.config import EncoderConfig
-from models.evaluation.report import evaluate
-from models.inspector import Inspector
-from models.training.fit import TypeOptions, fit_bundle
-from schemas import TypeStatus
 
 KNOWN = ("copper", "pin_hole", "short")  # tests/conftest.py's typed_dir
 

@@ -5,12 +5,16 @@ import json
 
 import numpy as np
 import pytest
+from latentline.models.evaluation.drift_scenarios import (
+    ImagePool,
+    ScenarioScript,
+    evaluate_scenarios,
+    good_pool,
+)
+from latentline.models.evaluation.scenarios import SCENARIOS, camera_shift, other_material
+from latentline.models.online.drift import DriftMonitor
+from latentline.models.online.pixel_stats import pixel_statistics
 from PIL import Image
-
-from models.evaluation.drift_scenarios import ImagePool, ScenarioScript, evaluate_scenarios, good_pool
-from models.evaluation.scenarios import SCENARIOS, camera_shift, other_material
-from models.online.drift import DriftMonitor
-from models.online.pixel_stats import pixel_statistics
 
 BY_NAME = {s.name: s for s in SCENARIOS}
 # scenario -> (statistic, direction) it must move at its strong setting

@@ -3,12 +3,11 @@ and nothing for scorers without a bank."""
 
 import numpy as np
 import pytest
-
-from models.evaluation.search_recall import search_recall
-from models.latents import Latents
-from models.scoring.mahalanobis import MahalanobisScorer
-from models.scoring.patchcore import PatchCoreScorer
-from models.scoring.search import faiss_available
+from latentline.models.evaluation.search_recall import search_recall
+from latentline.models.latents import Latents
+from latentline.models.scoring.mahalanobis import MahalanobisScorer
+from latentline.models.scoring.patchcore import PatchCoreScorer
+from latentline.models.scoring.search import faiss_available
 
 
 def latents(rng: np.random.Generator, n: int) -> Latents:

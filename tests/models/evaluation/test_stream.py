@@ -3,11 +3,10 @@
 import json
 
 import pytest
-
-from models.encoding.config import EncoderConfig
-from models.evaluation.stream import StreamScript, evaluate_stream
-from models.inspector import Inspector
-from models.training.fit import TypeOptions, fit_bundle
+from latentline.models.encoding.config import EncoderConfig
+from latentline.models.evaluation.stream import StreamScript, evaluate_stream
+from latentline.models.inspector import Inspector
+from latentline.models.training.fit import TypeOptions, fit_bundle
 
 
 @pytest.fixture(scope="module")

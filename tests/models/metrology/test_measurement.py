@@ -4,18 +4,17 @@ import json
 
 import numpy as np
 import pytest
+from latentline.models.bundle import QUANTITY_ARRAYS, ModelBundle
+from latentline.models.dataset import read_values
+from latentline.models.evaluation.reference_set import make_reference_set
+from latentline.models.evaluation.report import evaluate
+from latentline.models.inspector import Inspector
+from latentline.models.latents import Latents
+from latentline.models.metrology.measurement import default_space, features, measure
+from latentline.models.scoring.mahalanobis import MahalanobisScorer
+from latentline.models.training.calibrate import calibrate
 from scipy.stats import spearmanr
 from threadpoolctl import threadpool_limits
-
-from models.bundle import QUANTITY_ARRAYS, ModelBundle
-from models.dataset import read_values
-from models.evaluation.reference_set import make_reference_set
-from models.evaluation.report import evaluate
-from models.inspector import Inspector
-from models.latents import Latents
-from models.metrology.measurement import default_space, features, measure
-from models.scoring.mahalanobis import MahalanobisScorer
-from models.training.calibrate import calibrate
 
 QUANTITY = "spot_diameter"
 

@@ -6,10 +6,15 @@ import math
 
 import numpy as np
 import pytest
+from latentline.models.online.drift import (
+    READABLE_VERSIONS,
+    STATE_KIND,
+    STATE_VERSION,
+    DriftMonitor,
+    change_point,
+)
+from latentline.models.online.state import StateError, dumps_state, loads_state
 from river import drift
-
-from models.online.drift import READABLE_VERSIONS, STATE_KIND, STATE_VERSION, DriftMonitor, change_point
-from models.online.state import StateError, dumps_state, loads_state
 
 DETECTORS = {
     "adwin": None,  # the default

@@ -2,8 +2,7 @@
 
 import numpy as np
 import pytest
-
-from models.online.latent_reference import LatentReference
+from latentline.models.online.latent_reference import LatentReference
 
 
 @pytest.fixture

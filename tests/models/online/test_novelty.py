@@ -6,9 +6,8 @@ import math
 
 import numpy as np
 import pytest
-
-from models.online.novelty import STATE_KIND, STATE_VERSION, Anomaly, NoveltyDetector
-from models.online.state import StateError, dumps_state, loads_state
+from latentline.models.online.novelty import STATE_KIND, STATE_VERSION, Anomaly, NoveltyDetector
+from latentline.models.online.state import StateError, dumps_state, loads_state
 
 
 def unit(v):

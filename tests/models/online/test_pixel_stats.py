@@ -2,9 +2,8 @@
 
 import numpy as np
 import pytest
+from latentline.models.online.pixel_stats import MEANINGS, STATISTICS, meaning, pixel_statistics
 from PIL import Image, ImageFilter
-
-from models.online.pixel_stats import MEANINGS, STATISTICS, meaning, pixel_statistics
 
 
 @pytest.fixture(scope="module")

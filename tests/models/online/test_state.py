@@ -5,9 +5,8 @@ import pathlib
 import pickle
 
 import pytest
-
-from models.online import state
-from models.online.state import StateError, dumps_state, loads_state
+from latentline.models.online import state
+from latentline.models.online.state import StateError, dumps_state, loads_state
 
 RECORD = {"format": "thing/1", "name": "caméra-7", "values": [0.5, -1, 3e-9]}
 

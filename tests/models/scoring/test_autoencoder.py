@@ -7,13 +7,18 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from latentline.models.latents import Latents
+from latentline.models.scoring.autoencoder.ae import AutoencoderScorer
+from latentline.models.scoring.autoencoder.networks import (
+    ConvAutoencoder,
+    ConvVAE,
+    kl_divergence,
+    prepare_pixels,
+    train,
+)
+from latentline.models.scoring.autoencoder.vae import VAEScorer
 from PIL import Image
 from sklearn.metrics import roc_auc_score
-
-from models.latents import Latents
-from models.scoring.autoencoder.ae import AutoencoderScorer
-from models.scoring.autoencoder.networks import ConvAutoencoder, ConvVAE, kl_divergence, prepare_pixels, train
-from models.scoring.autoencoder.vae import VAEScorer
 
 SIZE = 32
 SPOT = 3
@@ -200,9 +205,9 @@ def test_codes_measure_and_decode_along_a_direction(tmp_path):
     """Autoencoder bundles measure in the code space; walking along a calibrated direction and
     decoding shows the quantity (models/evaluation/plots/measurement.py draws that strip). The quantity
     here is brightness, which a small autoencoder trained on varied brightness must encode."""
-    from models.evaluation.plots import measurement as measurement_plots
-    from models.metrology.measurement import default_space, features
-    from models.metrology.quantity import QuantityScale
+    from latentline.models.evaluation.plots import measurement as measurement_plots
+    from latentline.models.metrology.measurement import default_space, features
+    from latentline.models.metrology.quantity import QuantityScale
 
     brightness = np.linspace(60, 200, 80)
     images = np.stack([textures(1, seed=int(i), brightness=int(b))[0] for i, b in enumerate(brightness)])

@@ -3,11 +3,10 @@ the search, and the search a bundle was fitted with is the one it loads with."""
 
 import numpy as np
 import pytest
-
-from models.latents import Latents
-from models.scoring.base import score_batch
-from models.scoring.patchcore import PatchCoreScorer
-from models.scoring.search import faiss_available, resolve_search
+from latentline.models.latents import Latents
+from latentline.models.scoring.base import score_batch
+from latentline.models.scoring.patchcore import PatchCoreScorer
+from latentline.models.scoring.search import faiss_available, resolve_search
 
 
 def latents(rng: np.random.Generator, n: int, spot: bool = False) -> Latents:

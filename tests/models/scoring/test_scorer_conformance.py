@@ -9,12 +9,11 @@ import json
 
 import numpy as np
 import pytest
+from latentline.models.latents import Latents
+from latentline.models.scoring.base import held_back_scores, top_mean
+from latentline.models.scoring.mahalanobis import MahalanobisScorer
+from latentline.models.scoring.registry import scorers
 from sklearn.metrics import roc_auc_score
-
-from models.latents import Latents
-from models.scoring.base import held_back_scores, top_mean
-from models.scoring.mahalanobis import MahalanobisScorer
-from models.scoring.registry import scorers
 
 SCORERS = scorers()
 DIM, CHANNELS, GRID, SIDE = 24, 6, 8, 32
@@ -177,24 +176,22 @@ def test_mahalanobis_is_identity_distance_for_white_data():
 def test_maps_are_smoothed_as_scipy_smooths_them(sigma):
     """The batch's maps smoothed as one convolution (models/scoring/maps.py) against SciPy's
     Gaussian filter, the reference, edges repeated: within float32 rounding."""
+    from latentline.models.scoring.base import smooth_maps
     from scipy.ndimage import gaussian_filter
 
-    from models.scoring.base import smooth_maps
-
     maps = np.random.default_rng(0).random((3, 28, 40)).astype(np.float32)
-    np.testing.assert_allclose(smooth_maps(maps, sigma), gaussian_filter(maps, (0, sigma, sigma), mode="nearest"),
-                               atol=1e-6)
+    reference = gaussian_filter(maps, (0, sigma, sigma), mode="nearest")
+    np.testing.assert_allclose(smooth_maps(maps, sigma), reference, atol=1e-6)
     narrow = maps[:, :3]  # narrower than the kernel
-    np.testing.assert_allclose(smooth_maps(narrow, sigma), gaussian_filter(narrow, (0, sigma, sigma), mode="nearest"),
-                               atol=1e-6)
+    reference = gaussian_filter(narrow, (0, sigma, sigma), mode="nearest")
+    np.testing.assert_allclose(smooth_maps(narrow, sigma), reference, atol=1e-6)
 
 
 def test_the_top_cells_mean_of_tensors_is_top_mean():
     import torch
-
-    from models.scoring.maps import top_cells_mean
+    from latentline.models.scoring.maps import top_cells_mean
 
     maps = np.random.default_rng(1).random((4, 28, 84)).astype(np.float32)
     for fraction in (0.0, 0.02, 0.1):
-        np.testing.assert_allclose(top_cells_mean(torch.from_numpy(maps), fraction).numpy(), top_mean(maps, fraction),
-                                   rtol=1e-6)
+        on_device = top_cells_mean(torch.from_numpy(maps), fraction).numpy()
+        np.testing.assert_allclose(on_device, top_mean(maps, fraction), rtol=1e-6)

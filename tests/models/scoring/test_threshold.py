@@ -2,9 +2,8 @@
 
 import numpy as np
 import pytest
-
-from models.scoring.threshold import Thresholds
-from schemas import Decision
+from latentline.models.scoring.threshold import Thresholds
+from latentline.schemas import Decision
 
 
 def test_from_good_scores_uniform():

@@ -9,22 +9,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from latentline.models.bundle import MANIFEST, SCORER_ARRAYS, ModelBundle
+from latentline.models.dataset import evenly_spaced, fingerprint, list_images
+from latentline.models.encoding.config import EncoderConfig
+from latentline.models.encoding.device import resolve_precision
+from latentline.models.encoding.encoder import PooledEncoder
+from latentline.models.encoding.files import encode_files
+from latentline.models.errors import UserInputError
+from latentline.models.latents import Latents
+from latentline.models.online.latent_reference import LatentReference
+from latentline.models.scoring.mahalanobis import MahalanobisScorer
+from latentline.models.scoring.patchcore import PatchCoreScorer
+from latentline.models.scoring.registry import make_scorer
+from latentline.models.scoring.threshold import Thresholds
+from latentline.models.training.fit import fit_bundle
 from threadpoolctl import threadpool_limits
-
-from models.bundle import MANIFEST, SCORER_ARRAYS, ModelBundle
-from models.dataset import evenly_spaced, fingerprint, list_images
-from models.encoding.config import EncoderConfig
-from models.encoding.device import resolve_precision
-from models.encoding.encoder import PooledEncoder
-from models.encoding.files import encode_files
-from models.errors import UserInputError
-from models.latents import Latents
-from models.online.latent_reference import LatentReference
-from models.scoring.mahalanobis import MahalanobisScorer
-from models.scoring.patchcore import PatchCoreScorer
-from models.scoring.registry import make_scorer
-from models.scoring.threshold import Thresholds
-from models.training.fit import fit_bundle
 
 N_IMAGES = 30
 ENCODER = EncoderConfig(weights=None, image_size=64)

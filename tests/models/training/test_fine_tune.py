@@ -3,17 +3,22 @@ by the Inspector (models/defect_types/tuned.py)."""
 
 import numpy as np
 import pytest
+from latentline.models.bundle import ModelBundle
+from latentline.models.dataset import list_images
+from latentline.models.defect_types.tuned import TunedOpenSet, split
+from latentline.models.defect_types.type_network import (
+    CHUNK,
+    EMBEDDING_DIMENSIONS,
+    TRUNK_CHANNELS,
+    TypeNetwork,
+)
+from latentline.models.encoding.config import EncoderConfig
+from latentline.models.errors import UserInputError
+from latentline.models.inspector import Inspector
+from latentline.models.training.fit import TypeOptions, fit_bundle
+from latentline.schemas.verdict import TypeStatus
 from threadpoolctl import threadpool_limits
 
-from models.bundle import ModelBundle
-from models.dataset import list_images
-from models.defect_types.tuned import TunedOpenSet, split
-from models.defect_types.type_network import CHUNK, EMBEDDING_DIMENSIONS, TRUNK_CHANNELS, TypeNetwork
-from models.encoding.config import EncoderConfig
-from models.errors import UserInputError
-from models.inspector import Inspector
-from models.training.fit import TypeOptions, fit_bundle
-from schemas.verdict import TypeStatus
 from tests.conftest import KNOWN_TYPES
 
 
@@ -79,8 +84,7 @@ def test_the_worker_reads_the_same_embedding_as_the_straightforward_path(tuned_b
     batch's anomalous parts through the tuned blocks at once) against a reference written
     plainly: each part encoded alone, its window cut by slicing, embedded alone."""
     import torch
-
-    from models.encoding.images import decode_image
+    from latentline.models.encoding.images import decode_image
 
     inspector = Inspector(tuned_bundle, device="cpu")
     network = tuned_bundle.classifier.network
@@ -96,7 +100,7 @@ def test_the_worker_reads_the_same_embedding_as_the_straightforward_path(tuned_b
 
 
 def test_fine_tuning_is_refused_where_it_cannot_read_its_descriptor():
-    from models.scoring.registry import make_scorer
+    from latentline.models.scoring.registry import make_scorer
 
     with pytest.raises(UserInputError, match="fine-tun"):
         TypeOptions(fine_tune=2, classifier="patch-head").resolved_descriptor(make_scorer())
@@ -106,7 +110,7 @@ def test_fine_tuning_is_refused_where_it_cannot_read_its_descriptor():
 
 
 def test_the_worker_path_names_the_anomalous_parts_of_a_batch(tuned_bundle, typed_dir):
-    from models.encoding.images import decode_image
+    from latentline.models.encoding.images import decode_image
 
     inspector = Inspector(tuned_bundle, device="cpu")
     inspector.warm_up()
@@ -130,8 +134,7 @@ def test_the_network_keeps_where_its_windows_are_centred_and_how_it_pools(tuned_
 
 def test_a_shifted_window_is_its_features_moved_by_at_most_the_cells_asked():
     import torch
-
-    from models.defect_types.type_network import shifted
+    from latentline.models.defect_types.type_network import shifted
 
     features = torch.arange(2 * 3 * 6 * 6, dtype=torch.float32).reshape(2, 3, 6, 6)
     generator = torch.Generator().manual_seed(0)
@@ -189,7 +192,7 @@ def test_a_type_taught_after_the_fit_is_judged_unknown_in_the_frozen_space_alone
 
 def test_training_takes_the_steps_asked_epoch_after_epoch():
     """A calibration fold's network trains as many steps as the final one (fit_tuned.py)."""
-    from models.defect_types.type_network import _batches
+    from latentline.models.defect_types.type_network import _batches
 
     assert TypeNetwork(epochs=2, batch_size=32).steps_for(33) == 2  # a batch of one is dropped
     assert TypeNetwork(epochs=2, batch_size=32).steps_for(34) == 4
@@ -201,7 +204,8 @@ def test_training_takes_the_steps_asked_epoch_after_epoch():
 def test_the_trunk_kept_on_the_device_gives_the_host_paths_types(tuned_bundle, typed_dir):
     """What a GPU worker runs (maps and trunk left as device tensors), on the CPU: the same type
     latents and names as the host path."""
-    from models.encoding.images import decode_image
+    from latentline.models.encoding.images import decode_image
+
     from tests.models.test_inspector_device import DeviceMapsInspector
 
     host, device = Inspector(tuned_bundle, device="cpu"), DeviceMapsInspector(tuned_bundle, "cpu")
@@ -214,4 +218,7 @@ def test_the_trunk_kept_on_the_device_gives_the_host_paths_types(tuned_bundle, t
         assert (a is None) == (b is None)
         if a is not None:
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-    assert [t and (t.label, t.status) for t in got.types] == [t and (t.label, t.status) for t in expected.types]
+    def named(types):
+        return [t and (t.label, t.status) for t in types]
+
+    assert named(got.types) == named(expected.types)

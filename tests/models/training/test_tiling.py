@@ -1,12 +1,11 @@
 """fit chooses how finely to tile from the labelled defects (models/training/tiling.py)."""
 
 import pytest
+from latentline.models.encoding.config import EncoderConfig
+from latentline.models.evaluation.hard_cases import HardCases, make_hard_cases
+from latentline.models.training.fit import TypeOptions, fit_bundle
+from latentline.models.training.tiling import TilingSearch
 from threadpoolctl import threadpool_limits
-
-from models.encoding.config import EncoderConfig
-from models.evaluation.hard_cases import HardCases, make_hard_cases
-from models.training.fit import TypeOptions, fit_bundle
-from models.training.tiling import TilingSearch
 
 
 def test_finer_candidates_keep_enough_source_pixels_per_tile():

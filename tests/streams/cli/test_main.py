@@ -4,7 +4,7 @@ import argparse
 import io
 from pathlib import Path
 
-from streams.cli import lab, main, model, run, station
+from latentline.streams.cli import lab, main, model, run, station
 
 GROUPS = {
     model: {"fit", "evaluate", "calibrate", "make-reference", "make-hard-cases", "evaluate-stream",
@@ -63,7 +63,7 @@ def test_user_errors_are_one_line_with_what_to_do_and_exit_2(tmp_path, capsys, p
 
 
 def test_unreachable_broker_is_a_user_error(tmp_path, capsys, pcb_dir):
-    from streams.lab.embedded import free_port
+    from latentline.streams.lab.embedded import free_port
 
     argv = ["publish", str(pcb_dir / "test" / "spur"), "--camera", "cam-1",
             "--broker", f"kafka://127.0.0.1:{free_port()}"]
@@ -85,17 +85,15 @@ def test_the_station_without_operators_is_a_user_error(tmp_path, capsys, monkeyp
 
 def test_debug_keeps_the_traceback(tmp_path):
     import pytest
-
-    from models.errors import UserInputError
+    from latentline.models.errors import UserInputError
 
     with pytest.raises(UserInputError):
         main.main(["--debug", "fit", str(tmp_path / "missing"), "--out", str(tmp_path / "m")])
 
 
 def test_the_camera_clients_failures_are_user_errors():
+    from latentline.streams.client import BrokerUnavailable, SendError, UploadError
     from urllib3.exceptions import MaxRetryError
-
-    from streams.client import BrokerUnavailable, SendError, UploadError
 
     assert main.user_error(BrokerUnavailable("no broker at k:9092")).startswith(
         "the Kafka broker cannot be reached: no broker at k:9092 (is it running?")

@@ -5,13 +5,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
-from schemas import DeadLetter, ErrorKind
-from streams.lab.chaos import ChaosOptions, duplicate_dead_letters, plan_chaos
-from streams.lab.collector import Outcomes
-from streams.lab.embedded import S3Server
-from streams.settings import Settings
-from streams.worker.store import ObjectStore, StoreUnavailable
+from latentline.schemas import DeadLetter, ErrorKind
+from latentline.streams.lab.chaos import ChaosOptions, duplicate_dead_letters, plan_chaos
+from latentline.streams.lab.collector import Outcomes
+from latentline.streams.lab.embedded import S3Server
+from latentline.streams.settings import Settings
+from latentline.streams.worker.store import ObjectStore, StoreUnavailable
 
 
 def test_s3_server_outage_refuses_then_serves_the_same_objects_on_the_same_port():

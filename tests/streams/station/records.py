@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from schemas import (
+from latentline.schemas import (
     Alert,
     AlertKind,
     AlertStatus,

@@ -1,9 +1,15 @@
 """Operators' passwords and identities (streams/station/auth.py) and CSRF tokens (csrf.py)."""
 
 import pytest
-
-from streams.station import csrf
-from streams.station.auth import Auth, AuthError, add_user, check_password, hash_password, read_users
+from latentline.streams.station import csrf
+from latentline.streams.station.auth import (
+    Auth,
+    AuthError,
+    add_user,
+    check_password,
+    hash_password,
+    read_users,
+)
 
 
 def test_a_password_hash_checks_that_password_only():

@@ -6,14 +6,13 @@ import hashlib
 import json
 
 import pytest
-
-from schemas import DeadLetter, ErrorKind
-from streams.lab.embedded import s3_server
-from streams.settings import Settings
-from streams.worker.dead_letters import DeadLetterWriter, Incoming, Rejected, parse_event
-from streams.worker.metrics import WorkerMetrics
-from streams.worker.redrive import original_payload
-from streams.worker.store import ObjectStore
+from latentline.schemas import DeadLetter, ErrorKind
+from latentline.streams.lab.embedded import s3_server
+from latentline.streams.settings import Settings
+from latentline.streams.worker.dead_letters import DeadLetterWriter, Incoming, Rejected, parse_event
+from latentline.streams.worker.metrics import WorkerMetrics
+from latentline.streams.worker.redrive import original_payload
+from latentline.streams.worker.store import ObjectStore
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,11 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
-
-from models.inspector import Inspector
-from schemas import CameraEvent, Decision, Label
-from streams.lab.embedded import s3_server
-from streams.settings import Settings
-from streams.worker.examples import (
+from latentline.models.inspector import Inspector
+from latentline.schemas import CameraEvent, Decision, Label
+from latentline.streams.lab.embedded import s3_server
+from latentline.streams.settings import Settings
+from latentline.streams.worker.examples import (
     ExampleSync,
     LabelLearner,
     LatentArchive,
@@ -19,9 +18,9 @@ from streams.worker.examples import (
     from_npz,
     latent_uri,
 )
-from streams.worker.metrics import WorkerMetrics
-from streams.worker.store import ObjectStore
-from streams.worker.watch import Observation
+from latentline.streams.worker.metrics import WorkerMetrics
+from latentline.streams.worker.store import ObjectStore
+from latentline.streams.worker.watch import Observation
 
 
 @pytest.fixture(scope="module")

@@ -9,22 +9,22 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 import torch
+from latentline.models.encoding.config import EncoderConfig
+from latentline.models.inspector import Inspector
+from latentline.models.metrology.quantity import QuantityScale
+from latentline.models.online.pixel_stats import pixel_statistics
+from latentline.models.scoring.threshold import Thresholds
+from latentline.models.training.fit import fit_bundle
+from latentline.schemas import CameraEvent, DeadLetter, ErrorKind, Verdict
+from latentline.streams.lab.embedded import free_port, s3_server, wait_for_port
+from latentline.streams.settings import Settings
+from latentline.streams.worker.inspect import BatchProcessor, Incoming, Item, forward_passes
+from latentline.streams.worker.ledger import TableLedger
+from latentline.streams.worker.metrics import WorkerMetrics
+from latentline.streams.worker.store import ObjectStore
 from moto.server import ThreadedMotoServer
 from PIL import Image
 
-from models.encoding.config import EncoderConfig
-from models.inspector import Inspector
-from models.metrology.quantity import QuantityScale
-from models.online.pixel_stats import pixel_statistics
-from models.scoring.threshold import Thresholds
-from models.training.fit import fit_bundle
-from schemas import CameraEvent, DeadLetter, ErrorKind, Verdict
-from streams.lab.embedded import free_port, s3_server, wait_for_port
-from streams.settings import Settings
-from streams.worker.inspect import BatchProcessor, Incoming, Item, forward_passes
-from streams.worker.ledger import TableLedger
-from streams.worker.metrics import WorkerMetrics
-from streams.worker.store import ObjectStore
 from tests.streams.conftest import DictState
 
 

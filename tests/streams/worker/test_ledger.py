@@ -1,6 +1,7 @@
 """The idempotency ledger remembers answered events for its retention window, then forgets them."""
 
-from streams.worker.ledger import TableLedger
+from latentline.streams.worker.ledger import TableLedger
+
 from tests.streams.conftest import DictState
 
 

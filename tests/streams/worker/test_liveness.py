@@ -6,9 +6,8 @@ import time
 from types import SimpleNamespace
 
 from faust.types import TP
-
-from streams.worker.app import _lag
-from streams.worker.liveness import Progress
+from latentline.streams.worker.app import _lag
+from latentline.streams.worker.liveness import Progress
 
 
 def aged(progress: Progress, seconds: float) -> Progress:

@@ -5,10 +5,11 @@ in flight."""
 
 import asyncio
 
-from streams.worker.dead_letters import Incoming
-from streams.worker.inspect import Loaded
-from streams.worker.pipeline import Pipeline
-from streams.worker.quarantine import Quarantine
+from latentline.streams.worker.dead_letters import Incoming
+from latentline.streams.worker.inspect import Loaded
+from latentline.streams.worker.pipeline import Pipeline
+from latentline.streams.worker.quarantine import Quarantine
+
 from tests.streams.conftest import DictState
 
 

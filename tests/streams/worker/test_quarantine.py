@@ -6,8 +6,9 @@ state table (the changelog) survives, exactly what a SIGKILL leaves behind.
 
 import asyncio
 
-from streams.worker.dead_letters import Incoming
-from streams.worker.quarantine import Quarantine
+from latentline.streams.worker.dead_letters import Incoming
+from latentline.streams.worker.quarantine import Quarantine
+
 from tests.streams.conftest import DictState
 
 

@@ -2,9 +2,8 @@
 while consuming."""
 
 import pytest
-
-from streams.worker.retry import Backoff, wait_at_start
-from streams.worker.store import StoreUnavailable
+from latentline.streams.worker.retry import Backoff, wait_at_start
+from latentline.streams.worker.store import StoreUnavailable
 
 
 def flaky(failures: int, error: Exception):

@@ -4,13 +4,12 @@ import asyncio
 from datetime import UTC, datetime
 
 import numpy as np
-
-from models.defect_types.open_set import TypeDecision
-from schemas import CameraEvent, Decision, ReviewReason, ReviewRequest, TypeStatus
-from streams.settings import Settings
-from streams.worker.metrics import WorkerMetrics
-from streams.worker.review import ReviewFeed, classification_of
-from streams.worker.watch import Observation
+from latentline.models.defect_types.open_set import TypeDecision
+from latentline.schemas import CameraEvent, Decision, ReviewReason, ReviewRequest, TypeStatus
+from latentline.streams.settings import Settings
+from latentline.streams.worker.metrics import WorkerMetrics
+from latentline.streams.worker.review import ReviewFeed, classification_of
+from latentline.streams.worker.watch import Observation
 
 
 def observation(i: int, decision: Decision, defect_type: TypeDecision | None) -> Observation:

@@ -3,10 +3,9 @@ import uuid
 from urllib.parse import urlparse
 
 import pytest
-
-from streams.lab.embedded import s3_server
-from streams.settings import Settings
-from streams.worker.store import (
+from latentline.streams.lab.embedded import s3_server
+from latentline.streams.settings import Settings
+from latentline.streams.worker.store import (
     BadLocation,
     MissingObject,
     ObjectStore,
@@ -18,6 +17,7 @@ from streams.worker.store import (
     check_allow_list,
     is_allowed,
 )
+
 from tests.streams.faulty_proxy import FaultyProxy
 
 BIG = bytes(range(256)) * 1024  # 256 KiB

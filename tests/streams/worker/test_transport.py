@@ -5,10 +5,9 @@ import asyncio
 
 from aiokafka.structs import ConsumerRecord
 from faust.types import TP
-
-from streams.settings import Settings
-from streams.worker.app import create_app
-from streams.worker.transport import unanswered_below
+from latentline.streams.settings import Settings
+from latentline.streams.worker.app import create_app
+from latentline.streams.worker.transport import unanswered_below
 
 
 def test_the_worker_consumer_uses_the_fetch_wait_setting(tmp_path):

@@ -6,14 +6,22 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-
-from models.online.latent_reference import LatentReference
-from schemas import Alert, AlertKind, AlertStatus, CameraEvent, Decision, Label, NoveltyInput, Sighting
-from streams.lab.embedded import s3_server
-from streams.settings import Settings
-from streams.worker.metrics import WorkerMetrics
-from streams.worker.store import ObjectStore
-from streams.worker.watch import DriftWatch, NoveltyWatch, Observation, SightingFeed
+from latentline.models.online.latent_reference import LatentReference
+from latentline.schemas import (
+    Alert,
+    AlertKind,
+    AlertStatus,
+    CameraEvent,
+    Decision,
+    Label,
+    NoveltyInput,
+    Sighting,
+)
+from latentline.streams.lab.embedded import s3_server
+from latentline.streams.settings import Settings
+from latentline.streams.worker.metrics import WorkerMetrics
+from latentline.streams.worker.store import ObjectStore
+from latentline.streams.worker.watch import DriftWatch, NoveltyWatch, Observation, SightingFeed
 
 T0 = datetime(2024, 5, 17, 8, 0, tzinfo=UTC)
 
