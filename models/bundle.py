@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+
 from latentline.models.defect_types.open_set import OpenSetClassifier
 from latentline.models.defect_types.tuned import TunedOpenSet, load_type_classifier
 from latentline.models.encoding.config import EncoderConfig

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+
 from latentline.models.bundle import ModelBundle
 from latentline.models.defect_types.descriptor import describe, needs_anomaly_maps, pooled
 from latentline.models.defect_types.open_set import OpenSetClassifier, TypeDecision
@@ -17,7 +19,6 @@ from latentline.models.latents import Latents
 from latentline.models.metrology.measurement import measure
 from latentline.models.scoring.base import encoder_inputs, place, score_batch
 from latentline.schemas import Decision
-from PIL import Image
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from latentline.streams.settings import Settings
 
+from latentline.streams.settings import Settings
 from monitoring import queries as q
 
 RULES_FILE = Path(__file__).parent / "prometheus" / "alerts.yml"

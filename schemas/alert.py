@@ -3,8 +3,9 @@
 from enum import StrEnum
 from typing import Literal, Self
 
-from latentline.schemas.base import Identifier, Record
 from pydantic import AwareDatetime, Field, NonNegativeInt, model_validator
+
+from latentline.schemas.base import Identifier, Record
 
 
 class AlertKind(StrEnum):

@@ -2,8 +2,9 @@
 
 from typing import Annotated, Literal
 
-from latentline.schemas.base import Identifier, Record
 from pydantic import AwareDatetime, Field, StringConstraints
+
+from latentline.schemas.base import Identifier, Record
 
 S3Uri = Annotated[str, StringConstraints(pattern=r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]/.+$")]
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]

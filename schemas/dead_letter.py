@@ -3,8 +3,9 @@
 from enum import StrEnum
 from typing import Literal
 
-from latentline.schemas.base import Record
 from pydantic import AwareDatetime, Field
+
+from latentline.schemas.base import Record
 
 
 class ErrorKind(StrEnum):

@@ -2,8 +2,9 @@
 
 from typing import Literal
 
-from latentline.schemas.base import Identifier, Record
 from pydantic import AwareDatetime, Field
+
+from latentline.schemas.base import Identifier, Record
 
 
 class Label(Record):

@@ -8,9 +8,10 @@ on inspection.labels with the same event_id.
 from enum import StrEnum
 from typing import Literal
 
+from pydantic import AwareDatetime, Field
+
 from latentline.schemas.base import Identifier, Record
 from latentline.schemas.verdict import Classification, Decision
-from pydantic import AwareDatetime, Field
 
 
 class ReviewReason(StrEnum):

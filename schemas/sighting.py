@@ -6,9 +6,10 @@ labels here, so the one owner of the novelty state sees both in a single ordered
 
 from typing import Literal, Self
 
+from pydantic import AwareDatetime, Field, model_validator
+
 from latentline.schemas.base import Identifier, Record
 from latentline.schemas.label import Label
-from pydantic import AwareDatetime, Field, model_validator
 
 
 class Sighting(Record):

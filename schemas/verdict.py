@@ -3,8 +3,9 @@
 from enum import StrEnum
 from typing import Literal
 
-from latentline.schemas.base import Identifier, Record
 from pydantic import AwareDatetime, Field, NonNegativeFloat
+
+from latentline.schemas.base import Identifier, Record
 
 
 class Decision(StrEnum):

@@ -42,9 +42,10 @@ from urllib.parse import urlparse
 import urllib3
 from kafka import KafkaProducer
 from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
-from latentline.schemas import CameraEvent
 from minio import Minio
 from minio.error import MinioException
+
+from latentline.schemas import CameraEvent
 
 if TYPE_CHECKING:  # for the annotation only: the client never loads the settings (nor models/)
     from latentline.streams.settings import Settings

@@ -9,6 +9,9 @@ import json
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from latentline.models.encoding.images import DecodeLimits
 from latentline.models.online.defaults import (
     DRIFT_CLIP,
@@ -21,8 +24,6 @@ from latentline.models.online.defaults import (
     NOVELTY_MIN_WEIGHT,
     NOVELTY_RADIUS,
 )
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):

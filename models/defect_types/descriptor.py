@@ -53,6 +53,7 @@ features hold what tells one defect from another.
 """
 
 import numpy as np
+
 from latentline.models.defect_types.type_network import EMBEDDING_DIMENSIONS
 from latentline.models.latents import Latents, host
 

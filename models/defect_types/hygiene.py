@@ -17,11 +17,12 @@ under copper (docs/defect-types.md).
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from latentline.models.defect_types.base import TypeClassifier
-from latentline.models.defect_types.open_set import knn_distance
 from sklearn.cluster import DBSCAN
 from sklearn.ensemble import IsolationForest
 from sklearn.model_selection import StratifiedKFold
+
+from latentline.models.defect_types.base import TypeClassifier
+from latentline.models.defect_types.open_set import knn_distance
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ default classifier. On deeppcb-patches: accuracy 0.896 and macro F1 0.897 over f
 from typing import Self
 
 import numpy as np
-from latentline.models.defect_types.softmax import softmax
 from sklearn.linear_model import LogisticRegression
+
+from latentline.models.defect_types.softmax import softmax
 
 
 class LogisticClassifier:

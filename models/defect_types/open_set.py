@@ -39,11 +39,12 @@ from dataclasses import dataclass
 from typing import Self
 
 import numpy as np
+from sklearn.model_selection import GroupKFold
+
 from latentline.models.defect_types.base import TypeClassifier
 from latentline.models.defect_types.registry import classifiers
 from latentline.models.deviation_space import DeviationSpace, unit_rows
 from latentline.schemas.verdict import TypeStatus
-from sklearn.model_selection import GroupKFold
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ torch is imported where the network runs, so reading a bundle does not load it.
 from typing import Self
 
 import numpy as np
+
 from latentline.models.defect_types.descriptor import HOT_CELLS, split_cells
 
 

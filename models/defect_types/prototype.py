@@ -14,6 +14,7 @@ cautious than the logistic default: accuracy 0.85 with 39 % to review (docs/defe
 from typing import Self
 
 import numpy as np
+
 from latentline.models.defect_types.softmax import softmax
 from latentline.models.deviation_space import unit_rows
 

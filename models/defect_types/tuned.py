@@ -25,6 +25,7 @@ from dataclasses import replace
 from typing import Self
 
 import numpy as np
+
 from latentline.models.defect_types.descriptor import split_tuned as split
 from latentline.models.defect_types.open_set import OpenSetClassifier, TypeDecision
 from latentline.models.defect_types.type_network import TypeNetwork

@@ -21,6 +21,7 @@ torch is imported where the network runs, so reading a bundle does not load it.
 """
 
 import numpy as np
+
 from latentline.models.errors import UserInputError
 
 TUNED_BLOCKS = (7, 14)  # features[7:14] of MobileNetV2: what is trained
@@ -100,6 +101,7 @@ class TypeNetwork:
         [N, C, H, W] and anomaly maps [N, h, w] are given: the tile around each defect, centred as
         in its training, on the trunk's device."""
         import torch
+
         from latentline.models.defect_types.windows import defect_windows
 
         return defect_windows(torch.as_tensor(trunk), anomaly_maps, tiles, self.cells, self.centre)
@@ -172,6 +174,7 @@ class TypeNetwork:
     def _embed_chunk(self, chunk):
         import torch
         import torch.nn.functional as F
+
         from latentline.models.defect_types.views import trunk_views
         from latentline.models.encoding.device import autocast
 
@@ -190,6 +193,7 @@ class TypeNetwork:
     def _fresh_blocks(self):
         """The blocks to tune, at the backbone's weights, on this network's device."""
         import torch
+
         from latentline.models.encoding.encoder import load_backbone
 
         blocks = load_backbone(BACKBONE, self.weights).features[slice(*TUNED_BLOCKS)]

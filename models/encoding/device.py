@@ -3,6 +3,7 @@
 import contextlib
 
 import torch
+
 from latentline.models.encoding.config import Precision
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}

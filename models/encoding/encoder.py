@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
+
 from latentline.models.encoding import compat  # noqa: F401  # before torchvision: defines its missing op schemas
 from latentline.models.encoding.config import EncoderConfig
 from latentline.models.encoding.device import autocast, is_emulated, resolve_precision, select_device
 from latentline.models.latents import Latents
-from PIL import Image
 
 # isort: split
 import torchvision

@@ -5,11 +5,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+from tqdm.auto import tqdm
+
 from latentline.models.encoding.encoder import PooledEncoder
 from latentline.models.encoding.images import decode_image
 from latentline.models.latents import Latents
-from PIL import Image
-from tqdm.auto import tqdm
 
 
 def encode_files(

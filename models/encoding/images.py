@@ -5,8 +5,9 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from latentline.schemas import ErrorKind
 from PIL import Image
+
+from latentline.schemas import ErrorKind
 
 
 class ImageError(ValueError):

@@ -20,11 +20,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+
 from latentline.models.dataset import GOOD, list_images
 from latentline.models.evaluation.scenarios import SCENARIOS, Scenario, other_material
 from latentline.models.online.drift import DriftMonitor
 from latentline.models.online.pixel_stats import pixel_statistics
-from PIL import Image
 
 
 @dataclass(frozen=True)

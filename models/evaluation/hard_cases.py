@@ -32,9 +32,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from latentline.models.dataset import GOOD, evenly_spaced, list_images
 from PIL import Image
 from tqdm import tqdm
+
+from latentline.models.dataset import GOOD, evenly_spaced, list_images
 
 # grey levels two aligned, binarised board windows must differ by to count as the defect (the
 # boards are 0 or 255 with a few grey edge pixels from resampling)
@@ -177,8 +178,9 @@ def one_by_one(inspector, data_dir: Path, progress: bool = True) -> dict:
     tile scored alone by ``inspector`` (a bundle fitted on the tiles' own dataset), an image's
     score the maximum of its tiles': the figure an image-level model of the whole image should
     match. Returns its image AUROC."""
-    from latentline.models.encoding.images import decode_image
     from sklearn.metrics import roc_auc_score
+
+    from latentline.models.encoding.images import decode_image
 
     plan = HardCases(**json.loads((Path(data_dir) / "hard_cases.json").read_text())["plan"])
     items = list_images(data_dir, "test")

@@ -4,13 +4,14 @@ masks (when DATA_DIR/ground_truth has them) and the grid of test images with the
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+from sklearn.metrics import roc_auc_score
+
 from latentline.models.dataset import GOOD, LabelledImage, evenly_spaced
 from latentline.models.encoding.images import decode_image
 from latentline.models.evaluation.aupro import aupro
 from latentline.models.inspector import Inspector
 from latentline.models.latents import Latents
-from PIL import Image
-from sklearn.metrics import roc_auc_score
 
 # Masks and maps are compared with the image's longer side at this many pixels, its aspect kept:
 # MVTec-style benchmarks report pixel AUROC at 256 px, and full-size masks of large images would

@@ -10,12 +10,13 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import spearmanr
+
 from latentline.models.dataset import VALUES_CSV, LabelledImage, read_values
 from latentline.models.inspector import Inspector
 from latentline.models.latents import Latents
 from latentline.models.metrology.measurement import features
 from latentline.models.metrology.quantity import QuantityScale
-from scipy.stats import spearmanr
 
 
 def measured_folders(data_dir: Path, quantities: dict) -> dict[str, list[str]]:

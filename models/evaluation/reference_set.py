@@ -16,10 +16,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-from latentline.models.dataset import GOOD, VALUES_CSV, evenly_spaced, list_images
-from latentline.models.metrology.reference import ReferenceDefect, draw_defect, plan_sizes
 from PIL import Image
 from tqdm import tqdm
+
+from latentline.models.dataset import GOOD, VALUES_CSV, evenly_spaced, list_images
+from latentline.models.metrology.reference import ReferenceDefect, draw_defect, plan_sizes
 
 
 def make_reference_set(data_dir: Path, out_dir: Path, defect: ReferenceDefect = ReferenceDefect(),

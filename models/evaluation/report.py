@@ -5,19 +5,12 @@ cover every test image; defect-type metrics cover the anomalous test images (gro
 classified whatever its anomaly decision, so the two stages are measured separately.
 """
 
+import csv
 import json
 import time
 from pathlib import Path
 
 import numpy as np
-from latentline.models.dataset import GOOD, list_images
-from latentline.models.defect_types.open_set import OpenSetClassifier, TypeDecision
-from latentline.models.encoding.images import decode_image
-from latentline.models.evaluation.localisation import anomaly_grid, localisation
-from latentline.models.evaluation.measurement import measurement_report
-from latentline.models.evaluation.search_recall import search_recall
-from latentline.models.inspector import Assessment, Inspector
-from latentline.schemas import Decision, TypeStatus
 from sklearn.cluster import KMeans
 from sklearn.metrics import (
     adjusted_rand_score,
@@ -27,6 +20,15 @@ from sklearn.metrics import (
     roc_auc_score,
     silhouette_score,
 )
+
+from latentline.models.dataset import GOOD, list_images
+from latentline.models.defect_types.open_set import OpenSetClassifier, TypeDecision
+from latentline.models.encoding.images import decode_image
+from latentline.models.evaluation.localisation import anomaly_grid, localisation
+from latentline.models.evaluation.measurement import measurement_report
+from latentline.models.evaluation.search_recall import search_recall
+from latentline.models.inspector import Assessment, Inspector
+from latentline.schemas import Decision, TypeStatus
 
 NEW_TYPE_LABELS = 10  # operator labels given to each new type in the learning check
 
@@ -64,7 +66,8 @@ def evaluate(inspector: Inspector, data_dir: Path, out_dir: Path, progress: bool
     out_dir.mkdir(parents=True, exist_ok=True)
     if inspector.bundle.quantities:
         metrics["measurements"] = measurement_report(inspector, data_dir, items, latents, out_dir)
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (out_dir / "metrics.json").write_text(json.dumps(finite(metrics), indent=2, allow_nan=False) + "\n")
+    write_scores(out_dir / SCORES_CSV, items, assessment, defects, decisions)
     from latentline.models.evaluation.plots import (
         report as report_plots,  # matplotlib only when a report is written
     )
@@ -74,6 +77,41 @@ def evaluate(inspector: Inspector, data_dir: Path, out_dir: Path, progress: bool
     if hasattr(scorer, "score_parts"):  # autoencoders: Soukup and Pinetz's figures
         autoencoder_plots(out_dir, inspector, data_dir, latents, truth, progress)
     return metrics
+
+
+SCORES_CSV = "scores.csv"
+SCORE_COLUMNS = ("file", "label", "score", "decision", "defect_type", "type_status", "reason")
+
+
+def finite(value):
+    """``value`` with every NaN or infinite float replaced by None: metrics.json is strict JSON
+    (a browser's ``JSON.parse`` refuses NaN), a figure that could not be computed is null.
+
+    >>> finite({"auroc": float("nan"), "n": [1, float("inf"), 0.5]})
+    {'auroc': None, 'n': [1, None, 0.5]}
+    """
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(item) for item in value]
+    if isinstance(value, float | np.floating) and not np.isfinite(value):
+        return None
+    return value
+
+
+def write_scores(path: Path, items: list, assessment: Assessment, defects: np.ndarray, decisions) -> None:
+    """One row per test image: its file (relative to test/), true label, normalised score (0.5
+    is the defect threshold), decision, and for defect images the type named, its status and
+    why it went to review or unknown."""
+    named = dict(zip(np.flatnonzero(defects), decisions)) if decisions is not None else {}
+    with path.open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(SCORE_COLUMNS)
+        for index, item in enumerate(items):
+            kind = named.get(index)
+            writer.writerow([f"{item.label}/{item.path.name}", item.label, f"{assessment.scores[index]:.6f}",
+                             assessment.decisions[index].value, kind.label if kind else "",
+                             kind.status.value if kind else "", (kind.reason or "") if kind else ""])
 
 
 def autoencoder_plots(out_dir: Path, inspector: Inspector, data_dir: Path, latents, truth: np.ndarray,

@@ -9,6 +9,7 @@ deeppcb-patches' bundle (docs/speed.md): recall 0.99998.
 """
 
 import numpy as np
+
 from latentline.models.latents import Latents
 from latentline.models.scoring.base import patch_rows
 from latentline.models.scoring.search import make_search

@@ -22,13 +22,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageEnhance
+
 from latentline.models.dataset import GOOD, list_images
 from latentline.models.encoding.images import decode_image
 from latentline.models.inspector import Inspector
 from latentline.models.online.drift import DriftMonitor, event_statistics
 from latentline.models.online.novelty import Anomaly, NoveltyDetector, is_unexplained
 from latentline.models.online.pixel_stats import pixel_statistics
-from PIL import Image, ImageEnhance
 
 CAMERA = "replay-cam"
 

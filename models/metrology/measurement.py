@@ -12,6 +12,7 @@ Three spaces, the first the bundle's scorer offers is the default:
 """
 
 import numpy as np
+
 from latentline.models.latents import Latents
 from latentline.models.metrology.quantity import QuantityScale
 from latentline.models.scoring.base import Scorer

@@ -42,11 +42,12 @@ import dataclasses
 from typing import ClassVar, Self
 
 import numpy as np
-from latentline.schemas.base import Identifier
 from pydantic import TypeAdapter
 from scipy import stats
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import KFold
+
+from latentline.schemas.base import Identifier
 
 DIRECTIONS = ("linear", "logistic")
 

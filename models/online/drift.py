@@ -41,6 +41,9 @@ from dataclasses import dataclass, field
 from statistics import pstdev
 from typing import Any
 
+from river import drift
+from river.base import DriftDetector
+
 from latentline.models.online import state as st
 from latentline.models.online.defaults import (
     DRIFT_CLIP,
@@ -52,8 +55,6 @@ from latentline.models.online.defaults import (
 )
 from latentline.models.online.pixel_stats import PREFIX as PIXEL_PREFIX
 from latentline.schemas import Decision
-from river import drift
-from river.base import DriftDetector
 
 STATE_KIND, STATE_VERSION = "drift-monitor", 2
 READABLE_VERSIONS = (1, 2)  # a /1 record (no references) is read as /2 with none taken yet

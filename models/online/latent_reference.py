@@ -20,6 +20,7 @@ eight, and held only defective cells on ELPV (purity 1.0 instead of 0.7).
 from typing import Self
 
 import numpy as np
+
 from latentline.models.deviation_space import DeviationSpace
 
 

@@ -45,10 +45,11 @@ reaching DBSTREAM.
 from dataclasses import dataclass, field
 
 import numpy as np
+from river import cluster
+
 from latentline.models.online import state as st
 from latentline.models.online.defaults import NOVELTY_MIN_MEMBERS, NOVELTY_MIN_WEIGHT, NOVELTY_RADIUS
 from latentline.schemas import Decision, TypeStatus
-from river import cluster
 
 STATE_KIND, STATE_VERSION = "novelty-detector", 2
 READABLE_VERSIONS = (1, 2)  # a /1 record names no model: read as /2 with model_version None

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, Self
 
 import numpy as np
+
 from latentline.models.latents import Latents
 
 
@@ -108,6 +109,7 @@ def smooth_maps(maps: np.ndarray, sigma: float) -> np.ndarray:
     if sigma <= 0:
         return maps
     import torch  # only scorers that smooth pay for the import
+
     from latentline.models.scoring.maps import gaussian_smooth
 
     with torch.inference_mode():

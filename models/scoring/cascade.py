@@ -32,6 +32,7 @@ F1 0.992 against 0.993 for PatchCore alone; a band starting at 0.02 saved nothin
 from typing import Self
 
 import numpy as np
+
 from latentline.models.latents import Latents
 from latentline.models.scoring.base import held_back_scores, place
 from latentline.models.scoring.registry import make_scorer, scorer_class

@@ -30,8 +30,9 @@ a random sample of the same size misses the small clusters:
 
 import numpy as np
 import torch
-from latentline.models.scoring.search import nearest
 from tqdm.auto import tqdm
+
+from latentline.models.scoring.search import nearest
 
 
 def greedy_coreset(

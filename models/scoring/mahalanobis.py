@@ -26,9 +26,10 @@ True
 from typing import Self
 
 import numpy as np
+from sklearn.covariance import LedoitWolf, ShrunkCovariance
+
 from latentline.models.latents import Latents
 from latentline.models.scoring.base import patch_rows
-from sklearn.covariance import LedoitWolf, ShrunkCovariance
 
 MAX_MAP_PATCHES = 100_000  # patches sampled to fit the map's Gaussian: plenty for ~200 dims
 

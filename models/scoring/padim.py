@@ -25,6 +25,7 @@ anomalib's PaDiM on the same images and backbone gave 0.679.
 from typing import Self
 
 import numpy as np
+
 from latentline.models.latents import Latents
 from latentline.models.scoring.base import smooth_maps, top_mean
 

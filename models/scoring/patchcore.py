@@ -30,6 +30,7 @@ from typing import Self
 
 import numpy as np
 import torch
+
 from latentline.models.latents import Latents, host
 from latentline.models.scoring.base import Scored, patch_rows, smooth_maps, top_mean
 from latentline.models.scoring.coreset import greedy_coreset

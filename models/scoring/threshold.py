@@ -14,6 +14,7 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
+
 from latentline.schemas import Decision
 
 THRESHOLD = 0.5  # the normalised score of the defect threshold

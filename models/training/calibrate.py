@@ -5,6 +5,7 @@ scorer offers (models/metrology/measurement.py)."""
 from pathlib import Path
 
 import numpy as np
+
 from latentline.models.dataset import read_values
 from latentline.models.inspector import Inspector
 from latentline.models.metrology.measurement import default_space, features

@@ -6,6 +6,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+from sklearn.metrics import roc_auc_score
+
 from latentline.models.bundle import ModelBundle
 from latentline.models.dataset import GOOD, evenly_spaced, fingerprint, list_images
 from latentline.models.defect_types.descriptor import describe, needs_anomaly_maps, pooled
@@ -36,8 +39,6 @@ from latentline.models.training.fit_types import (
     labelled_defects,
 )
 from latentline.models.training.tiling import Tiles, TilingSearch
-from PIL import Image
-from sklearn.metrics import roc_auc_score
 
 
 @dataclass(frozen=True)

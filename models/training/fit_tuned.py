@@ -23,6 +23,7 @@ spur kept out; at 0.95 it cost 0.040 for 0.014.
 from pathlib import Path
 
 import numpy as np
+
 from latentline.models.dataset import LabelledImage
 from latentline.models.defect_types.descriptor import describe
 from latentline.models.defect_types.open_set import OpenSetClassifier

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from latentline.models.dataset import GOOD, LabelledImage, list_images
 from latentline.models.defect_types.descriptor import pooled
 from latentline.models.defect_types.hygiene import Hygiene, Suspect

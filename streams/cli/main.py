@@ -12,10 +12,20 @@ from latentline.streams.settings import Settings
 EXIT_USER_ERROR = 2  # as argparse exits on a bad command line
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("latentline")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "(not installed)"
+
+
 def parser() -> argparse.ArgumentParser:
     """One group of commands per module: the model's, the line's, the lab's."""
     root = argparse.ArgumentParser(prog="latentline", description=__doc__)
     root.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    root.add_argument("--version", action="version", version=f"latentline {_version()}")
     sub = root.add_subparsers(dest="command", required=True)
     for group in (model, run, lab, station):
         group.add_commands(sub)
@@ -60,9 +70,10 @@ def user_error(exc: Exception) -> str | None:
 
 def unreachable_service(exc: Exception) -> str | None:
     from aiokafka.errors import KafkaConnectionError
+    from urllib3.exceptions import MaxRetryError
+
     from latentline.streams.client import BrokerUnavailable, UploadError
     from latentline.streams.worker.store import StoreUnavailable
-    from urllib3.exceptions import MaxRetryError
 
     if isinstance(exc, KafkaConnectionError | BrokerUnavailable):
         return f"the Kafka broker cannot be reached: {exc}"

@@ -266,9 +266,10 @@ def cmd_evaluate_stream(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_evaluate_scenarios(args: argparse.Namespace, settings: Settings) -> int:
+    from river import drift
+
     from latentline.models.evaluation.drift_scenarios import ScenarioScript, evaluate_scenarios, good_pool
     from latentline.models.online.drift import DriftMonitor
-    from river import drift
 
     def monitor() -> DriftMonitor:  # the worker's, from the same settings
         detector = drift.ADWIN(delta=settings.drift_delta, clock=settings.drift_clock)

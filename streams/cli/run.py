@@ -46,10 +46,11 @@ def _add_redrive(sub) -> None:
 def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
     import time
 
+    from tqdm import tqdm
+
     from latentline.models.dataset import IMAGE_SUFFIXES
     from latentline.streams.client import CameraClient
     from latentline.streams.worker.topics import ensure_topics
-    from tqdm import tqdm
 
     settings = settings.model_copy(update={
         k: v for k, v in (("broker_url", args.broker), ("store_url", args.store)) if v

@@ -15,6 +15,7 @@ the broker acknowledged its verdict, streams/worker/inspect.py):
 import json
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+
 from latentline.schemas import DeadLetter, Verdict
 from latentline.streams.settings import Settings
 from latentline.streams.worker.kafka_security import aiokafka_options

@@ -22,6 +22,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+
 from latentline.models.bundle import ModelBundle
 from latentline.models.dataset import at_defect_share, list_images
 from latentline.models.encoding.images import decode_image

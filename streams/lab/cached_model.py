@@ -9,6 +9,8 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from rich.console import Console
+
 from latentline.models.bundle import ModelBundle
 from latentline.models.dataset import fingerprint, list_images
 from latentline.models.defect_types.type_network import TypeNetwork
@@ -16,7 +18,6 @@ from latentline.models.encoding.config import EncoderConfig
 from latentline.models.encoding.device import resolve_precision, select_device
 from latentline.models.scoring.registry import make_scorer
 from latentline.models.training.fit import TypeOptions, fit_bundle
-from rich.console import Console
 
 console = Console(stderr=True)
 

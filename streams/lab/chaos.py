@@ -25,6 +25,10 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
 from latentline.models.bundle import ModelBundle
 from latentline.models.dataset import list_images
 from latentline.schemas import CameraEvent, ErrorKind
@@ -37,9 +41,6 @@ from latentline.streams.settings import Settings, settings_env
 from latentline.streams.worker.producer import kafka_producer
 from latentline.streams.worker.store import ObjectStore, sha256_hex
 from latentline.streams.worker.topics import ensure_topics
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 console = Console(stderr=True)
 

@@ -5,6 +5,7 @@ import time
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+
 from latentline.schemas import Alert, DeadLetter, ReviewRequest, Verdict
 from latentline.streams.settings import Settings
 from latentline.streams.worker.kafka_security import aiokafka_options

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from latentline.models.dataset import list_images
 from latentline.models.encoding.config import EncoderConfig
 from latentline.models.encoding.images import decode_image

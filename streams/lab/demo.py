@@ -11,6 +11,11 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from sklearn.metrics import roc_auc_score
+
 from latentline.models.bundle import ModelBundle
 from latentline.models.dataset import at_defect_share, list_images
 from latentline.schemas import Decision
@@ -21,10 +26,6 @@ from latentline.streams.settings import Settings, settings_env
 from latentline.streams.worker.producer import CameraSimulator, kafka_producer, publish_paths, stage_paths
 from latentline.streams.worker.store import ObjectStore
 from latentline.streams.worker.topics import ensure_topics
-from rich.console import Console
-from rich.live import Live
-from rich.table import Table
-from sklearn.metrics import roc_auc_score
 
 console = Console(stderr=True)
 

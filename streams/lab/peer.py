@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from latentline.models.dataset import GOOD, evenly_spaced, list_images
 from latentline.models.encoding import compat  # noqa: F401  # makes torchvision importable before anomalib loads it
 from latentline.models.encoding.images import decode_image

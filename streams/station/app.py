@@ -9,12 +9,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.middleware.sessions import SessionMiddleware
+
 from latentline.streams.station import csrf, pages, signin
 from latentline.streams.station.auth import AuthError
 from latentline.streams.station.db import Conflict, NotFound, StationDB
 from latentline.streams.station.images import ImageMissing, ImageStore, StoreDown
 from latentline.streams.station.web import BadInput, SignInNeeded, StationConfig, redirect, render
-from starlette.middleware.sessions import SessionMiddleware
 
 HERE = Path(__file__).resolve().parent
 SESSION_HOURS = 12  # one shift and a margin

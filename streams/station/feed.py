@@ -9,11 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kafka import KafkaConsumer, TopicPartition
+from pydantic import ValidationError
+
 from latentline.schemas import Alert, Label, ReviewRequest, Verdict
 from latentline.streams.client import KafkaSecurity
 from latentline.streams.settings import Settings
 from latentline.streams.station.db import StationDB
-from pydantic import ValidationError
 
 log = logging.getLogger(__name__)
 REFRESH_SECONDS = 5.0  # how often topics (and partitions) that appeared since are picked up

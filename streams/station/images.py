@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 import urllib3
-from latentline.streams.settings import Settings
 from minio import Minio
 from minio.error import MinioException, S3Error
+
+from latentline.streams.settings import Settings
 
 MAX_BYTES = 32 * 2**20  # a camera image or an overlay; anything larger is not for a browser
 TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}

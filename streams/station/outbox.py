@@ -5,6 +5,7 @@ import logging
 import threading
 
 from kafka import KafkaProducer
+
 from latentline.schemas import Label
 from latentline.streams.client import KafkaSecurity
 from latentline.streams.settings import Settings

@@ -5,6 +5,7 @@ import re
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+
 from latentline.schemas import AlertKind, AlertStatus
 from latentline.streams.station.db import GOOD, Conflict, NotFound
 from latentline.streams.station.web import BadInput, Operator, checked_form, flash, redirect, render

@@ -4,6 +4,7 @@ and the web application under uvicorn."""
 import logging
 
 import uvicorn
+
 from latentline.models.errors import UserInputError
 from latentline.streams.settings import Settings
 from latentline.streams.station.app import create_app

@@ -2,6 +2,7 @@
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+
 from latentline.streams.station.auth import AuthError
 from latentline.streams.station.web import checked_form, redirect, render
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+
 from latentline.streams.station import csrf
 from latentline.streams.station.auth import Auth, AuthError
 

@@ -11,6 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import faust
 from aiokafka.errors import KafkaError
 from faust.streams import _current_event
+from pydantic import ValidationError
+
 from latentline.schemas import Label, NoveltyInput
 from latentline.streams.settings import Settings
 from latentline.streams.worker.dead_letters import DeadLetterWriter, Incoming, rejection
@@ -25,7 +27,6 @@ from latentline.streams.worker.quarantine import Quarantine
 from latentline.streams.worker.state_codecs import DRIFT_CODEC, NOVELTY_CODEC, Codec, StateRejected
 from latentline.streams.worker.transport import InspectionApp
 from latentline.streams.worker.watch import NoveltyWatch
-from pydantic import ValidationError
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from latentline.schemas import CameraEvent, DeadLetter, ErrorKind
 from latentline.streams.settings import Settings
 from latentline.streams.worker.metrics import WorkerMetrics
 from latentline.streams.worker.ports import Publisher
 from latentline.streams.worker.store import sha256_hex
-from pydantic import ValidationError
 
 log = logging.getLogger(__name__)
 

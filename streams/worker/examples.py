@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable
 
 import numpy as np
+
 from latentline.models.dataset import GOOD
 from latentline.models.encoding.images import ImageError, decode_image
 from latentline.models.inspector import Inspector

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
+from PIL import Image
+
 from latentline.models.encoding.device import is_out_of_memory, release_cached_memory
 from latentline.models.encoding.images import ImageError, decode_image
 from latentline.models.inspector import Inspector
@@ -41,7 +43,6 @@ from latentline.streams.worker.store import (
     sha256_hex,
 )
 from latentline.streams.worker.watch import Observation
-from PIL import Image
 
 log = logging.getLogger(__name__)
 

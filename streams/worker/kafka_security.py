@@ -6,6 +6,7 @@ streams/client.py) reads the same settings in ``CameraClient.from_settings``."""
 import ssl
 
 from aiokafka.helpers import create_ssl_context
+
 from latentline.streams.settings import Settings
 
 

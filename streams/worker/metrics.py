@@ -5,9 +5,10 @@ partition, drift statistic, candidate status, defect type (named by operators: t
 review reason, label outcome. Never an event, part or candidate id.
 """
 
-from latentline.schemas import AlertStatus, Decision, ErrorKind, ReviewReason
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
+
+from latentline.schemas import AlertStatus, Decision, ErrorKind, ReviewReason
 
 # Milliseconds to tens of seconds: the stages are ms on a GPU, end-to-end includes queueing.
 LATENCY_BUCKETS = (

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
+
 from latentline.schemas import CameraEvent
 from latentline.streams.client import content_type_of, new_event
 from latentline.streams.settings import Settings

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+
 from latentline.schemas import DeadLetter, ErrorKind
 from latentline.streams.settings import Settings
 from latentline.streams.worker.kafka_security import aiokafka_options

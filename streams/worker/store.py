@@ -22,10 +22,11 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import urllib3
-from latentline.streams.settings import Settings
 from minio import Minio
 from minio.commonconfig import CopySource
 from minio.error import MinioException, S3Error
+
+from latentline.streams.settings import Settings
 
 _MISSING_CODES = {"NoSuchKey", "NoSuchBucket", "NoSuchObject"}
 # Small enough that the deadline and the size limit are checked often, large enough to be cheap.

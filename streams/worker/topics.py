@@ -4,6 +4,7 @@ import asyncio
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+
 from latentline.streams.settings import Settings
 from latentline.streams.worker.kafka_security import aiokafka_options
 

@@ -19,6 +19,8 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
+from river import drift
+
 from latentline.models.defect_types.open_set import TypeDecision
 from latentline.models.online.drift import SCORE_STATISTIC, DriftAlarm, DriftMonitor, event_statistics
 from latentline.models.online.latent_reference import LatentReference
@@ -41,7 +43,6 @@ from latentline.streams.settings import Settings
 from latentline.streams.worker.metrics import WorkerMetrics
 from latentline.streams.worker.ports import Publisher, StateTable
 from latentline.streams.worker.store import MissingObject, ObjectStore, StoreUnavailable
-from river import drift
 
 log = logging.getLogger(__name__)
 

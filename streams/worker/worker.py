@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import faust
+
 from latentline.models.bundle import ModelBundle
 from latentline.models.inspector import Inspector
 from latentline.streams.settings import Settings

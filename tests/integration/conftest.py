@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
+
 from latentline.models.evaluation.reference_set import make_reference_set
 from latentline.models.inspector import Inspector
 from latentline.models.training.calibrate import calibrate

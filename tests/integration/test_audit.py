@@ -5,13 +5,13 @@ import json
 import uuid
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
 from latentline.schemas import ErrorKind
 from latentline.streams.lab.audit import LEDGER_TABLE, audit_lost
 from latentline.streams.lab.embedded import TANSU_SETTINGS
 from latentline.streams.settings import Settings
 from latentline.streams.worker.producer import kafka_producer
 from latentline.streams.worker.topics import ensure_topics
-
 from tests.schemas.test_records import make_dead_letter, make_verdict
 
 

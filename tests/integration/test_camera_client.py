@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer
+from minio import Minio
+
 from latentline.schemas import CameraEvent
 from latentline.streams.cli import main
 from latentline.streams.client import BrokerUnavailable, CameraClient, SendError
 from latentline.streams.lab.embedded import TANSU_SETTINGS, free_port, tansu_broker
 from latentline.streams.settings import Settings
 from latentline.streams.worker.topics import ensure_topics
-from minio import Minio
 
 pytestmark = pytest.mark.integration
 

@@ -5,6 +5,7 @@ The short form of ``latentline chaos`` (streams/lab/chaos.py), the same harness 
 import uuid
 
 import pytest
+
 from latentline.streams.lab.chaos import ChaosOptions, ChaosReport, notable_log_lines, run_chaos
 from latentline.streams.settings import Settings
 

@@ -7,10 +7,10 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+
 from latentline.schemas import Decision, Verdict
 from latentline.streams.lab.embedded import free_port, tansu_broker
 from latentline.streams.worker.store import ObjectStore, sha256_hex
-
 from tests.integration.apiversions_proxy import apiversions_proxy
 from tests.integration.conftest import make_stack
 

@@ -6,8 +6,8 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from latentline.schemas import Label, ReviewReason, TypeStatus
 
+from latentline.schemas import Label, ReviewReason, TypeStatus
 from tests.integration.conftest import make_stack, send_raw
 
 pytestmark = pytest.mark.integration

@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from PIL import Image
+from scipy.stats import spearmanr
+
 from latentline.models.dataset import list_images, read_values
 from latentline.schemas import CameraEvent, ErrorKind
 from latentline.streams.worker.producer import publish_paths, stage_paths
 from latentline.streams.worker.store import ObjectStore, sha256_hex
-from PIL import Image
-from scipy.stats import spearmanr
-
 from tests.integration.conftest import SPOT, make_stack, send_raw
 
 pytestmark = pytest.mark.integration

@@ -16,10 +16,10 @@ import zlib
 import numpy as np
 import pytest
 from aiokafka import AIOKafkaProducer
-from latentline.schemas import ErrorKind
-from latentline.streams.worker.store import ObjectStore, sha256_hex
 from PIL import Image
 
+from latentline.schemas import ErrorKind
+from latentline.streams.worker.store import ObjectStore, sha256_hex
 from tests.integration.conftest import make_stack, send_raw
 from tests.integration.test_pipeline import bad_input, event_for, sample
 from tests.streams.faulty_proxy import Fault, FaultyProxy

@@ -10,8 +10,8 @@ import urllib.parse
 import urllib.request
 
 import pytest
-from latentline.streams.lab.embedded import free_port, stop_process, wait_for_port
 
+from latentline.streams.lab.embedded import free_port, stop_process, wait_for_port
 from monitoring import dashboards, queries, rules
 from tests.integration.conftest import make_stack
 

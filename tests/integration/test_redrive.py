@@ -3,10 +3,10 @@
 import asyncio
 
 import pytest
+
 from latentline.schemas import ErrorKind
 from latentline.streams.worker.redrive import RedriveFilter, redrive
 from latentline.streams.worker.store import ObjectStore, sha256_hex
-
 from tests.integration.conftest import make_stack, send_raw
 from tests.integration.test_pipeline import event_for, sample
 

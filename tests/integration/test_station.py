@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
 from latentline.schemas import AlertKind, AlertStatus, Label, TypeStatus
 from latentline.streams.lab.embedded import TANSU_SETTINGS, free_port, stop_process
 from latentline.streams.settings import Settings, settings_env
@@ -29,7 +30,6 @@ from latentline.streams.station.db import StationDB
 from latentline.streams.station.feed import Feed
 from latentline.streams.station.outbox import Outbox
 from latentline.streams.worker.topics import ensure_topics
-
 from tests.integration.conftest import make_stack
 from tests.integration.test_label_learning import N_LABELS, assert_named_spur, publisher_of, wait_for_metric
 from tests.streams.station.records import candidate, label, request

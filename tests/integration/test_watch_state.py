@@ -5,10 +5,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from latentline.schemas import AlertKind, AlertStatus, Label
-from latentline.streams.worker.store import ObjectStore
 from PIL import Image, ImageEnhance
 
+from latentline.schemas import AlertKind, AlertStatus, Label
+from latentline.streams.worker.store import ObjectStore
 from tests.integration.conftest import make_stack, send_raw
 
 pytestmark = pytest.mark.integration

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from latentline.models.bundle import ModelBundle
 from latentline.models.defect_types.registry import classifiers
 from latentline.models.latents import Latents

@@ -4,10 +4,11 @@ search. It runs on the CPU through the same code and must give the host path's v
 import dataclasses
 
 import numpy as np
+from threadpoolctl import threadpool_limits
+
 from latentline.models.dataset import list_images
 from latentline.models.encoding.images import decode_image
 from latentline.models.inspector import Inspector
-from threadpoolctl import threadpool_limits
 
 
 class DeviceMapsInspector(Inspector):

@@ -1,8 +1,9 @@
 """Anomaly-map overlays (models/overlay.py): what an operator sees next to the verdict."""
 
 import numpy as np
-from latentline.models.overlay import VISIBLE_FROM, colourise, overlay, overlay_png
 from PIL import Image
+
+from latentline.models.overlay import VISIBLE_FROM, colourise, overlay, overlay_png
 
 
 def test_overlay_keeps_the_image_where_the_map_is_low():

@@ -5,8 +5,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from latentline.streams.settings import Settings
 
+from latentline.streams.settings import Settings
 from monitoring import dashboards, queries, rules
 
 PROMETHEUS_DIR = Path(rules.__file__).parent / "prometheus"

@@ -3,6 +3,8 @@
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import ValidationError
+
 from latentline.schemas import (
     Alert,
     AlertKind,
@@ -13,7 +15,6 @@ from latentline.schemas import (
     NoveltyInput,
     Sighting,
 )
-from pydantic import ValidationError
 
 AT = datetime(2024, 5, 17, 8, 30, tzinfo=UTC)
 DRIFT = DriftDetails(

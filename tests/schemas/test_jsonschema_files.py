@@ -3,6 +3,7 @@
 import json
 
 import pytest
+
 from latentline.schemas import TOPICS
 from latentline.schemas.jsonschema import SCHEMA_DIR, rendered
 

@@ -5,8 +5,9 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from latentline.schemas import CameraEvent, DeadLetter, Decision, ErrorKind, StageTimings, Verdict
 from pydantic import ValidationError
+
+from latentline.schemas import CameraEvent, DeadLetter, Decision, ErrorKind, StageTimings, Verdict
 
 CAPTURED = datetime(2024, 5, 17, 8, 30, 12, 123456, tzinfo=UTC)
 DIGEST = "ab" * 32

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+
 from latentline.models.online.drift import DriftMonitor
 from latentline.models.online.novelty import NoveltyDetector
 from latentline.streams.worker.state_codecs import DRIFT_CODEC, NOVELTY_CODEC, Codec

@@ -5,10 +5,11 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from pydantic import ValidationError
+
 from latentline.streams.client import CameraClient, KafkaSecurity, content_type_of, object_key
 from latentline.streams.lab.embedded import free_port
 from latentline.streams.settings import Settings
-from pydantic import ValidationError
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(16)
 JPEG = b"\xff\xd8\xff\xe0" + bytes(16)

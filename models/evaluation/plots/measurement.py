@@ -5,8 +5,9 @@ walking along it (what changes when the quantity changes)."""
 from pathlib import Path
 
 import numpy as np
-from latentline.models.evaluation.plots.figure import plt, save_figure
 from PIL import Image
+
+from latentline.models.evaluation.plots.figure import plt, save_figure
 
 STRIP = 8  # images per strip
 

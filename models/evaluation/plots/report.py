@@ -3,14 +3,15 @@
 from pathlib import Path
 
 import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.manifold import TSNE
+from sklearn.metrics import roc_curve
+
 from latentline.models.dataset import GOOD
 from latentline.models.defect_types.open_set import TypeDecision
 from latentline.models.evaluation.plots.figure import plt, save_figure
 from latentline.models.inspector import Assessment, Inspector
 from latentline.schemas import TypeStatus
-from sklearn.decomposition import PCA
-from sklearn.manifold import TSNE
-from sklearn.metrics import roc_curve
 
 
 def write_all(out_dir: Path, a: Assessment, truth: np.ndarray, inspector: Inspector,

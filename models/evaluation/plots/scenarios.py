@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import numpy as np
+
 from latentline.models.evaluation.plots.figure import plt, save_figure
 
 TARGET = 100  # issue 16: each scenario at its stronger setting within 100 events

@@ -29,6 +29,8 @@ from typing import ClassVar, Self
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.covariance import LedoitWolf
+
 from latentline.models.encoding.device import select_device
 from latentline.models.latents import Latents
 from latentline.models.scoring.autoencoder.networks import (
@@ -40,7 +42,6 @@ from latentline.models.scoring.autoencoder.networks import (
     train,
 )
 from latentline.models.scoring.base import top_mean
-from sklearn.covariance import LedoitWolf
 
 SCORE_SOURCES = ("reconstruction", "latent")
 # Held out from training only to report over-fitting in ``history_``.

@@ -21,6 +21,7 @@ import dataclasses
 
 import numpy as np
 import torch
+
 from latentline.models.scoring.autoencoder.ae import AutoencoderScorer
 from latentline.models.scoring.autoencoder.networks import ConvVAE, kl_divergence, split_posterior
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from latentline.models.defect_types.descriptor import DESCRIPTORS, describe, needs_anomaly_maps
 from latentline.models.latents import Latents
 

@@ -1,6 +1,7 @@
 """Data hygiene flags a mislabelled example and leaves clean ones alone."""
 
 import numpy as np
+
 from latentline.models.defect_types.hygiene import Hygiene
 from latentline.models.defect_types.logistic import LogisticClassifier
 

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+
 from latentline.models.defect_types.logistic import LogisticClassifier
 from latentline.models.defect_types.open_set import (
     OpenSetClassifier,

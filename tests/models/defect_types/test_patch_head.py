@@ -4,6 +4,8 @@ new type from operators' labels."""
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
+
 from latentline.models.bundle import ModelBundle
 from latentline.models.dataset import list_images
 from latentline.models.defect_types.patch_head import PatchHeadClassifier
@@ -13,7 +15,6 @@ from latentline.models.errors import UserInputError
 from latentline.models.inspector import Inspector
 from latentline.models.training.fit import TypeOptions, fit_bundle
 from latentline.schemas.verdict import TypeStatus
-from threadpoolctl import threadpool_limits
 
 
 @pytest.fixture(scope="module")

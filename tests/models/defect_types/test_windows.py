@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+
 from latentline.models.defect_types.windows import defect_windows, window_centres
 
 

@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 import torch
+from PIL import Image
+
 from latentline.models.encoding.config import DEFAULT_LAYERS, EncoderConfig
 from latentline.models.encoding.device import autocast, resolve_precision, select_device
 from latentline.models.encoding.encoder import PooledEncoder
-from PIL import Image
 
 SIZE = 64
 MOBILENET_DIM = 32 + 96 + 1280  # features.6, features.13, features.18

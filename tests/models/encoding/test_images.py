@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from latentline.models.encoding.images import (
     DIHEDRAL,
     DecodeLimits,
@@ -16,7 +18,6 @@ from latentline.models.encoding.images import (
     dihedral_views,
 )
 from latentline.schemas import ErrorKind
-from PIL import Image
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """AUPRO (models/evaluation/aupro.py): every region counts the same, whatever its size."""
 
 import numpy as np
+
 from latentline.models.evaluation.aupro import aupro
 
 

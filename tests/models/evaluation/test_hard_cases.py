@@ -4,10 +4,11 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from latentline.models.dataset import list_images
 from latentline.models.evaluation.hard_cases import HardCases, make_hard_cases
 from latentline.models.evaluation.localisation import mask_path
-from PIL import Image
 
 SMALL = dict(n_train_good=6, n_test_good=4, n_test_per_type=3)
 

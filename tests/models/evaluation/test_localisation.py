@@ -4,10 +4,11 @@ import shutil
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from latentline.models.dataset import list_images
 from latentline.models.evaluation.localisation import PIXEL_SIDE, grid_examples, localisation, mask_path
 from latentline.models.inspector import Inspector
-from PIL import Image
 
 
 @pytest.fixture(scope="module")

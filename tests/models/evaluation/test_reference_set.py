@@ -1,9 +1,10 @@
 """The reference-set writer (models/evaluation/reference_set.py): layout and values.csv."""
 
 import pytest
+from PIL import Image
+
 from latentline.models.dataset import read_values
 from latentline.models.evaluation.reference_set import make_reference_set, write_values
-from PIL import Image
 
 
 def blank(size: int = 64) -> Image.Image:

@@ -1,17 +1,19 @@
 """fit with labelled defect types, then ``evaluate``: metrics.json, plots, round trips."""
 
+import csv
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
+
 from latentline.models.bundle import CLASSIFIER_ARRAYS, ModelBundle
 from latentline.models.encoding.config import EncoderConfig
 from latentline.models.evaluation.report import evaluate
 from latentline.models.inspector import Inspector
 from latentline.models.training.fit import TypeOptions, fit_bundle
 from latentline.schemas import TypeStatus
-from threadpoolctl import threadpool_limits
 
 KNOWN = ("copper", "pin_hole", "short")  # tests/conftest.py's typed_dir
 
@@ -66,7 +68,14 @@ def test_drop_suspects_leaves_them_out(dataset):
 def test_evaluate_writes_metrics_and_plots(bundle, dataset, tmp_path):
     inspector = Inspector(bundle, device="cpu")
     metrics = evaluate(inspector, dataset, tmp_path, progress=False)
-    assert json.loads((tmp_path / "metrics.json").read_text()) == metrics
+    assert json.loads((tmp_path / "metrics.json").read_text()) == metrics  # strict JSON, no NaN
+    json.loads((tmp_path / "metrics.json").read_text(), parse_constant=lambda name: pytest.fail(name))
+    with (tmp_path / "scores.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) == metrics["n_test"] and {r["decision"] for r in rows} <= {"ok", "review", "defect"}
+    assert all(r["defect_type"] for r in rows if r["label"] != "good")  # every defect image named or not
+    assert all(not r["defect_type"] for r in rows if r["label"] == "good")
+    assert {r["type_status"] for r in rows if r["label"] != "good"} <= {"known", "review", "unknown"}
     for name in ("roc", "score_histograms", "confusion", "latent_map", "anomaly_maps"):
         assert (tmp_path / f"{name}.png").stat().st_size > 10_000
     assert metrics["n_test"] == 30 + 4 * 15 and metrics["pixel_auroc"] is None  # no masks here

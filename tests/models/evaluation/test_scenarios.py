@@ -5,6 +5,8 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from latentline.models.evaluation.drift_scenarios import (
     ImagePool,
     ScenarioScript,
@@ -14,7 +16,6 @@ from latentline.models.evaluation.drift_scenarios import (
 from latentline.models.evaluation.scenarios import SCENARIOS, camera_shift, other_material
 from latentline.models.online.drift import DriftMonitor
 from latentline.models.online.pixel_stats import pixel_statistics
-from PIL import Image
 
 BY_NAME = {s.name: s for s in SCENARIOS}
 # scenario -> (statistic, direction) it must move at its strong setting

@@ -3,6 +3,7 @@ and nothing for scorers without a bank."""
 
 import numpy as np
 import pytest
+
 from latentline.models.evaluation.search_recall import search_recall
 from latentline.models.latents import Latents
 from latentline.models.scoring.mahalanobis import MahalanobisScorer

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+
 from latentline.models.encoding.config import EncoderConfig
 from latentline.models.evaluation.stream import StreamScript, evaluate_stream
 from latentline.models.inspector import Inspector

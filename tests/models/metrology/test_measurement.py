@@ -4,6 +4,9 @@ import json
 
 import numpy as np
 import pytest
+from scipy.stats import spearmanr
+from threadpoolctl import threadpool_limits
+
 from latentline.models.bundle import QUANTITY_ARRAYS, ModelBundle
 from latentline.models.dataset import read_values
 from latentline.models.evaluation.reference_set import make_reference_set
@@ -13,8 +16,6 @@ from latentline.models.latents import Latents
 from latentline.models.metrology.measurement import default_space, features, measure
 from latentline.models.scoring.mahalanobis import MahalanobisScorer
 from latentline.models.training.calibrate import calibrate
-from scipy.stats import spearmanr
-from threadpoolctl import threadpool_limits
 
 QUANTITY = "spot_diameter"
 

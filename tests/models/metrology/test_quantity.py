@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
-from latentline.models.metrology.quantity import QuantityScale
 from pydantic import ValidationError
 from scipy.stats import spearmanr
+
+from latentline.models.metrology.quantity import QuantityScale
 
 DIM = 40
 NOISE = 0.05  # spread of the value along the planted direction, in the value's unit

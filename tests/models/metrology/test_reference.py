@@ -4,8 +4,9 @@ import math
 
 import numpy as np
 import pytest
-from latentline.models.metrology.reference import ReferenceDefect, draw_defect
 from PIL import Image
+
+from latentline.models.metrology.reference import ReferenceDefect, draw_defect
 
 PITCH = 0.05  # mm per pixel
 

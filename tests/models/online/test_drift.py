@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from river import drift
+
 from latentline.models.online.drift import (
     READABLE_VERSIONS,
     STATE_KIND,
@@ -14,7 +16,6 @@ from latentline.models.online.drift import (
     change_point,
 )
 from latentline.models.online.state import StateError, dumps_state, loads_state
-from river import drift
 
 DETECTORS = {
     "adwin": None,  # the default

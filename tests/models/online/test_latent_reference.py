@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from latentline.models.online.latent_reference import LatentReference
 
 

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from latentline.models.online.novelty import STATE_KIND, STATE_VERSION, Anomaly, NoveltyDetector
 from latentline.models.online.state import StateError, dumps_state, loads_state
 

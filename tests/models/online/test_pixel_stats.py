@@ -2,8 +2,9 @@
 
 import numpy as np
 import pytest
-from latentline.models.online.pixel_stats import MEANINGS, STATISTICS, meaning, pixel_statistics
 from PIL import Image, ImageFilter
+
+from latentline.models.online.pixel_stats import MEANINGS, STATISTICS, meaning, pixel_statistics
 
 
 @pytest.fixture(scope="module")

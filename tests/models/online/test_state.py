@@ -5,6 +5,7 @@ import pathlib
 import pickle
 
 import pytest
+
 from latentline.models.online import state
 from latentline.models.online.state import StateError, dumps_state, loads_state
 

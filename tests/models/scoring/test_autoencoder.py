@@ -7,6 +7,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
+from sklearn.metrics import roc_auc_score
+
 from latentline.models.latents import Latents
 from latentline.models.scoring.autoencoder.ae import AutoencoderScorer
 from latentline.models.scoring.autoencoder.networks import (
@@ -17,8 +20,6 @@ from latentline.models.scoring.autoencoder.networks import (
     train,
 )
 from latentline.models.scoring.autoencoder.vae import VAEScorer
-from PIL import Image
-from sklearn.metrics import roc_auc_score
 
 SIZE = 32
 SPOT = 3

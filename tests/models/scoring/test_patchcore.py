@@ -3,6 +3,7 @@ the search, and the search a bundle was fitted with is the one it loads with."""
 
 import numpy as np
 import pytest
+
 from latentline.models.latents import Latents
 from latentline.models.scoring.base import score_batch
 from latentline.models.scoring.patchcore import PatchCoreScorer

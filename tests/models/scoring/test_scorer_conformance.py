@@ -9,11 +9,12 @@ import json
 
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
+
 from latentline.models.latents import Latents
 from latentline.models.scoring.base import held_back_scores, top_mean
 from latentline.models.scoring.mahalanobis import MahalanobisScorer
 from latentline.models.scoring.registry import scorers
-from sklearn.metrics import roc_auc_score
 
 SCORERS = scorers()
 DIM, CHANNELS, GRID, SIDE = 24, 6, 8, 32
@@ -176,8 +177,9 @@ def test_mahalanobis_is_identity_distance_for_white_data():
 def test_maps_are_smoothed_as_scipy_smooths_them(sigma):
     """The batch's maps smoothed as one convolution (models/scoring/maps.py) against SciPy's
     Gaussian filter, the reference, edges repeated: within float32 rounding."""
-    from latentline.models.scoring.base import smooth_maps
     from scipy.ndimage import gaussian_filter
+
+    from latentline.models.scoring.base import smooth_maps
 
     maps = np.random.default_rng(0).random((3, 28, 40)).astype(np.float32)
     reference = gaussian_filter(maps, (0, sigma, sigma), mode="nearest")
@@ -189,6 +191,7 @@ def test_maps_are_smoothed_as_scipy_smooths_them(sigma):
 
 def test_the_top_cells_mean_of_tensors_is_top_mean():
     import torch
+
     from latentline.models.scoring.maps import top_cells_mean
 
     maps = np.random.default_rng(1).random((4, 28, 84)).astype(np.float32)

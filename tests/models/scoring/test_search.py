@@ -4,6 +4,7 @@ exactly for the exact ones, at a stated recall for the approximate ones."""
 import numpy as np
 import pytest
 import torch
+
 from latentline.models.scoring.search import SEARCHES, ExactSearch, faiss_available, make_search, nearest
 
 APPROXIMATE = {"faiss-ivf": 0.9, "faiss-hnsw": 0.95}  # least recall of the true nearest row

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from latentline.models.scoring.threshold import Thresholds
 from latentline.schemas import Decision
 

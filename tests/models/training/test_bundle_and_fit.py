@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from threadpoolctl import threadpool_limits
+
 from latentline.models.bundle import MANIFEST, SCORER_ARRAYS, ModelBundle
 from latentline.models.dataset import evenly_spaced, fingerprint, list_images
 from latentline.models.encoding.config import EncoderConfig
@@ -23,7 +25,6 @@ from latentline.models.scoring.patchcore import PatchCoreScorer
 from latentline.models.scoring.registry import make_scorer
 from latentline.models.scoring.threshold import Thresholds
 from latentline.models.training.fit import fit_bundle
-from threadpoolctl import threadpool_limits
 
 N_IMAGES = 30
 ENCODER = EncoderConfig(weights=None, image_size=64)

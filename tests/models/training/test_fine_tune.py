@@ -3,6 +3,8 @@ by the Inspector (models/defect_types/tuned.py)."""
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
+
 from latentline.models.bundle import ModelBundle
 from latentline.models.dataset import list_images
 from latentline.models.defect_types.tuned import TunedOpenSet, split
@@ -17,8 +19,6 @@ from latentline.models.errors import UserInputError
 from latentline.models.inspector import Inspector
 from latentline.models.training.fit import TypeOptions, fit_bundle
 from latentline.schemas.verdict import TypeStatus
-from threadpoolctl import threadpool_limits
-
 from tests.conftest import KNOWN_TYPES
 
 
@@ -84,6 +84,7 @@ def test_the_worker_reads_the_same_embedding_as_the_straightforward_path(tuned_b
     batch's anomalous parts through the tuned blocks at once) against a reference written
     plainly: each part encoded alone, its window cut by slicing, embedded alone."""
     import torch
+
     from latentline.models.encoding.images import decode_image
 
     inspector = Inspector(tuned_bundle, device="cpu")
@@ -134,6 +135,7 @@ def test_the_network_keeps_where_its_windows_are_centred_and_how_it_pools(tuned_
 
 def test_a_shifted_window_is_its_features_moved_by_at_most_the_cells_asked():
     import torch
+
     from latentline.models.defect_types.type_network import shifted
 
     features = torch.arange(2 * 3 * 6 * 6, dtype=torch.float32).reshape(2, 3, 6, 6)
@@ -205,7 +207,6 @@ def test_the_trunk_kept_on_the_device_gives_the_host_paths_types(tuned_bundle, t
     """What a GPU worker runs (maps and trunk left as device tensors), on the CPU: the same type
     latents and names as the host path."""
     from latentline.models.encoding.images import decode_image
-
     from tests.models.test_inspector_device import DeviceMapsInspector
 
     host, device = Inspector(tuned_bundle, device="cpu"), DeviceMapsInspector(tuned_bundle, "cpu")

@@ -1,11 +1,12 @@
 """fit chooses how finely to tile from the labelled defects (models/training/tiling.py)."""
 
 import pytest
+from threadpoolctl import threadpool_limits
+
 from latentline.models.encoding.config import EncoderConfig
 from latentline.models.evaluation.hard_cases import HardCases, make_hard_cases
 from latentline.models.training.fit import TypeOptions, fit_bundle
 from latentline.models.training.tiling import TilingSearch
-from threadpoolctl import threadpool_limits
 
 
 def test_finer_candidates_keep_enough_source_pixels_per_tile():

@@ -85,6 +85,7 @@ def test_the_station_without_operators_is_a_user_error(tmp_path, capsys, monkeyp
 
 def test_debug_keeps_the_traceback(tmp_path):
     import pytest
+
     from latentline.models.errors import UserInputError
 
     with pytest.raises(UserInputError):
@@ -92,8 +93,9 @@ def test_debug_keeps_the_traceback(tmp_path):
 
 
 def test_the_camera_clients_failures_are_user_errors():
-    from latentline.streams.client import BrokerUnavailable, SendError, UploadError
     from urllib3.exceptions import MaxRetryError
+
+    from latentline.streams.client import BrokerUnavailable, SendError, UploadError
 
     assert main.user_error(BrokerUnavailable("no broker at k:9092")).startswith(
         "the Kafka broker cannot be reached: no broker at k:9092 (is it running?")
@@ -109,3 +111,13 @@ def test_evaluate_scenarios_takes_several_datasets_and_seeds():
     args = main.parser().parse_args(["evaluate-scenarios", "a", "b", "--out", "r", "--seeds", "0,5"])
     assert (args.data_dirs, args.out, args.seeds, args.stable_events, args.run) == (
         [Path("a"), Path("b")], Path("r"), "0,5", 2000, model.cmd_evaluate_scenarios)
+
+
+def test_version_says_which_latentline_this_is(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as exit:
+        main.parser().parse_args(["--version"])
+    assert exit.value.code == 0
+    out = capsys.readouterr().out.strip()
+    assert out.startswith("latentline ") and out.split()[1][0].isdigit()

@@ -4,6 +4,7 @@ of anomalous parts they were measured on, since the defect types run on those pa
 from dataclasses import replace
 
 import numpy as np
+
 from latentline.models.dataset import list_images
 from latentline.models.encoding.images import decode_image
 from latentline.models.inspector import Inspector

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from latentline.schemas import DeadLetter, ErrorKind
 from latentline.streams.lab.chaos import ChaosOptions, duplicate_dead_letters, plan_chaos
 from latentline.streams.lab.collector import Outcomes

@@ -6,12 +6,12 @@ anomalib is an optional extra ('latentline[compare]'), not installed in CI: skip
 from pathlib import Path
 
 import pytest
+
 from latentline.models.encoding import compat  # noqa: F401  # before anomalib imports torchvision
 
 pytest.importorskip("anomalib")
 
 from latentline.streams.lab.peer import run_anomalib  # noqa: E402
-
 from tests.conftest import copy_subset  # noqa: E402
 
 TINY = {("train", "good"): 20, ("test", "good"): 10, ("test", "open"): 10}

@@ -6,6 +6,9 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
+from minio import Minio
+from PIL import Image
+
 from latentline.streams.lab.embedded import s3_server
 from latentline.streams.settings import Settings
 from latentline.streams.station.app import create_app
@@ -13,9 +16,6 @@ from latentline.streams.station.auth import Auth, add_user
 from latentline.streams.station.db import StationDB
 from latentline.streams.station.images import ImageStore
 from latentline.streams.station.web import StationConfig
-from minio import Minio
-from PIL import Image
-
 from tests.streams.station.records import candidate, drift, label, request, verdict
 from tests.streams.station.test_station_db import replay
 

@@ -1,6 +1,7 @@
 """Operators' passwords and identities (streams/station/auth.py) and CSRF tokens (csrf.py)."""
 
 import pytest
+
 from latentline.streams.station import csrf
 from latentline.streams.station.auth import (
     Auth,

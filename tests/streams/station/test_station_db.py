@@ -3,11 +3,11 @@
 import time
 
 import pytest
+
 from latentline.schemas import AlertKind, AlertStatus, ReviewReason
 from latentline.streams.settings import Settings
 from latentline.streams.station.db import Conflict, NotFound, StationDB
 from latentline.streams.station.feed import apply_records, sources
-
 from tests.streams.station.records import candidate, drift, label, request, verdict
 
 SETTINGS = Settings()

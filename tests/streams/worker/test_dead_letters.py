@@ -6,6 +6,7 @@ import hashlib
 import json
 
 import pytest
+
 from latentline.schemas import DeadLetter, ErrorKind
 from latentline.streams.lab.embedded import s3_server
 from latentline.streams.settings import Settings

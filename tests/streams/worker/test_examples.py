@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+
 from latentline.models.inspector import Inspector
 from latentline.schemas import CameraEvent, Decision, Label
 from latentline.streams.lab.embedded import s3_server

@@ -9,6 +9,9 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 import torch
+from moto.server import ThreadedMotoServer
+from PIL import Image
+
 from latentline.models.encoding.config import EncoderConfig
 from latentline.models.inspector import Inspector
 from latentline.models.metrology.quantity import QuantityScale
@@ -22,9 +25,6 @@ from latentline.streams.worker.inspect import BatchProcessor, Incoming, Item, fo
 from latentline.streams.worker.ledger import TableLedger
 from latentline.streams.worker.metrics import WorkerMetrics
 from latentline.streams.worker.store import ObjectStore
-from moto.server import ThreadedMotoServer
-from PIL import Image
-
 from tests.streams.conftest import DictState
 
 

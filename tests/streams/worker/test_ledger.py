@@ -1,7 +1,6 @@
 """The idempotency ledger remembers answered events for its retention window, then forgets them."""
 
 from latentline.streams.worker.ledger import TableLedger
-
 from tests.streams.conftest import DictState
 
 

@@ -6,6 +6,7 @@ import time
 from types import SimpleNamespace
 
 from faust.types import TP
+
 from latentline.streams.worker.app import _lag
 from latentline.streams.worker.liveness import Progress
 

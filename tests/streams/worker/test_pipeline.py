@@ -9,7 +9,6 @@ from latentline.streams.worker.dead_letters import Incoming
 from latentline.streams.worker.inspect import Loaded
 from latentline.streams.worker.pipeline import Pipeline
 from latentline.streams.worker.quarantine import Quarantine
-
 from tests.streams.conftest import DictState
 
 

@@ -8,7 +8,6 @@ import asyncio
 
 from latentline.streams.worker.dead_letters import Incoming
 from latentline.streams.worker.quarantine import Quarantine
-
 from tests.streams.conftest import DictState
 
 

@@ -2,6 +2,7 @@
 while consuming."""
 
 import pytest
+
 from latentline.streams.worker.retry import Backoff, wait_at_start
 from latentline.streams.worker.store import StoreUnavailable
 

@@ -4,6 +4,7 @@ import asyncio
 from datetime import UTC, datetime
 
 import numpy as np
+
 from latentline.models.defect_types.open_set import TypeDecision
 from latentline.schemas import CameraEvent, Decision, ReviewReason, ReviewRequest, TypeStatus
 from latentline.streams.settings import Settings

@@ -3,6 +3,7 @@ import uuid
 from urllib.parse import urlparse
 
 import pytest
+
 from latentline.streams.lab.embedded import s3_server
 from latentline.streams.settings import Settings
 from latentline.streams.worker.store import (
@@ -17,7 +18,6 @@ from latentline.streams.worker.store import (
     check_allow_list,
     is_allowed,
 )
-
 from tests.streams.faulty_proxy import FaultyProxy
 
 BIG = bytes(range(256)) * 1024  # 256 KiB

@@ -5,6 +5,7 @@ import asyncio
 
 from aiokafka.structs import ConsumerRecord
 from faust.types import TP
+
 from latentline.streams.settings import Settings
 from latentline.streams.worker.app import create_app
 from latentline.streams.worker.transport import unanswered_below

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+
 from latentline.models.online.latent_reference import LatentReference
 from latentline.schemas import (
     Alert,
