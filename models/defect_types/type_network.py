@@ -41,7 +41,9 @@ POOLS = ("max", "mean")
 
 class TypeNetwork:
     """``epochs``, ``learning_rate`` (tuned blocks; the head takes 10x), ``weight_decay``,
-    ``batch_size``, ``label_smoothing``, ``seed``: the training; ``cells``: the side, in cells of
+    ``batch_size``, ``label_smoothing``, ``seed``: the training, ``epochs`` passes over the
+    examples but at least ``min_steps`` optimiser steps (few examples, or few views of each, still
+    train as long as the measured default); ``cells``: the side, in cells of
     the trunk map, that each window is resampled to (a tile of the encoder's input is
     ``image_size / 8`` cells: 40 at 320 px; fewer cells train and run faster);
     ``views``: flipped and turned copies of a window's trunk (models/defect_types/views.py) whose
@@ -63,7 +65,7 @@ class TypeNetwork:
     def __init__(self, epochs: int = DEFAULT_EPOCHS, learning_rate: float = 1e-3, weight_decay: float = 1e-4,
                  batch_size: int = 32, label_smoothing: float = 0.1, cells: int = 20,
                  weights: str | None = "IMAGENET1K_V1", seed: int = 0, views: int = 1,
-                 centre: str = "centroid", pool: str = "max", shift: int = 3):
+                 centre: str = "centroid", pool: str = "max", shift: int = 3, min_steps: int = 150):
         if pool not in POOLS:
             raise ValueError(f"unknown pooling {pool!r}: one of {', '.join(POOLS)}")
         self.epochs = epochs
@@ -78,6 +80,7 @@ class TypeNetwork:
         self.centre = centre
         self.pool = pool
         self.shift = shift
+        self.min_steps = min_steps
         # where it trains and runs, at which precision (``to``): not hyperparameters, not saved
         self.device, self.precision = "cpu", "fp32"
         self._tuned = None
@@ -86,7 +89,8 @@ class TypeNetwork:
         return {"epochs": self.epochs, "learning_rate": self.learning_rate, "weight_decay": self.weight_decay,
                 "batch_size": self.batch_size, "label_smoothing": self.label_smoothing,
                 "cells": self.cells, "weights": self.weights, "seed": self.seed,
-                "views": self.views, "centre": self.centre, "pool": self.pool, "shift": self.shift}
+                "views": self.views, "centre": self.centre, "pool": self.pool, "shift": self.shift,
+                "min_steps": self.min_steps}
 
     def to(self, device, precision: str = "fp32") -> "TypeNetwork":
         """Train and run on ``device`` (the encoder's: a GPU where there is one); embed at the
@@ -126,8 +130,9 @@ class TypeNetwork:
         return self
 
     def steps_for(self, rows: int) -> int:
-        """Optimiser steps in ``epochs`` passes over ``rows`` examples (``_batches``' batches)."""
-        return self.epochs * (rows // self.batch_size + (rows % self.batch_size >= 2))
+        """Optimiser steps in ``epochs`` passes over ``rows`` examples (``_batches``' batches), at
+        least ``min_steps``."""
+        return max(self.min_steps, self.epochs * (rows // self.batch_size + (rows % self.batch_size >= 2)))
 
     def _train(self, tuned, head, windows, targets, steps: int, desc: str | None) -> None:
         import torch

@@ -232,7 +232,9 @@ def _fit_types(data_dir: Path, encoder: PooledEncoder, scorer: Scorer, kind: str
     if kind == TUNED:
         check_backbone(encoder.config.backbone)
         epochs = options.epochs(scorer, encoder.config.backbone)
-        network = TypeNetwork(epochs=epochs, weights=encoder.config.weights)
+        # the default trains at least as many steps as it was measured with; epochs asked: those
+        network = TypeNetwork(epochs=epochs, weights=encoder.config.weights,
+                              **({} if options.fine_tune is None else {"min_steps": 0}))
         network.to(encoder.device, encoder.config.precision)
         return fit_tuned_types(encoder, scorer, good_descriptors, items, options.classifier, network, views,
                                options.drop_suspects, progress)

@@ -51,10 +51,9 @@ def _add_fit(sub) -> None:
                      "or the image's centre (docs/defect-types.md); tuned comes with --fine-tune")
     fit.add_argument("--fine-tune", type=int, default=None, metavar="EPOCHS",
                      help="epochs of training the encoder's later blocks on the labelled defects, "
-                     "types then named in the space they learn (default: 6 where the classifier "
-                     "and descriptor allow, about 2 min per network per 1,600 example views on a "
-                     "2-core CPU; 0: off, the frozen features, a third of the fit time; "
-                     "docs/defect-types.md)")
+                     "types then named in the space they learn (default: 3, and at least 150 "
+                     "optimiser steps, where the classifier and descriptor allow; 0: off, the "
+                     "frozen features; docs/defect-types.md)")
     fit.set_defaults(run=cmd_fit)
 
 

@@ -196,8 +196,9 @@ def test_training_takes_the_steps_asked_epoch_after_epoch():
     """A calibration fold's network trains as many steps as the final one (fit_tuned.py)."""
     from latentline.models.defect_types.type_network import _batches
 
-    assert TypeNetwork(epochs=2, batch_size=32).steps_for(33) == 2  # a batch of one is dropped
-    assert TypeNetwork(epochs=2, batch_size=32).steps_for(34) == 4
+    assert TypeNetwork(epochs=2, batch_size=32, min_steps=0).steps_for(33) == 2  # a batch of one is dropped
+    assert TypeNetwork(epochs=2, batch_size=32, min_steps=0).steps_for(34) == 4
+    assert TypeNetwork(epochs=2, batch_size=32, min_steps=5).steps_for(34) == 5  # few examples: as long
     batches = list(_batches(rows=34, size=32, steps=5, seed=0))
     assert [len(b) for b in batches] == [32, 2, 32, 2, 32]
     assert sorted(np.concatenate([b.numpy() for b in batches[:2]])) == list(range(34))  # one epoch
