@@ -15,34 +15,7 @@
   for scorers without maps and for bundles fitted before the anomaly view existed. It assumes
   the camera framed the defect in the middle.
 
-Measured with one view per labelled example (``fit --views 1``; docs/defect-types.md has the
-default's figures), anomaly-weighted against the centre view:
-
-| set | accuracy | review rate | new-type recall |
-|---|---|---|---|
-| deeppcb-patches (defects centred) | 0.80 vs 0.71 | 0.39 vs 0.83 | 0.77 vs 0.92 |
-
-The weight's power, measured with 4 views per labelled example, the classifier refitted on
-cached descriptors of the same encodings (one run; deeppcb-patches with spur held out, and the
-3x3 off-centre mosaics of ``latentline make-hard-cases``, docs/images.md):
-
-| power | deeppcb: accuracy / auto accuracy / review / new-type recall | mosaics: the same |
-|---|---|---|
-| 1 (``anomaly``) | 0.855 / 0.946 / 0.259 / 0.633 | 0.603 / 0.910 / 0.777 / 0.917 |
-| 2 | 0.857 / 0.958 / 0.296 / 0.700 | 0.693 / 0.943 / 0.767 / 0.900 |
-| 3 (``peak``) | 0.845 / 0.960 / 0.308 / 0.687 | 0.710 / 0.977 / 0.710 / 0.917 |
-| 4 | 0.852 / 0.949 / 0.289 / 0.627 | 0.720 / 0.988 / 0.733 / 0.950 |
-| 6 | 0.845 / 0.937 / 0.276 / 0.567 | 0.703 / 0.966 / 0.710 / 0.933 |
-
-Powers 2 to 4 beat 1 on both sets; 3 is the best balance of the two (on the mosaics, where the
-defect is off-centre, it gains 0.11 accuracy and 0.07 auto accuracy and sends 7 % fewer parts
-to review). Pooling the residuals to the nearest good patch instead, or beside the features,
-raised new-type recall (0.93 on deeppcb) at twice the review rate (0.53); a softmax over the
-map, a median baseline and the top 2 % of cells were within the noise of powers 2-3 or worse.
-
-Pooling all three encoder layers (1,408 dimensions, the deepest with 1,280 ImageNet-class
-channels) with the same weights did worse than either (0.58 accuracy): the mid-level patch
-features hold what tells one defect from another.
+Why the cube of the excess, and what else was tried: docs/studies.md (the type descriptor).
 
 >>> maps = np.zeros((1, 2, 3, 3), np.float32); maps[0, :, 0, 2] = (4.0, 8.0)
 >>> hot = np.zeros((1, 3, 3)); hot[0, 0, 2] = 1.0

@@ -14,21 +14,9 @@ defect whose cells are not the map's hottest. The network is fitted on the label
 (every view) with a class-balanced cross-entropy; ``embed`` gives the pooled vector, where the
 open-set step measures its distances.
 
-Measured with ``latentline fit SET --classifier patch-head`` and ``latentline evaluate`` (one run,
-8 views per example, spur never seen in fit; docs/images.md):
-
-| set | classifier | accuracy | auto accuracy | review rate | new-type recall |
-|---|---|---|---|---|---|
-| deeppcb-patches | logistic on ``peak`` (the default) | 0.873 | 0.943 | 0.177 | 0.513 |
-| | this head | 0.897 | 0.960 | 0.136 | 0.627 |
-| 3x3 mosaics (off-centre) | logistic on ``peak`` | 0.737 | 0.982 | 0.810 | 0.950 |
-| | this head | 0.873 | 0.957 | 0.310 | 0.667 |
-
-Without the learned attention (the excess weights alone; cached latents, one run) it kept more
-of spur out of the known types on the mosaics (0.82) but named fewer (accuracy 0.70, review
-0.63). The cost is the fit: the network is trained once per calibration fold and once on
-everything (about a minute per training on a 2-core CPU; the whole fit about twice the
-default's), and again whenever operators' labels change the examples.
+It costs a training per calibration fold and one on everything, and another whenever operators'
+labels change the examples; what it measured against the default: docs/studies.md (the patch
+head).
 
 torch is imported where the network runs, so reading a bundle does not load it.
 """

@@ -147,9 +147,10 @@ class TypeNetwork:
              {"params": head.parameters(), "lr": 10 * self.learning_rate}], weight_decay=self.weight_decay)
         for batch in tqdm(_batches(len(targets), self.batch_size, steps, self.seed), total=steps, desc=desc,
                           unit="step", disable=desc is None):
-            moved = shifted(windows[batch.to(self.device)], self.shift, generator)
+            batch = batch.to(self.device)
+            moved = shifted(windows[batch], self.shift, generator)
             logits = head(self._pooled(tuned(moved.contiguous(memory_format=torch.channels_last))))
-            loss = F.cross_entropy(logits, targets[batch.to(self.device)], weight=balance,
+            loss = F.cross_entropy(logits, targets[batch], weight=balance,
                                    label_smoothing=self.label_smoothing)
             optimiser.zero_grad()
             loss.backward()

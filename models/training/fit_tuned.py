@@ -6,18 +6,12 @@ copies, the frozen ``peak`` descriptor), keeping the window around each one's de
 the encoder's trunk (the frozen blocks' output, as the worker cuts it); then the tuned blocks
 are trained on those windows once per calibration fold and once on every example.
 
-The operating point (measured on deeppcb-patches with spur unseen, one run, docs/defect-types.md):
-the distance in the tuned space is the better test for an unseen type (AUROC spur vs known
-types 0.91, against 0.85 for the classifier's confidence and 0.72 for the frozen ``peak``
-distance), so the review budget goes to it: never named automatically beyond the 0.8 quantile
-of the held-out distances (``NAMED_REVIEW_QUANTILE``), the confidence threshold calibrated on the
-rest; ``review`` up to their 0.95 quantile (``NAMED_UNKNOWN_QUANTILE``) and ``unknown`` beyond, so
-that ``unknown`` keeps meaning "unlike every labelled example" (on deeppcb-patches it was 0.13 of
-the known types' parts when it began at 0.8; it changes which of the two an operator is asked,
-not how many parts are named automatically). The
-frozen space's test stays as a witness for what the tuned space pulls in, at its 0.99 quantile
-(``WITNESS_UNKNOWN_QUANTILE``): against no witness it costs 0.017 more review for 0.007 more of
-spur kept out; at 0.95 it cost 0.040 for 0.014.
+The operating point: the distance in the tuned space is the test for an unseen type, so parts
+beyond the 0.8 quantile of the held-out distances (``NAMED_REVIEW_QUANTILE``) are never named
+automatically, the confidence threshold is calibrated on the rest, ``review`` reaches the 0.95
+quantile (``NAMED_UNKNOWN_QUANTILE``) and ``unknown`` lies beyond it, so that ``unknown`` keeps
+meaning "unlike every labelled example"; the frozen space stays a witness at its 0.99 quantile
+(``WITNESS_UNKNOWN_QUANTILE``). Why these: docs/studies.md (the tuned path's operating point).
 """
 
 from pathlib import Path

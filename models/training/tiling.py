@@ -8,13 +8,9 @@ held-out good ones, and the coarsest tiling whose image AUROC is within ``tolera
 best wins. A finer tiling costs its square in compute (fit and worker alike), so it has to earn
 it. Without labelled defects the shape's own tiling stands, as before.
 
-Why it matters (docs/images.md): on 3x3 mosaics of 64 px deeppcb patches (192 px images), one
-320 px tile puts the anomaly map's peak on the defect's tile for 76 % of the test defects and
-gives image AUROC 0.81; 3x3 tiles show every patch as large as deeppcb's own images do and give
-0.987. The trials in that fit measured 0.812, 0.943 and 0.979 at 1x1, 2x2 and 3x3 on the
-labelled defects, and took about 5 of its 35 minutes (2-core CPU). A zoom keeps at least
-``min_tile_pixels`` source pixels per tile, so small images (deeppcb's 64-96 px patches) have
-no finer candidate and pay nothing for the search.
+A zoom keeps at least ``min_tile_pixels`` source pixels per tile, so small images have no finer
+candidate and pay nothing for the search. Why it matters, as measured on off-centre mosaics:
+docs/studies.md (the tiling search).
 
 >>> search = TilingSearch()
 >>> search.candidates((1, 1), (192, 192))
